@@ -1,0 +1,278 @@
+//! Request extractors: Mastodon bodies (form, JSON, `key[]=` arrays, loose booleans),
+//! query strings with arrays, and bearer-token authentication.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use starling_schema::model::{Account, TokenInfo};
+
+use crate::Api;
+use crate::error::ApiError;
+
+/// A request body, parsed by its content type: JSON, or form-encoded (also when the type is
+/// missing). `key[]=a&key[]=b` arrays work in forms.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes =
+                bytes
+                    .await
+                    .map_err(|e| match e.as_error::<actix_web::error::PayloadError>() {
+                        Some(actix_web::error::PayloadError::Overflow) => ApiError::too_large(),
+                        _ => ApiError::invalid(format!("Could not read the request body: {e}")),
+                    })?;
+            let parsed = if content_type.starts_with("application/json") {
+                let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+                    b"{}"
+                } else {
+                    &bytes
+                };
+                serde_json::from_slice(bytes).map_err(|e| e.to_string())
+            } else if content_type.starts_with("multipart/") {
+                return Err(ApiError::unsupported_media(
+                    "multipart bodies are not accepted here; send form-encoded or JSON",
+                ));
+            } else {
+                serde_html_form::from_bytes(&bytes).map_err(|e| e.to_string())
+            };
+            parsed
+                .map(Body)
+                .map_err(|e| ApiError::invalid(format!("Invalid request body: {e}")))
+        })
+    }
+}
+
+/// A query string, with `key[]=` arrays.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            serde_html_form::from_str(req.query_string())
+                .map(Query)
+                .map_err(|e| ApiError::invalid(format!("Invalid query: {e}"))),
+        )
+    }
+}
+
+/// Booleans as clients send them: `true`, `1`, `"True"`, `"on"`...
+pub fn flex_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<bool>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a boolean")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v != 0))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v != 0))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "on" | "yes" => Ok(Some(true)),
+                "false" | "0" | "off" | "no" | "" => Ok(Some(false)),
+                _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+            }
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(V)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// One value or a list of them (`id=1`, `id[]=1&id[]=2`, `"id": [1, 2]`).
+pub fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Num(u64),
+        Many(Vec<StringOrNum>),
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum StringOrNum {
+        S(String),
+        N(u64),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Num(n) => vec![n.to_string()],
+        OneOrMany::Many(v) => v
+            .into_iter()
+            .map(|x| match x {
+                StringOrNum::S(s) => s,
+                StringOrNum::N(n) => n.to_string(),
+            })
+            .collect(),
+    })
+}
+
+use serde::Deserialize;
+
+/// The bearer token of a request, from `Authorization: Bearer` or `?access_token=`.
+pub fn bearer(req: &HttpRequest) -> Option<String> {
+    if let Some(value) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let mut parts = value.splitn(2, ' ');
+        if let (Some(scheme), Some(token)) = (parts.next(), parts.next())
+            && scheme.eq_ignore_ascii_case("bearer")
+        {
+            let token = token.trim();
+            if !token.is_empty() {
+                return Some(token.to_owned());
+            }
+        }
+    }
+    #[derive(Deserialize)]
+    struct Q {
+        access_token: Option<String>,
+    }
+    serde_html_form::from_str::<Q>(req.query_string())
+        .ok()
+        .and_then(|q| q.access_token)
+}
+
+fn api(req: &HttpRequest) -> Result<web::Data<Api>, ApiError> {
+    req.app_data::<web::Data<Api>>()
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("no application state"))
+}
+
+/// A request made with a valid token of any kind (user or app-only).
+pub struct AnyToken(pub Arc<TokenInfo>);
+
+/// A request made by a signed-in user, with a token that grants the route's scope.
+pub struct Auth {
+    pub account: Arc<Account>,
+    pub token: Arc<TokenInfo>,
+}
+
+/// A request that may be signed in.
+pub struct MaybeAuth(pub Option<Auth>);
+
+fn scope_allows(token: &TokenInfo, method: &actix_web::http::Method) -> bool {
+    let needs: &[&str] =
+        if method == actix_web::http::Method::GET || method == actix_web::http::Method::HEAD {
+            &["read"]
+        } else {
+            &["write", "follow"]
+        };
+    token.scopes.iter().any(|s| {
+        let family = s.split(':').next().unwrap_or(s);
+        needs.contains(&family)
+    })
+}
+
+async fn token_info(api: &Api, req: &HttpRequest) -> Result<Option<Arc<TokenInfo>>, ApiError> {
+    match bearer(req) {
+        Some(token) => api.token(&token).await,
+        None => Ok(None),
+    }
+}
+
+async fn authenticate(api: &Api, req: &HttpRequest) -> Result<Option<Auth>, ApiError> {
+    let Some(token) = token_info(api, req).await? else {
+        if bearer(req).is_some() {
+            return Err(ApiError::unauthorized("The access token is invalid"));
+        }
+        return Ok(None);
+    };
+    let Some(account_id) = token.account_id else {
+        return Err(ApiError::forbidden(
+            "This action requires a user token, not an app token",
+        ));
+    };
+    let account = api
+        .account(account_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("The access token is invalid"))?;
+    if account.suspended {
+        return Err(ApiError::forbidden("Your login is currently disabled"));
+    }
+    if !scope_allows(&token, req.method()) {
+        return Err(ApiError::forbidden(
+            "This action is outside the authorized scopes",
+        ));
+    }
+    Ok(Some(Auth { account, token }))
+}
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let api = api(&req)?;
+            authenticate(&api, &req)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("The access token is invalid"))
+        })
+    }
+}
+
+impl FromRequest for MaybeAuth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let api = api(&req)?;
+            Ok(MaybeAuth(authenticate(&api, &req).await?))
+        })
+    }
+}
+
+impl FromRequest for AnyToken {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let api = api(&req)?;
+            token_info(&api, &req)
+                .await?
+                .map(AnyToken)
+                .ok_or_else(|| ApiError::unauthorized("The access token is invalid"))
+        })
+    }
+}

@@ -1,0 +1,200 @@
+//! The HTTP face of Starling: the Mastodon client API over actix-web.
+//!
+//! Owns: routes, request parsing, authentication, the mapping from error kinds to status
+//! codes and `{"error": ...}` bodies (only here), hydration of statuses and accounts through
+//! in-process caches, the write path's hand-off to the event publisher, and the read path
+//! over Redis timelines. It talks to the store, the timelines and the bus through their
+//! crates; it never depends on the fan-out crate, and handlers never see driver types.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use moka::future::Cache;
+use starling_bus::{Bus, Publisher};
+use starling_schema::Id;
+use starling_schema::model::{Account, Post, TokenInfo};
+use starling_schema::settings::Settings;
+use starling_store::{AnyStore, Store};
+use starling_timeline::Timelines;
+
+pub mod entities;
+pub mod error;
+pub mod extract;
+mod hydrate;
+mod metrics;
+pub mod pagination;
+mod routes;
+pub mod text;
+
+use error::ApiResult;
+
+/// Everything a request handler may use. Shared by all workers of one api node.
+pub struct Api {
+    pub store: AnyStore,
+    pub timelines: Timelines,
+    pub bus: Bus,
+    pub publisher: Publisher<AnyStore>,
+    pub settings: Settings,
+    posts: Cache<Id, Arc<Post>>,
+    accounts: Cache<Id, Arc<Account>>,
+    tokens: Cache<String, Arc<TokenInfo>>,
+}
+
+impl Api {
+    pub fn new(
+        store: AnyStore,
+        timelines: Timelines,
+        bus: Bus,
+        publisher: Publisher<AnyStore>,
+        settings: Settings,
+    ) -> Api {
+        Api {
+            posts: Cache::builder()
+                .max_capacity(settings.api.post_cache)
+                // Another node's delete reaches this cache only through its expiry.
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            accounts: Cache::builder()
+                .max_capacity(settings.api.account_cache)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            tokens: Cache::builder()
+                .max_capacity(100_000)
+                // A token revoked on another node stops working within this time.
+                .time_to_live(Duration::from_secs(10))
+                .build(),
+            store,
+            timelines,
+            bus,
+            publisher,
+            settings,
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        self.settings.api.public_url.trim_end_matches('/')
+    }
+
+    /// What a presented token grants, through a short-lived cache keyed by its digest.
+    pub async fn token(&self, token: &str) -> ApiResult<Option<Arc<TokenInfo>>> {
+        let key = starling_store::token_digest(token);
+        if let Some(info) = self.tokens.get(&key).await
+            && !info.expired_at(starling_schema::ids::now_ms())
+        {
+            return Ok(Some(info));
+        }
+        match self.store.token(token).await? {
+            Some(info) => {
+                let info = Arc::new(info);
+                self.tokens.insert(key, info.clone()).await;
+                Ok(Some(info))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub async fn forget_token(&self, token_hash: &str) {
+        self.tokens.invalidate(token_hash).await;
+    }
+
+    pub async fn account(&self, id: Id) -> ApiResult<Option<Arc<Account>>> {
+        Ok(self.accounts_by_ids(&[id]).await?.into_iter().next())
+    }
+
+    /// Accounts by id through the cache, in the order asked, skipping unknown ids.
+    pub async fn accounts_by_ids(&self, ids: &[Id]) -> ApiResult<Vec<Arc<Account>>> {
+        let mut found = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.accounts.get(id).await {
+                Some(a) => found.push(Some(a)),
+                None => {
+                    found.push(None);
+                    missing.push(*id);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            missing.dedup();
+            for chunk in missing.chunks(starling_store::MAX_BATCH) {
+                for a in self.store.accounts_by_ids(chunk).await? {
+                    self.accounts.insert(a.id, Arc::new(a)).await;
+                }
+            }
+            for (slot, id) in found.iter_mut().zip(ids) {
+                if slot.is_none() {
+                    *slot = self.accounts.get(id).await;
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Live posts by id through the cache, in the order asked, skipping unknown or deleted.
+    pub async fn posts_by_ids(&self, ids: &[Id]) -> ApiResult<Vec<Arc<Post>>> {
+        let mut found = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.posts.get(id).await {
+                Some(p) => found.push(Some(p)),
+                None => {
+                    found.push(None);
+                    missing.push(*id);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            missing.dedup();
+            for chunk in missing.chunks(starling_store::MAX_BATCH) {
+                for p in self.store.posts_by_ids(chunk).await? {
+                    self.posts.insert(p.id, Arc::new(p)).await;
+                }
+            }
+            for (slot, id) in found.iter_mut().zip(ids) {
+                if slot.is_none() {
+                    *slot = self.posts.get(id).await;
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Hand an event to the bus: back once JetStream has it or the outbox keeps it.
+    pub async fn publish(&self, event: starling_schema::events::Event) -> ApiResult<()> {
+        self.publisher.publish(event).await.map_err(|e| {
+            tracing::error!(error = %e, "an event could be neither published nor kept in the outbox");
+            error::ApiError::new(starling_schema::ErrorKind::Unavailable, "the event bus is unavailable, try again")
+        })
+    }
+
+    pub async fn forget_post(&self, id: Id) {
+        self.posts.invalidate(&id).await;
+    }
+}
+
+/// Start the HTTP server on `listener` with `workers` threads (0: one per core).
+pub fn server(api: Arc<Api>, listener: std::net::TcpListener) -> std::io::Result<Server> {
+    let workers = match api.settings.api.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let max_body = api.settings.api.max_body_bytes;
+    let data = web::Data::from(api);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(max_body))
+            .wrap(actix_web::middleware::from_fn(metrics::observe))
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .workers(workers)
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,327 @@
+//! Accounts: registration, the signed-in user, lookups, lists and follows.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use starling_schema::Id;
+use starling_schema::events::Event;
+use starling_schema::model::{NewAccount, NewToken, Role};
+use starling_store::Store;
+
+use super::{json, path_id};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AnyToken, Auth, Body, MaybeAuth, Query, flex_bool, one_or_many};
+use crate::hydrate::{self, Accounts};
+use crate::pagination::{PageParams, link_header};
+use crate::{Api, entities};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/accounts", web::post().to(register))
+        .route(
+            "/api/v1/accounts/verify_credentials",
+            web::get().to(verify_credentials),
+        )
+        .route("/api/v1/accounts/lookup", web::get().to(lookup))
+        .route(
+            "/api/v1/accounts/relationships",
+            web::get().to(relationships),
+        )
+        .route("/api/v1/accounts/{id}", web::get().to(show))
+        .route("/api/v1/accounts/{id}/statuses", web::get().to(statuses))
+        .route("/api/v1/accounts/{id}/followers", web::get().to(followers))
+        .route("/api/v1/accounts/{id}/following", web::get().to(following))
+        .route("/api/v1/accounts/{id}/follow", web::post().to(follow))
+        .route("/api/v1/accounts/{id}/unfollow", web::post().to(unfollow));
+}
+
+#[derive(Deserialize)]
+struct Registration {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    #[serde(default, deserialize_with = "flex_bool")]
+    agreement: Option<bool>,
+}
+
+async fn register(
+    api: web::Data<Api>,
+    token: AnyToken,
+    Body(form): Body<Registration>,
+) -> ApiResult<HttpResponse> {
+    if !api.settings.api.registrations {
+        return Err(ApiError::forbidden(
+            "Registrations are closed on this server",
+        ));
+    }
+    if form.agreement != Some(true) {
+        return Err(ApiError::invalid(
+            "Validation failed: Agreement must be accepted",
+        ));
+    }
+    let account = api
+        .store
+        .create_account(NewAccount {
+            username: form.username.unwrap_or_default(),
+            email: form.email.filter(|e| !e.is_empty()),
+            password: form.password.unwrap_or_default(),
+            display_name: None,
+            role: Role::User,
+            bot: false,
+        })
+        .await?;
+    // The new user's timeline exists from the start, so fan-out fills it at once.
+    api.timelines.create_empty(account.id).await?;
+    api.publish(Event::AccountCreated {
+        account: account.clone(),
+    })
+    .await?;
+    let issued = api
+        .store
+        .issue_token(NewToken {
+            account_id: Some(account.id),
+            app_id: token.0.app_id,
+            scopes: token.0.scopes.clone(),
+            expires_at_ms: None,
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "scope": token.0.scopes.join(" "),
+        "created_at": issued.info.created_at_ms / 1000,
+    })))
+}
+
+async fn verify_credentials(api: web::Data<Api>, auth: Auth) -> ApiResult<HttpResponse> {
+    let counts = api.store.account_counts(&[auth.account.id]).await?;
+    let counts = counts.first().copied().unwrap_or_default();
+    Ok(json(&entities::credential_account(
+        &auth.account,
+        &counts,
+        api.base_url(),
+    )))
+}
+
+async fn account_json(api: &Api, id: Id) -> ApiResult<serde_json::Value> {
+    Accounts::load(api, &[id])
+        .await?
+        .json(api, id)
+        .ok_or_else(|| ApiError::not_found("Record"))
+}
+
+async fn show(api: web::Data<Api>, path: web::Path<String>) -> ApiResult<HttpResponse> {
+    let id = path_id(&path)?;
+    Ok(json(&account_json(&api, id).await?))
+}
+
+#[derive(Deserialize)]
+struct LookupQuery {
+    acct: Option<String>,
+}
+
+async fn lookup(api: web::Data<Api>, Query(q): Query<LookupQuery>) -> ApiResult<HttpResponse> {
+    let acct = q.acct.unwrap_or_default();
+    let acct = acct.trim().trim_start_matches('@');
+    let (name, domain) = acct.split_once('@').unwrap_or((acct, ""));
+    if !domain.is_empty() && !domain.eq_ignore_ascii_case(&api.settings.api.domain) {
+        return Err(ApiError::not_found("Record"));
+    }
+    let found = api.store.accounts_by_usernames(&[name]).await?;
+    let account = found.first().ok_or_else(|| ApiError::not_found("Record"))?;
+    Ok(json(&account_json(&api, account.id).await?))
+}
+
+#[derive(Deserialize)]
+struct RelationshipsQuery {
+    #[serde(
+        rename = "id[]",
+        alias = "id",
+        default,
+        deserialize_with = "one_or_many"
+    )]
+    ids: Vec<String>,
+}
+
+async fn relationships(
+    api: web::Data<Api>,
+    auth: Auth,
+    Query(q): Query<RelationshipsQuery>,
+) -> ApiResult<HttpResponse> {
+    if q.ids.len() > crate::pagination::MAX_LIMIT {
+        return Err(ApiError::invalid(format!(
+            "at most {} ids",
+            crate::pagination::MAX_LIMIT
+        )));
+    }
+    // Ids that cannot be ids name nobody; Mastodon answers with the others.
+    let ids: Vec<Id> = q.ids.iter().filter_map(|s| s.parse().ok()).collect();
+    let rels = api.store.relationships(auth.account.id, &ids).await?;
+    Ok(json(
+        &rels.iter().map(entities::relationship).collect::<Vec<_>>(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct StatusesQuery {
+    #[serde(flatten)]
+    page: PageParams,
+    #[serde(default, deserialize_with = "flex_bool")]
+    exclude_replies: Option<bool>,
+    #[serde(default, deserialize_with = "flex_bool")]
+    exclude_reblogs: Option<bool>,
+    #[serde(default, deserialize_with = "flex_bool")]
+    only_media: Option<bool>,
+    #[serde(default, deserialize_with = "flex_bool")]
+    pinned: Option<bool>,
+}
+
+async fn statuses(
+    req: HttpRequest,
+    api: web::Data<Api>,
+    viewer: MaybeAuth,
+    path: web::Path<String>,
+    Query(q): Query<StatusesQuery>,
+) -> ApiResult<HttpResponse> {
+    let author = path_id(&path)?;
+    if api.account(author).await?.is_none() {
+        return Err(ApiError::not_found("Record"));
+    }
+    // No media and no pins exist yet, so those filters select nothing.
+    if q.only_media == Some(true) || q.pinned == Some(true) {
+        return Ok(json(&Vec::<serde_json::Value>::new()));
+    }
+    let viewer = viewer.0.map(|a| a.account.id);
+    let cursor = q.page.cursor()?;
+    let page = api.store.posts_by_author(author, cursor.window).await?;
+    let scanned: Vec<Id> = page.items.iter().map(|p| p.id).collect();
+    let mut shown = Vec::with_capacity(page.items.len());
+    for post in page.items {
+        if q.exclude_replies == Some(true)
+            && post
+                .in_reply_to_id
+                .is_some_and(|_| post.in_reply_to_account_id != Some(author))
+        {
+            continue;
+        }
+        if q.exclude_reblogs == Some(true) && post.reblog_of.is_some() {
+            continue;
+        }
+        if hydrate::can_see(&api, viewer, &post).await? {
+            shown.push(std::sync::Arc::new(post));
+        }
+    }
+    if cursor.reverse {
+        shown.reverse();
+    }
+    let body = hydrate::statuses(&api, viewer, &shown).await?;
+    Ok(with_link(&req, scanned, cursor.reverse, body))
+}
+
+/// Answer with a page and its Link header, computed from every id the page scanned (even
+/// ones filtered out), so the next page starts where this one stopped.
+fn with_link<T: serde::Serialize>(
+    req: &HttpRequest,
+    mut scanned: Vec<Id>,
+    reversed: bool,
+    body: T,
+) -> HttpResponse {
+    if reversed {
+        scanned.reverse();
+    }
+    let mut res = HttpResponse::Ok();
+    if let (Some(newest), Some(oldest)) = (scanned.first(), scanned.last()) {
+        res.insert_header((header::LINK, link_header(req, *newest, *oldest)));
+    }
+    res.json(body)
+}
+
+async fn account_list(
+    req: HttpRequest,
+    api: &Api,
+    ids: Vec<Id>,
+    reversed: bool,
+) -> ApiResult<HttpResponse> {
+    let mut ordered = ids.clone();
+    if reversed {
+        ordered.reverse();
+    }
+    let accounts = Accounts::load(api, &ordered).await?;
+    let body: Vec<serde_json::Value> = ordered
+        .iter()
+        .filter_map(|id| accounts.json(api, *id))
+        .collect();
+    Ok(with_link(&req, ids, reversed, body))
+}
+
+async fn followers(
+    req: HttpRequest,
+    api: web::Data<Api>,
+    path: web::Path<String>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let id = path_id(&path)?;
+    if api.account(id).await?.is_none() {
+        return Err(ApiError::not_found("Record"));
+    }
+    let cursor = page.cursor_with(40, 80)?;
+    let ids = api.store.followers(id, cursor.window).await?.items;
+    account_list(req, &api, ids, cursor.reverse).await
+}
+
+async fn following(
+    req: HttpRequest,
+    api: web::Data<Api>,
+    path: web::Path<String>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let id = path_id(&path)?;
+    if api.account(id).await?.is_none() {
+        return Err(ApiError::not_found("Record"));
+    }
+    let cursor = page.cursor_with(40, 80)?;
+    let ids = api.store.following(id, cursor.window).await?.items;
+    account_list(req, &api, ids, cursor.reverse).await
+}
+
+async fn relationship(api: &Api, me: Id, target: Id) -> ApiResult<HttpResponse> {
+    let rels = api.store.relationships(me, &[target]).await?;
+    let rel = rels.first().ok_or_else(|| ApiError::not_found("Record"))?;
+    Ok(json(&entities::relationship(rel)))
+}
+
+async fn follow(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let target = path_id(&path)?;
+    let me = auth.account.id;
+    if api.store.follow(me, target).await? {
+        api.publish(Event::Followed {
+            follower_id: me,
+            followee_id: target,
+        })
+        .await?;
+    }
+    relationship(&api, me, target).await
+}
+
+async fn unfollow(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let target = path_id(&path)?;
+    let me = auth.account.id;
+    if api.account(target).await?.is_none() {
+        return Err(ApiError::not_found("Record"));
+    }
+    if api.store.unfollow(me, target).await? {
+        api.publish(Event::Unfollowed {
+            follower_id: me,
+            followee_id: target,
+        })
+        .await?;
+    }
+    relationship(&api, me, target).await
+}

@@ -1,0 +1,82 @@
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::Api;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/instance", web::get().to(v1))
+        .route("/api/v1/instance/", web::get().to(v1))
+        .route("/api/v2/instance", web::get().to(v2));
+}
+
+fn version() -> String {
+    format!("4.3.0 (compatible; Starling {})", env!("CARGO_PKG_VERSION"))
+}
+
+fn streaming_url(api: &Api) -> String {
+    let base = api.base_url();
+    match base.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some((_, rest)) => format!("ws://{rest}"),
+        None => base.to_owned(),
+    }
+}
+
+fn statuses_config(api: &Api) -> serde_json::Value {
+    json!({
+        "max_characters": api.settings.limits.max_post_chars,
+        "max_media_attachments": 0,
+        "characters_reserved_per_url": 23,
+    })
+}
+
+async fn v1(api: web::Data<Api>) -> HttpResponse {
+    let s = &api.settings.api;
+    HttpResponse::Ok().json(json!({
+        "uri": s.domain,
+        "title": s.title,
+        "short_description": s.description,
+        "description": s.description,
+        "email": "",
+        "version": version(),
+        "urls": { "streaming_api": streaming_url(&api) },
+        "thumbnail": format!("{}/thumbnail.png", api.base_url()),
+        "languages": ["en"],
+        "registrations": s.registrations,
+        "approval_required": false,
+        "invites_enabled": false,
+        "configuration": {
+            "accounts": { "max_featured_tags": 0 },
+            "statuses": statuses_config(&api),
+            "media_attachments": { "supported_mime_types": [], "image_size_limit": 0, "video_size_limit": 0 },
+            "polls": { "max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0 },
+        },
+        "contact_account": null,
+        "rules": [],
+    }))
+}
+
+async fn v2(api: web::Data<Api>) -> HttpResponse {
+    let s = &api.settings.api;
+    HttpResponse::Ok().json(json!({
+        "domain": s.domain,
+        "title": s.title,
+        "version": version(),
+        "source_url": "https://example.invalid/starling",
+        "description": s.description,
+        "thumbnail": { "url": format!("{}/thumbnail.png", api.base_url()) },
+        "languages": ["en"],
+        "configuration": {
+            "urls": { "streaming": streaming_url(&api) },
+            "accounts": { "max_featured_tags": 0, "max_pinned_statuses": 0 },
+            "statuses": statuses_config(&api),
+            "media_attachments": { "supported_mime_types": [], "image_size_limit": 0, "video_size_limit": 0 },
+            "polls": { "max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0 },
+            "translation": { "enabled": false },
+        },
+        "registrations": { "enabled": s.registrations, "approval_required": false, "message": null },
+        "api_versions": { "mastodon": 2 },
+        "contact": { "email": "", "account": null },
+        "rules": [],
+    }))
+}

@@ -1,0 +1,195 @@
+//! The roles of a Starling process and how they start and stop together. The `starling`
+//! binary is a thin command line over this; integration tests start whole nodes with it,
+//! several in one process when they test multi-node behaviour.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use starling_bus::{Bus, Publisher};
+use starling_fanout::Fanout;
+use starling_schema::settings::Settings;
+use starling_store::AnyStore;
+use starling_timeline::Timelines;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// What a process does. One binary runs any set of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The Mastodon client API, and the outbox that republishes its events.
+    Api,
+    /// Fan-out workers on the shared durable consumer.
+    Fanout,
+}
+
+impl Role {
+    pub fn parse_list(s: &str) -> anyhow::Result<Vec<Role>> {
+        let mut roles = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let role = match part {
+                "api" => Role::Api,
+                "fanout" => Role::Fanout,
+                "all" => return Ok(Role::all()),
+                other => anyhow::bail!("unknown role {other:?} (known: api, fanout, all)"),
+            };
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+        anyhow::ensure!(!roles.is_empty(), "no roles given");
+        Ok(roles)
+    }
+
+    pub fn all() -> Vec<Role> {
+        vec![Role::Api, Role::Fanout]
+    }
+}
+
+/// A started node. Dropping it does not stop it; call [`Node::stop`].
+pub struct Node {
+    /// Where the API listens, if this node runs it.
+    pub addr: Option<SocketAddr>,
+    pub store: AnyStore,
+    pub timelines: Timelines,
+    pub bus: Bus,
+    shutdown: CancellationToken,
+    http: Option<actix_web::dev::ServerHandle>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Start `roles` with `settings`, opening the configured store.
+pub async fn start(settings: Settings, roles: &[Role]) -> anyhow::Result<Node> {
+    let store = AnyStore::open(&settings)
+        .await
+        .context("opening the store")?;
+    start_with_store(settings, roles, store).await
+}
+
+/// Start `roles` on an already open store (several nodes of one test share an embedded one).
+pub async fn start_with_store(
+    settings: Settings,
+    roles: &[Role],
+    store: AnyStore,
+) -> anyhow::Result<Node> {
+    let timelines = Timelines::connect(&settings.redis)
+        .await
+        .context("connecting to the Redis shards")?;
+    let bus = Bus::connect(&settings.nats)
+        .await
+        .context("connecting to NATS")?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+
+    // The stream must exist before anyone consumes; publishers fall back to the outbox
+    // until it does, so a NATS that is down at start delays nothing but delivery.
+    let stream_ready = CancellationToken::new();
+    {
+        let bus = bus.clone();
+        let ready = stream_ready.clone();
+        let shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut delay = Duration::from_millis(100);
+            loop {
+                match bus.ensure_stream().await {
+                    Ok(()) => {
+                        ready.cancel();
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "JetStream stream not ready yet; retrying")
+                    }
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }));
+    }
+
+    let mut http = None;
+    let mut addr = None;
+    if roles.contains(&Role::Api) {
+        let publisher = Publisher::new(bus.clone(), store.clone(), &settings.nats);
+        {
+            let publisher = publisher.clone();
+            let shutdown = shutdown.clone();
+            tasks.push(tokio::spawn(
+                async move { publisher.run_outbox(shutdown).await },
+            ));
+        }
+        let listener = TcpListener::bind(&settings.api.listen)
+            .with_context(|| format!("listening on {}", settings.api.listen))?;
+        addr = Some(
+            listener
+                .local_addr()
+                .context("reading the listen address")?,
+        );
+        let api = Arc::new(starling_api::Api::new(
+            store.clone(),
+            timelines.clone(),
+            bus.clone(),
+            publisher,
+            settings.clone(),
+        ));
+        let server = starling_api::server(api, listener).context("starting the HTTP server")?;
+        http = Some(server.handle());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        }));
+    }
+    if roles.contains(&Role::Fanout) {
+        let fanout = Fanout::new(store.clone(), timelines.clone(), settings.fanout.clone());
+        let bus = bus.clone();
+        let shutdown = shutdown.clone();
+        let ready = stream_ready.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = ready.cancelled() => {}
+            }
+            if let Err(e) = fanout.run(bus, shutdown).await {
+                tracing::error!(error = %e, "fan-out stopped");
+            }
+        }));
+    }
+    tracing::info!(?roles, ?addr, "starling started");
+    Ok(Node {
+        addr,
+        store,
+        timelines,
+        bus,
+        shutdown,
+        http,
+        tasks,
+    })
+}
+
+impl Node {
+    /// Graceful stop: stop accepting requests and finish those in flight, then let fan-out
+    /// finish and ack its events in flight, then stop the outbox.
+    pub async fn stop(self) {
+        if let Some(http) = &self.http {
+            http.stop(true).await;
+        }
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Stop at once, as a crash would: nothing in flight is finished or acked.
+    pub fn kill(self) {
+        if let Some(http) = &self.http {
+            drop(http.stop(false));
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! `starling`: the one binary of a Starling installation. Subcommands share the settings
+//! loader (defaults < `--config` TOML < `STARLING_*` environment < flags).
+//!
+//! `serve` runs roles (api, fanout), `migrate` applies the store schema (idempotent),
+//! `config` prints the effective settings.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use figment::value::Value;
+use starling_schema::settings::{LogFormat, Settings};
+use starling_store::AnyStore;
+
+#[derive(Parser)]
+#[command(
+    name = "starling",
+    version,
+    about = "Starling: a self-hostable social feed backend"
+)]
+struct Cli {
+    /// TOML settings file (see infra/starling.example.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// This process's node id (settings key `node_id`).
+    #[arg(long, global = true)]
+    node_id: Option<u32>,
+    /// Store backend: `embedded` or `scylla` (settings key `store.backend`).
+    #[arg(long, global = true)]
+    store: Option<String>,
+    /// Embedded store directory (settings key `store.embedded.path`).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log filter (settings key `log.filter`).
+    #[arg(long, global = true)]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run roles until SIGINT/SIGTERM, then stop gracefully.
+    Serve {
+        /// Comma-separated roles: api, fanout (default: all).
+        #[arg(long, default_value = "all")]
+        roles: String,
+        /// Address for the API (settings key `api.listen`).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply the store schema (idempotent) and print its version.
+    Migrate,
+    /// Print the effective settings as JSON (secrets hidden).
+    Config,
+}
+
+impl Cli {
+    fn flags(&self) -> Vec<(&'static str, Value)> {
+        let mut flags = Vec::new();
+        if let Command::Serve {
+            listen: Some(l), ..
+        } = &self.command
+        {
+            flags.push(("api.listen", Value::from(l.as_str())));
+        }
+        if let Some(n) = self.node_id {
+            flags.push(("node_id", Value::from(n)));
+        }
+        if let Some(s) = &self.store {
+            flags.push(("store.backend", Value::from(s.as_str())));
+        }
+        if let Some(d) = &self.data_dir {
+            flags.push(("store.embedded.path", Value::from(d.display().to_string())));
+        }
+        if let Some(l) = &self.log {
+            flags.push(("log.filter", Value::from(l.as_str())));
+        }
+        flags
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let flags = cli.flags();
+    let settings = Settings::load(cli.config.as_deref(), &flags).context("loading settings")?;
+    init_logging(&settings);
+    match cli.command {
+        Command::Serve { roles, .. } => {
+            let roles = starling::Role::parse_list(&roles)?;
+            let node = starling::start(settings, &roles).await?;
+            if let Some(addr) = node.addr {
+                println!("starling listening on http://{addr}");
+            }
+            wait_for_signal().await;
+            tracing::info!("stopping: finishing requests and fan-out in flight");
+            node.stop().await;
+        }
+        Command::Migrate => {
+            let version = AnyStore::migrate(&settings)
+                .await
+                .context("applying the schema")?;
+            println!("store schema is at version {version}");
+        }
+        Command::Config => {
+            let mut shown = settings.clone();
+            if shown.store.scylla.password.is_some() {
+                shown.store.scylla.password = Some("<hidden>".into());
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&shown).context("printing settings")?
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("starling: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The events that travel on NATS, and their wire format.
+//!
+//! An event is a JSON envelope
+//! `{"v": 1, "id": "...", "type": "post.created", "at_ms": ..., "data": {...}}`.
+//! `v` is the format version. A reader accepts every version up to [`WIRE_VERSION`] and rejects
+//! a newer one with [`DecodeError::NewerVersion`], so an old worker facing a new producer
+//! stops with a clear message instead of misreading. Adding an optional field keeps `v`;
+//! anything an old reader would misunderstand bumps it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::Id;
+use crate::model::{Account, Post, Visibility};
+
+/// The newest envelope version this build writes and reads.
+pub const WIRE_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    #[serde(rename = "account.created")]
+    AccountCreated { account: Account },
+    #[serde(rename = "post.created")]
+    PostCreated { post: Post },
+    #[serde(rename = "post.deleted")]
+    PostDeleted {
+        post_id: Id,
+        author_id: Id,
+        visibility: Visibility,
+        reblog_of: Option<Id>,
+    },
+    #[serde(rename = "follow.created")]
+    Followed { follower_id: Id, followee_id: Id },
+    #[serde(rename = "follow.deleted")]
+    Unfollowed { follower_id: Id, followee_id: Id },
+    #[serde(rename = "block.created")]
+    Blocked { account_id: Id, target_id: Id },
+    #[serde(rename = "block.deleted")]
+    Unblocked { account_id: Id, target_id: Id },
+    #[serde(rename = "mute.created")]
+    Muted {
+        account_id: Id,
+        target_id: Id,
+        notifications: bool,
+    },
+    #[serde(rename = "mute.deleted")]
+    Unmuted { account_id: Id, target_id: Id },
+    #[serde(rename = "favourite.created")]
+    Favourited {
+        account_id: Id,
+        post_id: Id,
+        post_author_id: Id,
+    },
+    #[serde(rename = "favourite.deleted")]
+    Unfavourited {
+        account_id: Id,
+        post_id: Id,
+        post_author_id: Id,
+    },
+    /// `reblog` is the wrapper post (its `reblog_of` names the original).
+    #[serde(rename = "reblog.created")]
+    Reblogged { reblog: Post, post_author_id: Id },
+    #[serde(rename = "reblog.deleted")]
+    Unreblogged {
+        account_id: Id,
+        reblog_id: Id,
+        post_id: Id,
+    },
+}
+
+impl Event {
+    /// The wire name of this event's type, also used in NATS subjects.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::AccountCreated { .. } => "account.created",
+            Event::PostCreated { .. } => "post.created",
+            Event::PostDeleted { .. } => "post.deleted",
+            Event::Followed { .. } => "follow.created",
+            Event::Unfollowed { .. } => "follow.deleted",
+            Event::Blocked { .. } => "block.created",
+            Event::Unblocked { .. } => "block.deleted",
+            Event::Muted { .. } => "mute.created",
+            Event::Unmuted { .. } => "mute.deleted",
+            Event::Favourited { .. } => "favourite.created",
+            Event::Unfavourited { .. } => "favourite.deleted",
+            Event::Reblogged { .. } => "reblog.created",
+            Event::Unreblogged { .. } => "reblog.deleted",
+        }
+    }
+}
+
+/// An event with its envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u32,
+    /// Unique per occurrence; JetStream drops a re-published duplicate by it, so a retry
+    /// from the outbox is applied once.
+    pub id: String,
+    /// When the event was produced, for lag metrics.
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error(
+        "event format version {found} is newer than this build understands (up to {WIRE_VERSION}); upgrade this worker"
+    )]
+    NewerVersion { found: u32 },
+    #[error("event has no format version: {0}")]
+    NoVersion(#[source] serde_json::Error),
+    #[error("event of version {v} is malformed or of an unknown type: {source}")]
+    Malformed {
+        v: u32,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Envelope {
+    pub fn new(id: String, event: Event, at_ms: u64) -> Envelope {
+        Envelope {
+            v: WIRE_VERSION,
+            id,
+            at_ms,
+            event,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            v: u32,
+        }
+        let VersionOnly { v } = serde_json::from_slice(bytes).map_err(DecodeError::NoVersion)?;
+        if v > WIRE_VERSION {
+            return Err(DecodeError::NewerVersion { found: v });
+        }
+        serde_json::from_slice(bytes).map_err(|source| DecodeError::Malformed { v, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post() -> Post {
+        Post {
+            id: Id(7 << 16),
+            author_id: Id(3 << 16),
+            text: "hello #rust @bob".into(),
+            spoiler_text: String::new(),
+            sensitive: false,
+            visibility: Visibility::Private,
+            in_reply_to_id: None,
+            in_reply_to_account_id: None,
+            reblog_of: None,
+            mentions: vec![Id(9 << 16)],
+            hashtags: vec!["rust".into()],
+            language: Some("en".into()),
+            created_at_ms: 7,
+        }
+    }
+
+    #[test]
+    fn round_trips_every_kind_with_its_type_name() {
+        let events = vec![
+            Event::PostCreated { post: post() },
+            Event::PostDeleted {
+                post_id: Id(1),
+                author_id: Id(2),
+                visibility: Visibility::Direct,
+                reblog_of: None,
+            },
+            Event::Followed {
+                follower_id: Id(1),
+                followee_id: Id(2),
+            },
+            Event::Muted {
+                account_id: Id(1),
+                target_id: Id(2),
+                notifications: true,
+            },
+            Event::Reblogged {
+                reblog: post(),
+                post_author_id: Id(4),
+            },
+        ];
+        for event in events {
+            let env = Envelope::new("e1".into(), event.clone(), 42);
+            let bytes = env.encode();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(json["type"], event.type_name());
+            assert_eq!(json["v"], WIRE_VERSION);
+            assert_eq!(Envelope::decode(&bytes).unwrap(), env);
+        }
+    }
+
+    #[test]
+    fn a_newer_version_is_rejected_by_name() {
+        let bytes = br#"{"v":2,"at_ms":1,"type":"post.created","data":{"whatever":true}}"#;
+        let err = Envelope::decode(bytes).unwrap_err();
+        assert!(matches!(err, DecodeError::NewerVersion { found: 2 }));
+        assert!(err.to_string().contains("upgrade"));
+    }
+
+    #[test]
+    fn unknown_type_and_missing_version_are_errors() {
+        let unknown = br#"{"v":1,"at_ms":1,"type":"post.exploded","data":{}}"#;
+        assert!(matches!(
+            Envelope::decode(unknown),
+            Err(DecodeError::Malformed { v: 1, .. })
+        ));
+        let unversioned = br#"{"type":"post.created","data":{}}"#;
+        assert!(matches!(
+            Envelope::decode(unversioned),
+            Err(DecodeError::NoVersion(_))
+        ));
+    }
+
+    #[test]
+    fn unknown_optional_fields_from_a_same_version_writer_are_ignored() {
+        let bytes = br#"{"v":1,"id":"x","at_ms":1,"type":"follow.created","data":{"follower_id":1,"followee_id":2,"note":"x"},"trace":"abc"}"#;
+        let env = Envelope::decode(bytes).unwrap();
+        assert_eq!(
+            env.event,
+            Event::Followed {
+                follower_id: Id(1),
+                followee_id: Id(2)
+            }
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! The shared language of Starling: ids, the domain model, the events that travel on NATS,
+//! input rules, error kinds and settings. The CQL schema lives beside this crate in
+//! `schema/cql/`.
+//!
+//! Every other crate depends on this one, so it stays small and free of I/O: no database
+//! drivers, no Redis, no NATS, no actix. It owns no behaviour beyond validation and encoding.
+
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod model;
+pub mod settings;
+pub mod validate;
+
+pub use error::{ErrorKind, Invalid};
+pub use ids::Id;

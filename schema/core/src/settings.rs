@@ -1,0 +1,506 @@
+//! Settings: one struct, loaded from defaults < TOML file (`--config`) < `STARLING_*`
+//! environment variables < command-line flags, then passed explicitly to whoever needs a part.
+//!
+//! Environment variables name a key path with `__` between levels:
+//! `STARLING_STORE__BACKEND=scylla`, `STARLING_NODE_ID=3`. Every key is documented in
+//! `infra/starling.example.toml`. Unknown keys are errors, so a typo does not go unnoticed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// This process's node id: the low bits of every id it mints. Unique per process that
+    /// writes to the same store (0..=255).
+    pub node_id: u32,
+    pub log: LogSettings,
+    pub limits: Limits,
+    pub store: StoreSettings,
+    pub api: ApiSettings,
+    pub redis: RedisSettings,
+    pub nats: NatsSettings,
+    pub fanout: FanoutSettings,
+}
+
+/// The HTTP server (Mastodon client API).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Address to listen on.
+    pub listen: String,
+    /// The instance's public base URL, used in `uri`/`url` fields (no trailing slash).
+    pub public_url: String,
+    /// The instance's domain as shown in `/api/v1/instance`.
+    pub domain: String,
+    pub title: String,
+    pub description: String,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Posts kept in the in-process hydration cache.
+    pub post_cache: u64,
+    /// Accounts kept in the in-process hydration cache.
+    pub account_cache: u64,
+    /// Whether `POST /api/v1/accounts` accepts new sign-ups.
+    pub registrations: bool,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            domain: "127.0.0.1:8080".into(),
+            title: "Starling".into(),
+            description: "A Starling social feed.".into(),
+            workers: 0,
+            max_body_bytes: 1 << 20,
+            post_cache: 100_000,
+            account_cache: 50_000,
+            registrations: true,
+        }
+    }
+}
+
+/// Redis shards holding home timelines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// Shard URLs. A consistent hash of the user id picks each user's shard.
+    pub shards: Vec<String>,
+    /// Connections per shard.
+    pub pool_size: usize,
+    /// Entries kept per home timeline.
+    pub timeline_cap: usize,
+    /// Points per shard on the hash ring.
+    pub virtual_nodes: u32,
+    /// How long a timeline rebuild may hold its per-user lock, in milliseconds.
+    pub rebuild_lock_ms: u64,
+    /// Per-command timeout in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            shards: vec!["redis://127.0.0.1:6379".into()],
+            pool_size: 16,
+            timeline_cap: 800,
+            virtual_nodes: 160,
+            rebuild_lock_ms: 5_000,
+            timeout_ms: 2_000,
+        }
+    }
+}
+
+/// NATS JetStream, the event bus between api, fanout and indexer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsSettings {
+    pub url: String,
+    /// JetStream stream holding every event.
+    pub stream: String,
+    /// Subjects are `{subject_prefix}.events.{type}`.
+    pub subject_prefix: String,
+    /// Stream replicas (3 on a NATS cluster).
+    pub replicas: usize,
+    /// How long a publish waits for JetStream's ack before the event goes to the outbox.
+    pub publish_timeout_ms: u64,
+    /// How often the outbox retries events JetStream did not take.
+    pub outbox_retry_ms: u64,
+    /// How long a consumer may hold an event before it is redelivered.
+    pub ack_wait_ms: u64,
+    /// Seconds of history the stream keeps.
+    pub max_age_secs: u64,
+}
+
+impl Default for NatsSettings {
+    fn default() -> Self {
+        NatsSettings {
+            url: "nats://127.0.0.1:4222".into(),
+            stream: "STARLING".into(),
+            subject_prefix: "starling".into(),
+            replicas: 1,
+            publish_timeout_ms: 2_000,
+            outbox_retry_ms: 1_000,
+            ack_wait_ms: 30_000,
+            max_age_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// Fan-out workers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FanoutSettings {
+    /// Events processed at once by one process.
+    pub concurrency: usize,
+    /// Followers read per store page (and inserted per batch).
+    pub follower_page: usize,
+    /// Durable consumer name shared by every fan-out worker.
+    pub consumer: String,
+}
+
+impl Default for FanoutSettings {
+    fn default() -> Self {
+        FanoutSettings {
+            concurrency: 8,
+            follower_page: 5_000,
+            consumer: "fanout".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// A `tracing` filter, e.g. `info` or `starling=debug,info`.
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            filter: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Limits on what users may submit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Characters in a post's text plus its content warning.
+    pub max_post_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_post_chars: 500,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    /// An LSM store inside this process, under `store.embedded.path`.
+    #[default]
+    Embedded,
+    /// A ScyllaDB (or Cassandra) cluster.
+    Scylla,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    pub embedded: EmbeddedSettings,
+    pub scylla: ScyllaSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedSettings {
+    /// Directory that holds the store. Created if missing.
+    pub path: PathBuf,
+    /// `fdatasync` every write before acknowledging it. Off, an acknowledged write survives a
+    /// crash of the process (it is in the OS's buffers) but not a power cut.
+    pub fsync: bool,
+    /// Block cache size in MiB.
+    pub cache_mib: u64,
+}
+
+impl Default for EmbeddedSettings {
+    fn default() -> Self {
+        EmbeddedSettings {
+            path: PathBuf::from("data/store"),
+            fsync: false,
+            cache_mib: 256,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScyllaSettings {
+    /// Contact points, `host:port`.
+    pub nodes: Vec<String>,
+    pub keyspace: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub replication: Replication,
+    /// Apply the CQL schema at start (it is idempotent); otherwise run `starling migrate`.
+    pub migrate_on_start: bool,
+    /// Rows per page when reading large partitions (followers of a big account).
+    pub page_size: i32,
+    /// Per-request timeout in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ScyllaSettings {
+    fn default() -> Self {
+        ScyllaSettings {
+            nodes: vec!["127.0.0.1:9042".into()],
+            keyspace: "starling".into(),
+            username: None,
+            password: None,
+            replication: Replication::default(),
+            migrate_on_start: false,
+            page_size: 5000,
+            request_timeout_ms: 5000,
+        }
+    }
+}
+
+/// Keyspace replication. `SimpleStrategy` with `factor`, or `NetworkTopologyStrategy` with a
+/// factor per datacenter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Replication {
+    pub class: ReplicationClass,
+    pub factor: u32,
+    pub datacenters: BTreeMap<String, u32>,
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Replication {
+            class: ReplicationClass::SimpleStrategy,
+            factor: 1,
+            datacenters: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicationClass {
+    SimpleStrategy,
+    NetworkTopologyStrategy,
+}
+
+impl Replication {
+    /// The CQL map literal for `CREATE KEYSPACE ... WITH replication = `.
+    pub fn to_cql(&self) -> String {
+        match self.class {
+            ReplicationClass::SimpleStrategy => {
+                format!(
+                    "{{'class': 'SimpleStrategy', 'replication_factor': {}}}",
+                    self.factor
+                )
+            }
+            ReplicationClass::NetworkTopologyStrategy => {
+                let mut out = String::from("{'class': 'NetworkTopologyStrategy'");
+                for (dc, n) in &self.datacenters {
+                    out.push_str(&format!(", '{}': {n}", dc.replace('\'', "''")));
+                }
+                out.push('}');
+                out
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Load with every layer: defaults, then `file` if given, then `STARLING_*` variables
+    /// from the environment, then `flags` (dotted key, value).
+    pub fn load(
+        file: Option<&Path>,
+        flags: &[(&str, figment::value::Value)],
+    ) -> Result<Settings, SettingsError> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(SettingsError::MissingFile(path.to_owned()));
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig.merge(Env::prefixed("STARLING_").split("__"));
+        for (key, value) in flags {
+            fig = fig.merge((*key, value.clone()));
+        }
+        let settings: Settings = fig
+            .extract()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), SettingsError> {
+        if self.node_id > u32::from(crate::ids::MAX_NODE_ID) {
+            return Err(SettingsError::Invalid(format!(
+                "node_id {} is out of range 0..={}",
+                self.node_id,
+                crate::ids::MAX_NODE_ID
+            )));
+        }
+        if self.limits.max_post_chars == 0 {
+            return Err(SettingsError::Invalid(
+                "limits.max_post_chars must be positive".into(),
+            ));
+        }
+        if self.store.backend == StoreBackend::Scylla && self.store.scylla.nodes.is_empty() {
+            return Err(SettingsError::Invalid("store.scylla.nodes is empty".into()));
+        }
+        if self.redis.shards.is_empty() {
+            return Err(SettingsError::Invalid("redis.shards is empty".into()));
+        }
+        if self.redis.timeline_cap == 0
+            || self.redis.pool_size == 0
+            || self.redis.virtual_nodes == 0
+        {
+            return Err(SettingsError::Invalid(
+                "redis.timeline_cap, redis.pool_size and redis.virtual_nodes must be positive"
+                    .into(),
+            ));
+        }
+        if self.fanout.concurrency == 0 || self.fanout.follower_page == 0 {
+            return Err(SettingsError::Invalid(
+                "fanout.concurrency and fanout.follower_page must be positive".into(),
+            ));
+        }
+        if self.store.scylla.page_size <= 0 {
+            return Err(SettingsError::Invalid(
+                "store.scylla.page_size must be positive".into(),
+            ));
+        }
+        let ks = &self.store.scylla.keyspace;
+        if ks.is_empty()
+            || ks.len() > 48
+            || !ks.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(SettingsError::Invalid(format!(
+                "store.scylla.keyspace {ks:?} must be 1-48 letters, digits or underscores"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+// figment's Jail fixes the closure's error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn each_layer_overrides_the_one_before() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "starling.toml",
+                r#"
+                node_id = 1
+                [limits]
+                max_post_chars = 1000
+                [store.embedded]
+                path = "/from/file"
+                cache_mib = 64
+                "#,
+            )?;
+            jail.set_env("STARLING_LIMITS__MAX_POST_CHARS", "2000");
+            jail.set_env("STARLING_STORE__EMBEDDED__PATH", "/from/env");
+            let flags = [(
+                "store.embedded.path",
+                figment::value::Value::from("/from/flag"),
+            )];
+            let s = Settings::load(Some(Path::new("starling.toml")), &flags)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(s.node_id, 1, "file beats default");
+            assert_eq!(s.store.embedded.cache_mib, 64);
+            assert_eq!(s.limits.max_post_chars, 2000, "env beats file");
+            assert_eq!(
+                s.store.embedded.path,
+                PathBuf::from("/from/flag"),
+                "flag beats env"
+            );
+            assert!(!s.store.embedded.fsync, "untouched keys keep their default");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_reported() {
+        Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "[store]\nbakend = \"scylla\"\n")?;
+            let err = Settings::load(Some(Path::new("typo.toml")), &[]).unwrap_err();
+            assert!(err.to_string().contains("bakend"), "{err}");
+            jail.create_file("range.toml", "node_id = 999\n")?;
+            let err = Settings::load(Some(Path::new("range.toml")), &[]).unwrap_err();
+            assert!(err.to_string().contains("node_id"), "{err}");
+            let err = Settings::load(Some(Path::new("nope.toml")), &[]).unwrap_err();
+            assert!(matches!(err, SettingsError::MissingFile(_)));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_example_file_documents_every_key_and_loads() {
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/starling.example.toml");
+        let text = std::fs::read_to_string(&example).unwrap();
+        let parsed: Settings = toml_from_figment(&example);
+        assert_eq!(
+            parsed,
+            Settings::default(),
+            "the example shows the defaults"
+        );
+        // Every key of the defaults appears in the example.
+        let defaults = figment::value::Value::serialize(Settings::default()).unwrap();
+        let mut keys = Vec::new();
+        collect_keys(&defaults, "", &mut keys);
+        for key in keys {
+            let leaf = key.rsplit('.').next().unwrap_or(&key);
+            assert!(
+                text.contains(&format!("{leaf} =")),
+                "{key} is not documented"
+            );
+        }
+    }
+
+    fn toml_from_figment(path: &Path) -> Settings {
+        Figment::from(Toml::file_exact(path)).extract().unwrap()
+    }
+
+    fn collect_keys(v: &figment::value::Value, prefix: &str, out: &mut Vec<String>) {
+        if let Some(dict) = v.as_dict() {
+            for (k, child) in dict {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if child.as_dict().is_some_and(|d| !d.is_empty()) {
+                    collect_keys(child, &path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+    }
+}

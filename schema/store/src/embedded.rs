@@ -1,0 +1,1207 @@
+//! The embedded backend: an LSM store (fjall) inside the process, under one data directory.
+//!
+//! Layout mirrors the CQL schema: one keyspace per table, keys are the partition key
+//! followed by the clustering key, both as big-endian ids so byte order is id order. A
+//! partition is a key prefix, and a page is a range scan over it (`scan`), forwards or
+//! backwards, so paging the followers of a huge account reads only the page.
+//!
+//! Every write runs in one serializable transaction (fjall's single-writer transactions)
+//! on a blocking thread: an operation touches its rows and counters atomically, so a
+//! follow and its counts can never disagree, and concurrent follow/unfollow of a pair
+//! settle on a consistent state. A committed transaction has reached the OS (each commit
+//! flushes fjall's journal buffer), so it survives `kill -9` of the process; with
+//! `store.embedded.fsync` it is also `fdatasync`ed and survives a power cut.
+//!
+//! Values are JSON: readable with any tool, and cheap next to the I/O.
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use fjall::{
+    KeyspaceCreateOptions, PersistMode, Readable, SingleWriterTxDatabase, SingleWriterTxKeyspace,
+    SingleWriterWriteTx,
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use starling_schema::Id;
+use starling_schema::ids::{IdGenerator, Mint, now_ms};
+use starling_schema::model::{
+    Account, AccountCounts, App, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
+    NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Order, Page, Post,
+    PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
+};
+use starling_schema::settings::{EmbeddedSettings, Limits};
+use starling_schema::validate;
+
+use crate::secrets;
+use crate::{IDEMPOTENCY_TTL_MS, Result, SCHEMA_VERSION, Store, StoreError, check};
+
+/// The tables, one fjall keyspace each.
+struct Tables {
+    /// `schema_version`, `id_lease/{node}`.
+    meta: SingleWriterTxKeyspace,
+    /// id → Account
+    accounts: SingleWriterTxKeyspace,
+    /// username_key → id
+    usernames: SingleWriterTxKeyspace,
+    /// id → Credentials
+    credentials: SingleWriterTxKeyspace,
+    /// id → AccountCounts
+    account_counts: SingleWriterTxKeyspace,
+    /// client_id → StoredApp
+    apps: SingleWriterTxKeyspace,
+    /// token digest → TokenInfo
+    tokens: SingleWriterTxKeyspace,
+    /// account ++ token digest → ()
+    tokens_by_account: SingleWriterTxKeyspace,
+    /// follower ++ followee → created_at
+    following: SingleWriterTxKeyspace,
+    /// followee ++ follower → created_at
+    followers: SingleWriterTxKeyspace,
+    /// id → StoredPost (with tombstone)
+    posts: SingleWriterTxKeyspace,
+    /// author ++ post id → ()
+    posts_by_author: SingleWriterTxKeyspace,
+    /// id → PostCounts
+    post_counts: SingleWriterTxKeyspace,
+    /// author ++ key → IdempotencyRecord
+    idempotency: SingleWriterTxKeyspace,
+    /// post ++ account → created_at
+    favourites: SingleWriterTxKeyspace,
+    /// post ++ account → reblog wrapper id
+    reblogs: SingleWriterTxKeyspace,
+    /// account ++ target → created_at
+    blocks: SingleWriterTxKeyspace,
+    /// account ++ target → MuteRecord
+    mutes: SingleWriterTxKeyspace,
+    /// account ++ notification id → Notification
+    notifications: SingleWriterTxKeyspace,
+    /// node ++ outbox id → event payload
+    outbox: SingleWriterTxKeyspace,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Credentials {
+    password_hash: String,
+    email: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredApp {
+    app: App,
+    secret_digest: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredPost {
+    post: Post,
+    deleted_at_ms: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdempotencyRecord {
+    post_id: Id,
+    expires_at_ms: u64,
+}
+
+#[derive(Serialize, Deserialize, PartialEq)]
+struct MuteRecord {
+    notifications: bool,
+}
+
+struct Inner {
+    db: SingleWriterTxDatabase,
+    t: Tables,
+    ids: IdGenerator,
+    lease_key: Vec<u8>,
+    limits: Limits,
+    fsync: bool,
+}
+
+/// The embedded store. Cheap to clone; all clones share one database.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+type Tx<'a> = SingleWriterWriteTx<'a>;
+
+fn k1(a: Id) -> [u8; 8] {
+    a.to_be_bytes()
+}
+
+fn k2(a: Id, b: Id) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&a.to_be_bytes());
+    key[8..].copy_from_slice(&b.to_be_bytes());
+    key
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::backend("encoding a record", e))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::backend("decoding a stored record", e))
+}
+
+trait Ctx<T> {
+    fn ctx(self, context: &'static str) -> Result<T>;
+}
+
+impl<T> Ctx<T> for fjall::Result<T> {
+    fn ctx(self, context: &'static str) -> Result<T> {
+        self.map_err(|e| StoreError::backend(context, e))
+    }
+}
+
+/// The inclusive key range of partition `p` that a window covers, or `None` if it is empty.
+fn window_range(p: Id, w: &Window) -> Option<RangeInclusive<[u8; 16]>> {
+    let lo = match w.above {
+        Some(a) => a.0.checked_add(1)?,
+        None => 0,
+    };
+    let hi = match w.below {
+        Some(b) => b.0.checked_sub(1)?,
+        None => u64::MAX,
+    };
+    (lo <= hi).then(|| k2(p, Id(lo))..=k2(p, Id(hi)))
+}
+
+/// Read one page of partition `p` of `table` through `window`. `keep` turns a row
+/// (clustering id, value) into an item or skips it; the page holds `window.limit` kept
+/// items, and `next` is set only when another kept item exists.
+fn scan<T>(
+    reader: &impl Readable,
+    table: &SingleWriterTxKeyspace,
+    p: Id,
+    window: &Window,
+    mut keep: impl FnMut(Id, &[u8]) -> Result<Option<T>>,
+) -> Result<Page<T>> {
+    check::window(window)?;
+    let Some(range) = window_range(p, window) else {
+        return Ok(Page {
+            items: Vec::new(),
+            next: None,
+        });
+    };
+    let iter = reader.range(table, range);
+    let rows: Box<dyn Iterator<Item = fjall::Guard>> = match window.order {
+        Order::NewestFirst => Box::new(iter.rev()),
+        Order::OldestFirst => Box::new(iter),
+    };
+    let mut items = Vec::with_capacity(window.limit.min(1024));
+    let mut last = None;
+    let mut more = false;
+    for row in rows {
+        let (key, value) = row.into_inner().ctx("scanning a partition")?;
+        let id = Id::from_be_slice(key.get(8..).unwrap_or_default())
+            .ok_or_else(|| StoreError::backend("scanning a partition", "short key"))?;
+        if let Some(item) = keep(id, &value)? {
+            if items.len() == window.limit {
+                more = true;
+                break;
+            }
+            items.push(item);
+            last = Some(id);
+        }
+    }
+    let next = match (more, last) {
+        (true, Some(last)) => Some(window.after(last)),
+        _ => None,
+    };
+    Ok(Page { items, next })
+}
+
+impl EmbeddedStore {
+    /// Open (or create) the store under `settings.path`.
+    pub fn open(settings: &EmbeddedSettings, node_id: u32, limits: Limits) -> Result<Self> {
+        std::fs::create_dir_all(&settings.path)
+            .map_err(|e| StoreError::backend("creating the data directory", e))?;
+        let db = SingleWriterTxDatabase::builder(&settings.path)
+            .cache_size(settings.cache_mib.saturating_mul(1024 * 1024))
+            .open()
+            .ctx("opening the embedded store")?;
+        let open = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+        let t = Tables {
+            meta: open("meta").ctx("opening table meta")?,
+            accounts: open("accounts").ctx("opening table accounts")?,
+            usernames: open("usernames").ctx("opening table usernames")?,
+            credentials: open("credentials").ctx("opening table credentials")?,
+            account_counts: open("account_counts").ctx("opening table account_counts")?,
+            apps: open("apps").ctx("opening table apps")?,
+            tokens: open("tokens").ctx("opening table tokens")?,
+            tokens_by_account: open("tokens_by_account").ctx("opening table tokens_by_account")?,
+            following: open("following").ctx("opening table following")?,
+            followers: open("followers").ctx("opening table followers")?,
+            posts: open("posts").ctx("opening table posts")?,
+            posts_by_author: open("posts_by_author").ctx("opening table posts_by_author")?,
+            post_counts: open("post_counts").ctx("opening table post_counts")?,
+            idempotency: open("idempotency").ctx("opening table idempotency")?,
+            favourites: open("favourites").ctx("opening table favourites")?,
+            reblogs: open("reblogs").ctx("opening table reblogs")?,
+            blocks: open("blocks").ctx("opening table blocks")?,
+            mutes: open("mutes").ctx("opening table mutes")?,
+            notifications: open("notifications").ctx("opening table notifications")?,
+            outbox: open("outbox").ctx("opening table outbox")?,
+        };
+        let lease_key = format!("id_lease/{node_id}").into_bytes();
+        let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
+            Some(v) => Id::from_be_slice(&v).map_or(0, |id| id.0),
+            None => 0,
+        };
+        let ids = IdGenerator::new(node_id, lease).map_err(|e| {
+            StoreError::Invalid(starling_schema::Invalid::new("node_id", e.to_string()))
+        })?;
+        let store = EmbeddedStore {
+            inner: Arc::new(Inner {
+                db,
+                t,
+                ids,
+                lease_key,
+                limits,
+                fsync: settings.fsync,
+            }),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Record the layout version. Tables are created on open, so this only refuses data
+    /// written by a newer Starling.
+    pub fn migrate(&self) -> Result<u32> {
+        let meta = &self.inner.t.meta;
+        if let Some(v) = meta
+            .get("schema_version")
+            .ctx("reading the schema version")?
+        {
+            let found = v
+                .as_ref()
+                .try_into()
+                .map(u32::from_be_bytes)
+                .unwrap_or(u32::MAX);
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::backend(
+                    "checking the schema version",
+                    format!("data is at version {found}, this build knows up to {SCHEMA_VERSION}"),
+                ));
+            }
+        }
+        meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes())
+            .ctx("writing the schema version")?;
+        Ok(SCHEMA_VERSION)
+    }
+
+    /// Run `f` in one write transaction on a blocking thread, and commit if it succeeds.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner, &mut Tx<'_>) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            // A transaction commit only reaches fjall's journal buffer unless asked to go
+            // further; `Buffer` hands it to the OS, which is what survives `kill -9`.
+            let mode = if inner.fsync {
+                PersistMode::SyncData
+            } else {
+                PersistMode::Buffer
+            };
+            let mut tx = inner.db.write_tx().durability(Some(mode));
+            let out = f(&inner, &mut tx)?;
+            tx.commit().ctx("committing a write")?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::backend("running a write", e))?
+    }
+
+    fn snapshot(&self) -> fjall::Snapshot {
+        self.inner.db.read_tx()
+    }
+
+    async fn blocking<T, F>(f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| StoreError::backend("running a blocking task", e))?
+    }
+}
+
+impl Inner {
+    /// This node's partition in per-node tables.
+    fn node(&self) -> Id {
+        Id(u64::from(self.ids.node()))
+    }
+
+    /// Mint an id, persisting a new lease first when the old one runs out.
+    fn mint(&self) -> Result<Id> {
+        loop {
+            match self.ids.next() {
+                Mint::Id(id) => {
+                    if let Some(until) = self.ids.lease_wanted(now_ms()) {
+                        self.persist_lease(until)?;
+                    }
+                    return Ok(id);
+                }
+                Mint::NeedLease(until) => self.persist_lease(until)?,
+            }
+        }
+    }
+
+    fn persist_lease(&self, until: u64) -> Result<()> {
+        // Written outside the caller's transaction (it must stick even if that one rolls
+        // back) straight to the keyspace; the journal reaches the OS before we go on.
+        self.t
+            .meta
+            .inner()
+            .insert(self.lease_key.as_slice(), until.to_be_bytes())
+            .ctx("persisting the id lease")?;
+        if self.fsync {
+            self.db
+                .persist(PersistMode::SyncData)
+                .ctx("syncing the id lease")?;
+        }
+        self.ids.extend_lease(until);
+        Ok(())
+    }
+}
+
+// ---- row helpers, usable inside a write transaction or on a snapshot ------------------
+
+fn get<T: DeserializeOwned>(
+    r: &impl Readable,
+    table: &SingleWriterTxKeyspace,
+    key: impl AsRef<[u8]>,
+) -> Result<Option<T>> {
+    match r.get(table, key).ctx("reading a row")? {
+        Some(bytes) => decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn exists(
+    r: &impl Readable,
+    table: &SingleWriterTxKeyspace,
+    key: impl AsRef<[u8]>,
+) -> Result<bool> {
+    r.contains_key(table, key).ctx("reading a row")
+}
+
+fn put<T: Serialize>(
+    tx: &mut Tx<'_>,
+    table: &SingleWriterTxKeyspace,
+    key: impl AsRef<[u8]>,
+    value: &T,
+) -> Result<()> {
+    tx.insert(table, key.as_ref(), encode(value)?.as_slice());
+    Ok(())
+}
+
+fn live_post(r: &impl Readable, t: &Tables, id: Id) -> Result<Option<Post>> {
+    Ok(get::<StoredPost>(r, &t.posts, k1(id))?
+        .filter(|s| s.deleted_at_ms.is_none())
+        .map(|s| s.post))
+}
+
+fn require_account(r: &impl Readable, t: &Tables, id: Id) -> Result<()> {
+    if exists(r, &t.accounts, k1(id))? {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound("account"))
+    }
+}
+
+fn bump_account(
+    tx: &mut Tx<'_>,
+    t: &Tables,
+    id: Id,
+    f: impl FnOnce(&mut AccountCounts),
+) -> Result<()> {
+    let mut counts: AccountCounts = get(tx, &t.account_counts, k1(id))?.unwrap_or_default();
+    f(&mut counts);
+    put(tx, &t.account_counts, k1(id), &counts)
+}
+
+fn bump_post(tx: &mut Tx<'_>, t: &Tables, id: Id, f: impl FnOnce(&mut PostCounts)) -> Result<()> {
+    let mut counts: PostCounts = get(tx, &t.post_counts, k1(id))?.unwrap_or_default();
+    f(&mut counts);
+    put(tx, &t.post_counts, k1(id), &counts)
+}
+
+fn dec(n: &mut u64) {
+    *n = n.saturating_sub(1);
+}
+
+fn remove_follow(tx: &mut Tx<'_>, t: &Tables, follower: Id, followee: Id) -> Result<bool> {
+    if !exists(tx, &t.following, k2(follower, followee))? {
+        return Ok(false);
+    }
+    tx.remove(&t.following, k2(follower, followee));
+    tx.remove(&t.followers, k2(followee, follower));
+    bump_account(tx, t, follower, |c| dec(&mut c.following))?;
+    bump_account(tx, t, followee, |c| dec(&mut c.followers))?;
+    Ok(true)
+}
+
+/// Tombstone a live post and undo what it counted. Returns it if it was live.
+fn tombstone(tx: &mut Tx<'_>, t: &Tables, id: Id) -> Result<Option<Post>> {
+    let Some(mut stored) = get::<StoredPost>(tx, &t.posts, k1(id))? else {
+        return Ok(None);
+    };
+    if stored.deleted_at_ms.is_some() {
+        return Ok(None);
+    }
+    stored.deleted_at_ms = Some(now_ms());
+    put(tx, &t.posts, k1(id), &stored)?;
+    let post = stored.post;
+    tx.remove(&t.posts_by_author, k2(post.author_id, post.id));
+    bump_account(tx, t, post.author_id, |c| dec(&mut c.statuses))?;
+    if let Some(parent) = post.in_reply_to_id {
+        bump_post(tx, t, parent, |c| dec(&mut c.replies))?;
+    }
+    if let Some(original) = post.reblog_of {
+        tx.remove(&t.reblogs, k2(original, post.author_id));
+        bump_post(tx, t, original, |c| dec(&mut c.reblogs))?;
+    }
+    Ok(Some(post))
+}
+
+fn insert_post(tx: &mut Tx<'_>, t: &Tables, post: &Post) -> Result<()> {
+    put(
+        tx,
+        &t.posts,
+        k1(post.id),
+        &StoredPost {
+            post: post.clone(),
+            deleted_at_ms: None,
+        },
+    )?;
+    tx.insert(&t.posts_by_author, k2(post.author_id, post.id), []);
+    let at = post.created_at_ms;
+    bump_account(tx, t, post.author_id, |c| {
+        c.statuses += 1;
+        c.last_status_at_ms = Some(c.last_status_at_ms.map_or(at, |old| old.max(at)));
+    })
+}
+
+fn ids_page(
+    r: &impl Readable,
+    table: &SingleWriterTxKeyspace,
+    p: Id,
+    w: &Window,
+) -> Result<Page<Id>> {
+    scan(r, table, p, w, |id, _| Ok(Some(id)))
+}
+
+impl Store for EmbeddedStore {
+    async fn create_account(&self, new: NewAccount) -> Result<Account> {
+        let username = validate::validate_new_account(&new)?;
+        let key = validate::username_key(&username);
+        if exists(&self.snapshot(), &self.inner.t.usernames, &key)? {
+            return Err(StoreError::Conflict("username is already taken".into()));
+        }
+        let password = new.password;
+        let password_hash = Self::blocking(move || secrets::hash_password(&password)).await?;
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            // Checked again inside the transaction: the one above only spares the hashing.
+            if exists(tx, &t.usernames, &key)? {
+                return Err(StoreError::Conflict("username is already taken".into()));
+            }
+            let id = inner.mint()?;
+            let account = Account {
+                id,
+                display_name: new.display_name.unwrap_or_default(),
+                username,
+                note: String::new(),
+                locked: false,
+                bot: new.bot,
+                role: new.role,
+                suspended: false,
+                created_at_ms: id.unix_ms(),
+            };
+            put(tx, &t.accounts, k1(id), &account)?;
+            tx.insert(&t.usernames, key.as_str(), k1(id));
+            put(
+                tx,
+                &t.credentials,
+                k1(id),
+                &Credentials {
+                    password_hash,
+                    email: new.email,
+                },
+            )?;
+            put(tx, &t.account_counts, k1(id), &AccountCounts::default())?;
+            Ok(account)
+        })
+        .await
+    }
+
+    async fn import_accounts(&self, accounts: Vec<ImportAccount>) -> Result<Vec<Account>> {
+        check::batch(accounts.len())?;
+        let mut named = Vec::with_capacity(accounts.len());
+        for new in accounts {
+            let username = validate::normalize_username(&new.username)?;
+            named.push((validate::username_key(&username), username, new));
+        }
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let mut created = Vec::with_capacity(named.len());
+            for (key, username, new) in named {
+                if exists(tx, &t.usernames, &key)? {
+                    continue;
+                }
+                let id = inner.mint()?;
+                let account = Account {
+                    id,
+                    username,
+                    display_name: new.display_name.unwrap_or_default(),
+                    note: String::new(),
+                    locked: false,
+                    bot: new.bot,
+                    role: Role::User,
+                    suspended: false,
+                    created_at_ms: id.unix_ms(),
+                };
+                put(tx, &t.accounts, k1(id), &account)?;
+                tx.insert(&t.usernames, key.as_str(), k1(id));
+                put(tx, &t.account_counts, k1(id), &AccountCounts::default())?;
+                created.push(account);
+            }
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn accounts_by_ids(&self, ids: &[Id]) -> Result<Vec<Account>> {
+        check::batch(ids.len())?;
+        let snap = self.snapshot();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(account) = get(&snap, &self.inner.t.accounts, k1(*id))? {
+                out.push(account);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn accounts_by_usernames(&self, usernames: &[&str]) -> Result<Vec<Account>> {
+        check::batch(usernames.len())?;
+        let snap = self.snapshot();
+        let t = &self.inner.t;
+        let mut out = Vec::with_capacity(usernames.len());
+        for name in usernames {
+            let key = validate::username_key(name);
+            let Some(id) = snap.get(&t.usernames, key).ctx("looking up a username")? else {
+                continue;
+            };
+            if let Some(account) = get(&snap, &t.accounts, &id)? {
+                out.push(account);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn account_counts(&self, ids: &[Id]) -> Result<Vec<AccountCounts>> {
+        check::batch(ids.len())?;
+        let snap = self.snapshot();
+        ids.iter()
+            .map(|id| Ok(get(&snap, &self.inner.t.account_counts, k1(*id))?.unwrap_or_default()))
+            .collect()
+    }
+
+    async fn verify_password(&self, username: &str, password: &str) -> Result<Account> {
+        let t = &self.inner.t;
+        let snap = self.snapshot();
+        let account: Option<Account> = match snap
+            .get(&t.usernames, validate::username_key(username))
+            .ctx("looking up a username")?
+        {
+            Some(id) => get(&snap, &t.accounts, &id)?,
+            None => None,
+        };
+        let hash = match &account {
+            Some(a) => {
+                get::<Credentials>(&snap, &t.credentials, k1(a.id))?.map(|c| c.password_hash)
+            }
+            None => None,
+        };
+        let password = password.to_owned();
+        let ok = Self::blocking(move || Ok(secrets::verify_password(&password, hash.as_deref())))
+            .await?;
+        match account {
+            Some(account) if ok => Ok(account),
+            _ => Err(StoreError::Unauthorized("invalid username or password")),
+        }
+    }
+
+    async fn create_app(&self, new: NewApp) -> Result<IssuedApp> {
+        validate::validate_new_app(&new)?;
+        self.write(move |inner, tx| {
+            let client_secret = secrets::random_secret();
+            let app = App {
+                id: inner.mint()?,
+                name: new.name.trim().to_owned(),
+                website: new.website,
+                redirect_uris: new.redirect_uris,
+                scopes: new.scopes,
+                client_id: secrets::random_secret(),
+                created_at_ms: now_ms(),
+            };
+            let stored = StoredApp {
+                app,
+                secret_digest: secrets::digest(&client_secret),
+            };
+            put(tx, &inner.t.apps, stored.app.client_id.as_str(), &stored)?;
+            Ok(IssuedApp {
+                app: stored.app,
+                client_secret,
+            })
+        })
+        .await
+    }
+
+    async fn verify_app(&self, client_id: &str, client_secret: &str) -> Result<App> {
+        let stored: Option<StoredApp> = get(&self.snapshot(), &self.inner.t.apps, client_id)?;
+        match stored {
+            Some(s) if s.secret_digest == secrets::digest(client_secret) => Ok(s.app),
+            _ => Err(StoreError::Unauthorized("invalid client credentials")),
+        }
+    }
+
+    async fn issue_token(&self, new: NewToken) -> Result<IssuedToken> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            if let Some(account) = new.account_id {
+                require_account(tx, t, account)?;
+            }
+            let token = secrets::random_secret();
+            let info = TokenInfo {
+                token_hash: secrets::digest(&token),
+                account_id: new.account_id,
+                app_id: new.app_id,
+                scopes: new.scopes,
+                created_at_ms: now_ms(),
+                expires_at_ms: new.expires_at_ms,
+            };
+            put(tx, &t.tokens, info.token_hash.as_str(), &info)?;
+            if let Some(account) = info.account_id {
+                let mut key = k1(account).to_vec();
+                key.extend_from_slice(info.token_hash.as_bytes());
+                tx.insert(&t.tokens_by_account, key.as_slice(), []);
+            }
+            Ok(IssuedToken { token, info })
+        })
+        .await
+    }
+
+    async fn token(&self, token: &str) -> Result<Option<TokenInfo>> {
+        let info: Option<TokenInfo> = get(
+            &self.snapshot(),
+            &self.inner.t.tokens,
+            secrets::digest(token),
+        )?;
+        Ok(info.filter(|i| !i.expired_at(now_ms())))
+    }
+
+    async fn revoke_token(&self, token_hash: &str) -> Result<bool> {
+        let hash = token_hash.to_owned();
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let Some(info) = get::<TokenInfo>(tx, &t.tokens, hash.as_str())? else {
+                return Ok(false);
+            };
+            tx.remove(&t.tokens, hash.as_str());
+            if let Some(account) = info.account_id {
+                let mut key = k1(account).to_vec();
+                key.extend_from_slice(hash.as_bytes());
+                tx.remove(&t.tokens_by_account, key.as_slice());
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn tokens_of(&self, account: Id) -> Result<Vec<TokenInfo>> {
+        let snap = self.snapshot();
+        let t = &self.inner.t;
+        let mut out = Vec::new();
+        for row in snap.prefix(&t.tokens_by_account, k1(account)) {
+            let key = row.key().ctx("listing tokens")?;
+            let hash = key.get(8..).unwrap_or_default();
+            if let Some(info) = get::<TokenInfo>(&snap, &t.tokens, hash)? {
+                out.push(info);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn follow(&self, follower: Id, followee: Id) -> Result<bool> {
+        check::distinct(follower, followee)?;
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            require_account(tx, t, follower)?;
+            require_account(tx, t, followee)?;
+            if exists(tx, &t.blocks, k2(follower, followee))?
+                || exists(tx, &t.blocks, k2(followee, follower))?
+            {
+                return Err(StoreError::Forbidden(
+                    "a block stands between these accounts",
+                ));
+            }
+            if exists(tx, &t.following, k2(follower, followee))? {
+                return Ok(false);
+            }
+            let at = now_ms().to_be_bytes();
+            tx.insert(&t.following, k2(follower, followee), at);
+            tx.insert(&t.followers, k2(followee, follower), at);
+            bump_account(tx, t, follower, |c| c.following += 1)?;
+            bump_account(tx, t, followee, |c| c.followers += 1)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn unfollow(&self, follower: Id, followee: Id) -> Result<bool> {
+        check::distinct(follower, followee)?;
+        self.write(move |inner, tx| remove_follow(tx, &inner.t, follower, followee))
+            .await
+    }
+
+    async fn followers(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(&self.snapshot(), &self.inner.t.followers, account, &window)
+    }
+
+    async fn following(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(&self.snapshot(), &self.inner.t.following, account, &window)
+    }
+
+    async fn create_post(
+        &self,
+        new: NewPost,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created<Post>> {
+        validate::validate_new_post(&new, &self.inner.limits)?;
+        if new.reblog_of.is_some() {
+            return Err(starling_schema::Invalid::new("reblog_of", "is set through reblog").into());
+        }
+        let key = match idempotency_key {
+            Some(k) => {
+                validate::validate_idempotency_key(k)?;
+                let mut key = k1(new.author_id).to_vec();
+                key.extend_from_slice(k.as_bytes());
+                Some(key)
+            }
+            None => None,
+        };
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let now = now_ms();
+            if let Some(key) = &key
+                && let Some(rec) = get::<IdempotencyRecord>(tx, &t.idempotency, key)?
+                && rec.expires_at_ms > now
+                && let Some(stored) = get::<StoredPost>(tx, &t.posts, k1(rec.post_id))?
+            {
+                return Ok(Created {
+                    value: stored.post,
+                    created: false,
+                });
+            }
+            require_account(tx, t, new.author_id)?;
+            let in_reply_to_account_id = match new.in_reply_to_id {
+                Some(parent) => {
+                    let parent =
+                        live_post(tx, t, parent)?.ok_or(StoreError::NotFound("post replied to"))?;
+                    bump_post(tx, t, parent.id, |c| c.replies += 1)?;
+                    Some(parent.author_id)
+                }
+                None => None,
+            };
+            let id = inner.mint()?;
+            let post = Post {
+                id,
+                author_id: new.author_id,
+                text: new.text,
+                spoiler_text: new.spoiler_text,
+                sensitive: new.sensitive,
+                visibility: new.visibility,
+                in_reply_to_id: new.in_reply_to_id,
+                in_reply_to_account_id,
+                reblog_of: None,
+                mentions: new.mentions,
+                hashtags: new.hashtags,
+                language: new.language,
+                created_at_ms: id.unix_ms(),
+            };
+            insert_post(tx, t, &post)?;
+            if let Some(key) = &key {
+                let rec = IdempotencyRecord {
+                    post_id: id,
+                    expires_at_ms: now + IDEMPOTENCY_TTL_MS,
+                };
+                put(tx, &t.idempotency, key, &rec)?;
+            }
+            Ok(Created {
+                value: post,
+                created: true,
+            })
+        })
+        .await
+    }
+
+    async fn posts_by_ids(&self, ids: &[Id]) -> Result<Vec<Post>> {
+        check::batch(ids.len())?;
+        let snap = self.snapshot();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(post) = live_post(&snap, &self.inner.t, *id)? {
+                out.push(post);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_post(&self, id: Id) -> Result<Option<Post>> {
+        self.write(move |inner, tx| tombstone(tx, &inner.t, id))
+            .await
+    }
+
+    async fn posts_by_author(&self, author: Id, window: Window) -> Result<Page<Post>> {
+        let snap = self.snapshot();
+        let t = &self.inner.t;
+        scan(&snap, &t.posts_by_author, author, &window, |id, _| {
+            live_post(&snap, t, id)
+        })
+    }
+
+    async fn post_counts(&self, ids: &[Id]) -> Result<Vec<PostCounts>> {
+        check::batch(ids.len())?;
+        let snap = self.snapshot();
+        ids.iter()
+            .map(|id| Ok(get(&snap, &self.inner.t.post_counts, k1(*id))?.unwrap_or_default()))
+            .collect()
+    }
+
+    async fn favourite(&self, account: Id, post: Id) -> Result<bool> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            require_account(tx, t, account)?;
+            if live_post(tx, t, post)?.is_none() {
+                return Err(StoreError::NotFound("post"));
+            }
+            if exists(tx, &t.favourites, k2(post, account))? {
+                return Ok(false);
+            }
+            tx.insert(&t.favourites, k2(post, account), now_ms().to_be_bytes());
+            bump_post(tx, t, post, |c| c.favourites += 1)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn unfavourite(&self, account: Id, post: Id) -> Result<bool> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            if !exists(tx, &t.favourites, k2(post, account))? {
+                return Ok(false);
+            }
+            tx.remove(&t.favourites, k2(post, account));
+            bump_post(tx, t, post, |c| dec(&mut c.favourites))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn favourited_by(&self, post: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(&self.snapshot(), &self.inner.t.favourites, post, &window)
+    }
+
+    async fn reblog(&self, account: Id, post: Id) -> Result<Created<Post>> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            require_account(tx, t, account)?;
+            let mut original = live_post(tx, t, post)?.ok_or(StoreError::NotFound("post"))?;
+            if let Some(inner_id) = original.reblog_of {
+                original = live_post(tx, t, inner_id)?.ok_or(StoreError::NotFound("post"))?;
+            }
+            let own = original.author_id == account;
+            match original.visibility {
+                Visibility::Public | Visibility::Unlisted => {}
+                Visibility::Private if own => {}
+                Visibility::Private | Visibility::Direct => {
+                    return Err(StoreError::Forbidden("this post cannot be reblogged"));
+                }
+            }
+            if let Some(existing) = tx
+                .get(&t.reblogs, k2(original.id, account))
+                .ctx("reading a reblog")?
+            {
+                let wrapper = Id::from_be_slice(&existing)
+                    .ok_or_else(|| StoreError::backend("reading a reblog", "bad reblog id"))?;
+                if let Some(wrapper) = live_post(tx, t, wrapper)? {
+                    return Ok(Created {
+                        value: wrapper,
+                        created: false,
+                    });
+                }
+            }
+            let id = inner.mint()?;
+            let wrapper = Post {
+                id,
+                author_id: account,
+                text: String::new(),
+                spoiler_text: String::new(),
+                sensitive: original.sensitive,
+                visibility: original.visibility,
+                in_reply_to_id: None,
+                in_reply_to_account_id: None,
+                reblog_of: Some(original.id),
+                mentions: Vec::new(),
+                hashtags: Vec::new(),
+                language: original.language.clone(),
+                created_at_ms: id.unix_ms(),
+            };
+            insert_post(tx, t, &wrapper)?;
+            tx.insert(&t.reblogs, k2(original.id, account), k1(id));
+            bump_post(tx, t, original.id, |c| c.reblogs += 1)?;
+            Ok(Created {
+                value: wrapper,
+                created: true,
+            })
+        })
+        .await
+    }
+
+    async fn unreblog(&self, account: Id, post: Id) -> Result<Option<Post>> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            // Accept the wrapper's id as well as the original's.
+            let original = match live_post(tx, t, post)? {
+                Some(p) => p.reblog_of.unwrap_or(p.id),
+                None => post,
+            };
+            let Some(wrapper) = tx
+                .get(&t.reblogs, k2(original, account))
+                .ctx("reading a reblog")?
+            else {
+                return Ok(None);
+            };
+            let wrapper = Id::from_be_slice(&wrapper)
+                .ok_or_else(|| StoreError::backend("reading a reblog", "bad reblog id"))?;
+            tombstone(tx, t, wrapper)
+        })
+        .await
+    }
+
+    async fn reblogged_by(&self, post: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(&self.snapshot(), &self.inner.t.reblogs, post, &window)
+    }
+
+    async fn viewer_flags(&self, viewer: Id, posts: &[Id]) -> Result<Vec<ViewerFlags>> {
+        check::batch(posts.len())?;
+        let snap = self.snapshot();
+        let t = &self.inner.t;
+        posts
+            .iter()
+            .map(|post| {
+                Ok(ViewerFlags {
+                    favourited: exists(&snap, &t.favourites, k2(*post, viewer))?,
+                    reblogged: exists(&snap, &t.reblogs, k2(*post, viewer))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn block(&self, account: Id, target: Id) -> Result<bool> {
+        check::distinct(account, target)?;
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            require_account(tx, t, account)?;
+            require_account(tx, t, target)?;
+            remove_follow(tx, t, account, target)?;
+            remove_follow(tx, t, target, account)?;
+            if exists(tx, &t.blocks, k2(account, target))? {
+                return Ok(false);
+            }
+            tx.insert(&t.blocks, k2(account, target), now_ms().to_be_bytes());
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn unblock(&self, account: Id, target: Id) -> Result<bool> {
+        check::distinct(account, target)?;
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let existed = exists(tx, &t.blocks, k2(account, target))?;
+            tx.remove(&t.blocks, k2(account, target));
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn mute(&self, account: Id, target: Id, notifications: bool) -> Result<bool> {
+        check::distinct(account, target)?;
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            require_account(tx, t, account)?;
+            require_account(tx, t, target)?;
+            let record = MuteRecord { notifications };
+            if get::<MuteRecord>(tx, &t.mutes, k2(account, target))?.as_ref() == Some(&record) {
+                return Ok(false);
+            }
+            put(tx, &t.mutes, k2(account, target), &record)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn unmute(&self, account: Id, target: Id) -> Result<bool> {
+        check::distinct(account, target)?;
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let existed = exists(tx, &t.mutes, k2(account, target))?;
+            tx.remove(&t.mutes, k2(account, target));
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn blocks_of(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(&self.snapshot(), &self.inner.t.blocks, account, &window)
+    }
+
+    async fn mutes_of(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(&self.snapshot(), &self.inner.t.mutes, account, &window)
+    }
+
+    async fn relationships(&self, account: Id, targets: &[Id]) -> Result<Vec<Relationship>> {
+        check::batch(targets.len())?;
+        let snap = self.snapshot();
+        let t = &self.inner.t;
+        targets
+            .iter()
+            .map(|&target| {
+                let mute: Option<MuteRecord> = get(&snap, &t.mutes, k2(account, target))?;
+                Ok(Relationship {
+                    target,
+                    following: exists(&snap, &t.following, k2(account, target))?,
+                    followed_by: exists(&snap, &t.following, k2(target, account))?,
+                    blocking: exists(&snap, &t.blocks, k2(account, target))?,
+                    blocked_by: exists(&snap, &t.blocks, k2(target, account))?,
+                    muting: mute.is_some(),
+                    muting_notifications: mute.is_some_and(|m| m.notifications),
+                })
+            })
+            .collect()
+    }
+
+    async fn notify(&self, new: NewNotification) -> Result<Notification> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            require_account(tx, t, new.account_id)?;
+            let id = inner.mint()?;
+            let n = Notification {
+                id,
+                account_id: new.account_id,
+                kind: new.kind,
+                from_account_id: new.from_account_id,
+                post_id: new.post_id,
+                created_at_ms: id.unix_ms(),
+            };
+            put(tx, &t.notifications, k2(n.account_id, id), &n)?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn notifications(
+        &self,
+        account: Id,
+        window: Window,
+        kinds: Option<&[NotificationKind]>,
+    ) -> Result<Page<Notification>> {
+        scan(
+            &self.snapshot(),
+            &self.inner.t.notifications,
+            account,
+            &window,
+            |_, bytes| {
+                let n: Notification = decode(bytes)?;
+                Ok(kinds.is_none_or(|k| k.contains(&n.kind)).then_some(n))
+            },
+        )
+    }
+
+    async fn notification(&self, account: Id, id: Id) -> Result<Option<Notification>> {
+        get(
+            &self.snapshot(),
+            &self.inner.t.notifications,
+            k2(account, id),
+        )
+    }
+
+    async fn dismiss_notification(&self, account: Id, id: Id) -> Result<bool> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let existed = exists(tx, &t.notifications, k2(account, id))?;
+            tx.remove(&t.notifications, k2(account, id));
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn clear_notifications(&self, account: Id) -> Result<u64> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let keys: Vec<_> = tx
+                .prefix(&t.notifications, k1(account))
+                .map(|row| row.key().ctx("listing notifications"))
+                .collect::<Result<_>>()?;
+            for key in &keys {
+                tx.remove(&t.notifications, key.clone());
+            }
+            Ok(keys.len() as u64)
+        })
+        .await
+    }
+
+    async fn outbox_push(&self, payload: Vec<u8>) -> Result<Id> {
+        self.write(move |inner, tx| {
+            let id = inner.mint()?;
+            tx.insert(&inner.t.outbox, k2(inner.node(), id), payload.as_slice());
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn outbox_peek(&self, limit: usize) -> Result<Vec<(Id, Vec<u8>)>> {
+        let snap = self.snapshot();
+        let window = Window::oldest(limit);
+        let node = self.inner.node();
+        let page = scan(&snap, &self.inner.t.outbox, node, &window, |id, payload| {
+            Ok(Some((id, payload.to_vec())))
+        })?;
+        Ok(page.items)
+    }
+
+    async fn outbox_remove(&self, id: Id) -> Result<()> {
+        self.write(move |inner, tx| {
+            tx.remove(&inner.t.outbox, k2(inner.node(), id));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.inner
+            .t
+            .meta
+            .get("schema_version")
+            .ctx("pinging the store")
+            .map(|_| ())
+    }
+}

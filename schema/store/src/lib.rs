@@ -1,0 +1,371 @@
+//! The system of record: accounts, credentials, apps and tokens, the follow graph in both
+//! directions, posts, favourites, reblogs, blocks, mutes, notifications and counters.
+//!
+//! One trait, [`Store`], and two backends: [`embedded::EmbeddedStore`] (an LSM store inside
+//! the process, the default on one machine) and [`scylla::ScyllaStore`] (a ScyllaDB or
+//! Cassandra cluster). Both lay data out the same way, one partition per query, as in
+//! `schema/cql/`. [`AnyStore`] picks one from settings. Both pass the same conformance
+//! suite (`tests/it/conformance.rs`).
+//!
+//! Callers see domain types from `starling-schema` and [`StoreError`]; no driver type leaks.
+//! This crate knows nothing of HTTP, Redis or NATS.
+
+use std::future::Future;
+
+use starling_schema::Id;
+use starling_schema::model::{
+    Account, AccountCounts, App, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
+    NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page, Post,
+    PostCounts, Relationship, TokenInfo, ViewerFlags, Window,
+};
+use starling_schema::settings::{Settings, StoreBackend};
+
+pub mod embedded;
+mod error;
+pub mod scylla;
+mod secrets;
+
+pub use error::{Result, StoreError};
+/// The at-rest form of a token: callers that cache token lookups key them by this.
+pub use secrets::digest as token_digest;
+
+/// Most ids one batch call accepts.
+pub const MAX_BATCH: usize = 1_000;
+/// Most items one page returns. Fan-out pages followers in pages this large.
+pub const MAX_PAGE: usize = 10_000;
+/// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
+pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
+/// Version of the data layout; `starling migrate` records it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The system of record. Every method is one logical operation that either happens whole
+/// or not at all, and that is safe to retry: repeating a follow, favourite, block or
+/// delete changes nothing the second time.
+///
+/// Batch reads return results in the order of the ids asked for, skipping ids that do not
+/// exist (or are deleted); per-id lookups that always answer (counts, flags,
+/// relationships) return one entry per id asked for.
+pub trait Store: Send + Sync + 'static {
+    // ---- accounts -------------------------------------------------------------------
+
+    /// Create a local account. The username is unique case-insensitively (see
+    /// `starling_schema::validate::username_key`); the password is stored as an argon2id hash.
+    fn create_account(&self, new: NewAccount) -> impl Future<Output = Result<Account>> + Send;
+    /// Create many accounts at once without passwords (they sign in with issued tokens), for
+    /// bulk imports where hashing a password per account would take hours. Usernames
+    /// already taken are skipped; returns the accounts created, in input order. Invalid
+    /// usernames reject the whole batch before anything is written.
+    fn import_accounts(
+        &self,
+        accounts: Vec<ImportAccount>,
+    ) -> impl Future<Output = Result<Vec<Account>>> + Send;
+    fn accounts_by_ids(&self, ids: &[Id]) -> impl Future<Output = Result<Vec<Account>>> + Send;
+    /// Look up by username, in any case or width.
+    fn accounts_by_usernames(
+        &self,
+        usernames: &[&str],
+    ) -> impl Future<Output = Result<Vec<Account>>> + Send;
+    fn account_counts(&self, ids: &[Id])
+    -> impl Future<Output = Result<Vec<AccountCounts>>> + Send;
+    /// The account whose username and password these are, or `Unauthorized`.
+    fn verify_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> impl Future<Output = Result<Account>> + Send;
+
+    // ---- apps and tokens ------------------------------------------------------------
+
+    /// Register a client app; its secret is returned once and stored only as a hash.
+    fn create_app(&self, new: NewApp) -> impl Future<Output = Result<IssuedApp>> + Send;
+    /// The app whose client id and secret these are, or `Unauthorized`.
+    fn verify_app(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+    ) -> impl Future<Output = Result<App>> + Send;
+    /// Issue a bearer token; the token is returned once and stored only as a hash.
+    fn issue_token(&self, new: NewToken) -> impl Future<Output = Result<IssuedToken>> + Send;
+    /// What a presented token grants: `None` when unknown, revoked or expired.
+    fn token(&self, token: &str) -> impl Future<Output = Result<Option<TokenInfo>>> + Send;
+    /// Revoke by the token's hash (`TokenInfo::token_hash`). True if it existed.
+    fn revoke_token(&self, token_hash: &str) -> impl Future<Output = Result<bool>> + Send;
+    fn tokens_of(&self, account: Id) -> impl Future<Output = Result<Vec<TokenInfo>>> + Send;
+
+    // ---- follows --------------------------------------------------------------------
+
+    /// True if the follow is new. `Forbidden` if either account blocks the other.
+    fn follow(&self, follower: Id, followee: Id) -> impl Future<Output = Result<bool>> + Send;
+    /// True if there was a follow to remove.
+    fn unfollow(&self, follower: Id, followee: Id) -> impl Future<Output = Result<bool>> + Send;
+    /// Who follows `account`, ordered by follower id. Pages stream any number of followers.
+    fn followers(
+        &self,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// Whom `account` follows, ordered by followee id.
+    fn following(
+        &self,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+
+    // ---- posts ----------------------------------------------------------------------
+
+    /// Create a post. With an idempotency key, the same author and key within
+    /// [`IDEMPOTENCY_TTL_MS`] return the first post (`created == false`).
+    fn create_post(
+        &self,
+        new: NewPost,
+        idempotency_key: Option<&str>,
+    ) -> impl Future<Output = Result<Created<Post>>> + Send;
+    /// Live posts among `ids`, in the order asked.
+    fn posts_by_ids(&self, ids: &[Id]) -> impl Future<Output = Result<Vec<Post>>> + Send;
+    /// Tombstone a post. Returns it if it was live, `None` if already deleted or unknown.
+    fn delete_post(&self, id: Id) -> impl Future<Output = Result<Option<Post>>> + Send;
+    /// An author's live posts (reblogs included) by id.
+    fn posts_by_author(
+        &self,
+        author: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Post>>> + Send;
+    fn post_counts(&self, ids: &[Id]) -> impl Future<Output = Result<Vec<PostCounts>>> + Send;
+
+    // ---- favourites and reblogs ------------------------------------------------------
+
+    /// True if new. `NotFound` if the post is not live.
+    fn favourite(&self, account: Id, post: Id) -> impl Future<Output = Result<bool>> + Send;
+    fn unfavourite(&self, account: Id, post: Id) -> impl Future<Output = Result<bool>> + Send;
+    /// Who favourited `post`, ordered by account id.
+    fn favourited_by(
+        &self,
+        post: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// Reblog a post (a reblog of a reblog reblogs the original). Reblogging again returns
+    /// the existing wrapper with `created == false`. Private and direct posts cannot be
+    /// reblogged by others (`Forbidden`).
+    fn reblog(&self, account: Id, post: Id) -> impl Future<Output = Result<Created<Post>>> + Send;
+    /// Remove `account`'s reblog of `post`; returns the removed wrapper.
+    fn unreblog(&self, account: Id, post: Id) -> impl Future<Output = Result<Option<Post>>> + Send;
+    /// Who reblogged `post`, ordered by account id.
+    fn reblogged_by(
+        &self,
+        post: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// For each post, whether `viewer` favourited or reblogged it.
+    fn viewer_flags(
+        &self,
+        viewer: Id,
+        posts: &[Id],
+    ) -> impl Future<Output = Result<Vec<ViewerFlags>>> + Send;
+
+    // ---- blocks and mutes -----------------------------------------------------------
+
+    /// True if new. Removes follows in both directions.
+    fn block(&self, account: Id, target: Id) -> impl Future<Output = Result<bool>> + Send;
+    fn unblock(&self, account: Id, target: Id) -> impl Future<Output = Result<bool>> + Send;
+    /// True if new or changed. `notifications` also hides the target's notifications.
+    fn mute(
+        &self,
+        account: Id,
+        target: Id,
+        notifications: bool,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn unmute(&self, account: Id, target: Id) -> impl Future<Output = Result<bool>> + Send;
+    /// Whom `account` blocks, ordered by id.
+    fn blocks_of(
+        &self,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// Whom `account` mutes, ordered by id.
+    fn mutes_of(
+        &self,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// How `account` relates to each of `targets`.
+    fn relationships(
+        &self,
+        account: Id,
+        targets: &[Id],
+    ) -> impl Future<Output = Result<Vec<Relationship>>> + Send;
+
+    // ---- notifications --------------------------------------------------------------
+
+    fn notify(&self, new: NewNotification) -> impl Future<Output = Result<Notification>> + Send;
+    /// `account`'s notifications by id, optionally only some kinds.
+    fn notifications(
+        &self,
+        account: Id,
+        window: Window,
+        kinds: Option<&[NotificationKind]>,
+    ) -> impl Future<Output = Result<Page<Notification>>> + Send;
+    fn notification(
+        &self,
+        account: Id,
+        id: Id,
+    ) -> impl Future<Output = Result<Option<Notification>>> + Send;
+    /// True if it existed.
+    fn dismiss_notification(
+        &self,
+        account: Id,
+        id: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Remove all of `account`'s notifications; returns how many.
+    fn clear_notifications(&self, account: Id) -> impl Future<Output = Result<u64>> + Send;
+
+    // ---- event outbox ---------------------------------------------------------------
+
+    /// Keep an event that could not be published yet, durably, in this node's outbox.
+    /// Returns its outbox id (outbox ids increase in push order).
+    fn outbox_push(&self, payload: Vec<u8>) -> impl Future<Output = Result<Id>> + Send;
+    /// This node's oldest waiting events, up to `limit`, with their outbox ids.
+    fn outbox_peek(&self, limit: usize) -> impl Future<Output = Result<Vec<(Id, Vec<u8>)>>> + Send;
+    /// Forget an event once it is published. Removing an absent id is not an error.
+    fn outbox_remove(&self, id: Id) -> impl Future<Output = Result<()>> + Send;
+
+    // ---- operations -----------------------------------------------------------------
+
+    /// Cheap round trip for readiness checks.
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The backend chosen by `store.backend`.
+#[derive(Clone)]
+pub enum AnyStore {
+    Embedded(embedded::EmbeddedStore),
+    Scylla(scylla::ScyllaStore),
+}
+
+impl AnyStore {
+    /// Open the configured backend. ScyllaDB applies its schema first when
+    /// `store.scylla.migrate_on_start` is set.
+    pub async fn open(settings: &Settings) -> Result<AnyStore> {
+        match settings.store.backend {
+            StoreBackend::Embedded => Ok(AnyStore::Embedded(embedded::EmbeddedStore::open(
+                &settings.store.embedded,
+                settings.node_id,
+                settings.limits.clone(),
+            )?)),
+            StoreBackend::Scylla => Ok(AnyStore::Scylla(
+                scylla::ScyllaStore::connect(
+                    &settings.store.scylla,
+                    settings.node_id,
+                    settings.limits.clone(),
+                )
+                .await?,
+            )),
+        }
+    }
+
+    /// Apply the configured backend's schema (idempotent) and return the version now in
+    /// place. Works on a cluster that has no Starling tables yet.
+    pub async fn migrate(settings: &Settings) -> Result<u32> {
+        match settings.store.backend {
+            StoreBackend::Embedded => embedded::EmbeddedStore::open(
+                &settings.store.embedded,
+                settings.node_id,
+                settings.limits.clone(),
+            )?
+            .migrate(),
+            StoreBackend::Scylla => {
+                scylla::ScyllaStore::migrate_cluster(&settings.store.scylla).await
+            }
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($( fn $name:ident(&self $(, $arg:ident : $ty:ty)* ) -> $ret:ty; )*) => {
+        impl Store for AnyStore {
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        AnyStore::Embedded(s) => s.$name($($arg),*).await,
+                        AnyStore::Scylla(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+delegate! {
+    fn create_account(&self, new: NewAccount) -> Result<Account>;
+    fn import_accounts(&self, accounts: Vec<ImportAccount>) -> Result<Vec<Account>>;
+    fn accounts_by_ids(&self, ids: &[Id]) -> Result<Vec<Account>>;
+    fn accounts_by_usernames(&self, usernames: &[&str]) -> Result<Vec<Account>>;
+    fn account_counts(&self, ids: &[Id]) -> Result<Vec<AccountCounts>>;
+    fn verify_password(&self, username: &str, password: &str) -> Result<Account>;
+    fn create_app(&self, new: NewApp) -> Result<IssuedApp>;
+    fn verify_app(&self, client_id: &str, client_secret: &str) -> Result<App>;
+    fn issue_token(&self, new: NewToken) -> Result<IssuedToken>;
+    fn token(&self, token: &str) -> Result<Option<TokenInfo>>;
+    fn revoke_token(&self, token_hash: &str) -> Result<bool>;
+    fn tokens_of(&self, account: Id) -> Result<Vec<TokenInfo>>;
+    fn follow(&self, follower: Id, followee: Id) -> Result<bool>;
+    fn unfollow(&self, follower: Id, followee: Id) -> Result<bool>;
+    fn followers(&self, account: Id, window: Window) -> Result<Page<Id>>;
+    fn following(&self, account: Id, window: Window) -> Result<Page<Id>>;
+    fn create_post(&self, new: NewPost, idempotency_key: Option<&str>) -> Result<Created<Post>>;
+    fn posts_by_ids(&self, ids: &[Id]) -> Result<Vec<Post>>;
+    fn delete_post(&self, id: Id) -> Result<Option<Post>>;
+    fn posts_by_author(&self, author: Id, window: Window) -> Result<Page<Post>>;
+    fn post_counts(&self, ids: &[Id]) -> Result<Vec<PostCounts>>;
+    fn favourite(&self, account: Id, post: Id) -> Result<bool>;
+    fn unfavourite(&self, account: Id, post: Id) -> Result<bool>;
+    fn favourited_by(&self, post: Id, window: Window) -> Result<Page<Id>>;
+    fn reblog(&self, account: Id, post: Id) -> Result<Created<Post>>;
+    fn unreblog(&self, account: Id, post: Id) -> Result<Option<Post>>;
+    fn reblogged_by(&self, post: Id, window: Window) -> Result<Page<Id>>;
+    fn viewer_flags(&self, viewer: Id, posts: &[Id]) -> Result<Vec<ViewerFlags>>;
+    fn block(&self, account: Id, target: Id) -> Result<bool>;
+    fn unblock(&self, account: Id, target: Id) -> Result<bool>;
+    fn mute(&self, account: Id, target: Id, notifications: bool) -> Result<bool>;
+    fn unmute(&self, account: Id, target: Id) -> Result<bool>;
+    fn blocks_of(&self, account: Id, window: Window) -> Result<Page<Id>>;
+    fn mutes_of(&self, account: Id, window: Window) -> Result<Page<Id>>;
+    fn relationships(&self, account: Id, targets: &[Id]) -> Result<Vec<Relationship>>;
+    fn notify(&self, new: NewNotification) -> Result<Notification>;
+    fn notifications(&self, account: Id, window: Window, kinds: Option<&[NotificationKind]>) -> Result<Page<Notification>>;
+    fn notification(&self, account: Id, id: Id) -> Result<Option<Notification>>;
+    fn dismiss_notification(&self, account: Id, id: Id) -> Result<bool>;
+    fn clear_notifications(&self, account: Id) -> Result<u64>;
+    fn outbox_push(&self, payload: Vec<u8>) -> Result<Id>;
+    fn outbox_peek(&self, limit: usize) -> Result<Vec<(Id, Vec<u8>)>>;
+    fn outbox_remove(&self, id: Id) -> Result<()>;
+    fn ping(&self) -> Result<()>;
+}
+
+/// Checks every backend applies before touching data, so both reject the same inputs.
+pub(crate) mod check {
+    use starling_schema::Invalid;
+    use starling_schema::model::Window;
+
+    use crate::{MAX_BATCH, MAX_PAGE, StoreError};
+
+    pub fn batch(ids: usize) -> Result<(), StoreError> {
+        if ids > MAX_BATCH {
+            return Err(Invalid::new("ids", format!("at most {MAX_BATCH} per request")).into());
+        }
+        Ok(())
+    }
+
+    pub fn window(w: &Window) -> Result<(), StoreError> {
+        if w.limit == 0 || w.limit > MAX_PAGE {
+            return Err(Invalid::new("limit", format!("must be 1 to {MAX_PAGE}")).into());
+        }
+        Ok(())
+    }
+
+    pub fn distinct(a: starling_schema::Id, b: starling_schema::Id) -> Result<(), StoreError> {
+        if a == b {
+            return Err(Invalid::new("id", "cannot target your own account").into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! Every statement the store runs, prepared once at connect. The keyspace name is the only
+//! text spliced in (validated, quoted); every value is a bound marker. Writes that need a
+//! chosen write time get it per execution (`ScyllaStore::write_at`), not in the text.
+//!
+//! Kinds: `read` and `write` are idempotent (the driver may retry or speculate them);
+//! `lwt` (conditional) and `counter` (increments) are not, since a blind retry of either can
+//! change the outcome. `window` prepares an ascending and a descending variant of a
+//! clustering-range read.
+
+use ::scylla::client::session::Session;
+use ::scylla::statement::prepared::PreparedStatement;
+use starling_schema::model::Order;
+
+use super::exec::fail;
+use crate::Result;
+
+/// The columns of a post, in `posts` and `posts_by_author` alike.
+pub(super) const POST_COLUMNS: &str = "id, author_id, text, spoiler_text, sensitive, visibility, \
+     in_reply_to_id, in_reply_to_account_id, reblog_of, mentions, hashtags, language, \
+     created_at_ms";
+
+#[derive(Clone, Copy)]
+pub(super) enum Kind {
+    Read,
+    Write,
+    Lwt,
+    Counter,
+}
+
+/// Both directions of a clustering-range read.
+pub(super) struct Ordered {
+    asc: PreparedStatement,
+    desc: PreparedStatement,
+}
+
+impl Ordered {
+    pub(super) fn pick(&self, order: Order) -> &PreparedStatement {
+        match order {
+            Order::NewestFirst => &self.desc,
+            Order::OldestFirst => &self.asc,
+        }
+    }
+}
+
+/// The CQL text of a template for keyspace `ks` (already quoted).
+pub(super) fn render(template: &str, ks: &str) -> String {
+    template
+        .replace("{ks}", ks)
+        .replace("{post_columns}", POST_COLUMNS)
+}
+
+pub(super) struct Preparer<'a> {
+    pub(super) session: &'a Session,
+    pub(super) keyspace: &'a str,
+    pub(super) page_size: i32,
+}
+
+impl Preparer<'_> {
+    async fn prepare(&self, kind: Kind, template: &str) -> Result<PreparedStatement> {
+        let mut st = self
+            .session
+            .prepare(render(template, self.keyspace))
+            .await
+            .map_err(fail("preparing statements"))?;
+        st.set_page_size(self.page_size);
+        st.set_is_idempotent(matches!(kind, Kind::Read | Kind::Write));
+        Ok(st)
+    }
+
+    async fn ordered(&self, template: &str) -> Result<Ordered> {
+        Ok(Ordered {
+            asc: self
+                .prepare(Kind::Read, &template.replace("{order}", "ASC"))
+                .await?,
+            desc: self
+                .prepare(Kind::Read, &template.replace("{order}", "DESC"))
+                .await?,
+        })
+    }
+}
+
+macro_rules! statements {
+    (@type window) => { Ordered };
+    (@type $kind:ident) => { PreparedStatement };
+    (@kind read) => { Kind::Read };
+    (@kind write) => { Kind::Write };
+    (@kind lwt) => { Kind::Lwt };
+    (@kind counter) => { Kind::Counter };
+    (@prepare $p:ident, window, $cql:expr) => { $p.ordered($cql).await? };
+    (@prepare $p:ident, $kind:ident, $cql:expr) => {
+        $p.prepare(statements!(@kind $kind), $cql).await?
+    };
+    ($( $kind:ident $name:ident = $cql:expr; )*) => {
+        pub(super) struct Statements {
+            $( pub(super) $name: statements!(@type $kind), )*
+        }
+
+        impl Statements {
+            pub(super) async fn prepare(p: &Preparer<'_>) -> Result<Statements> {
+                Ok(Statements { $( $name: statements!(@prepare p, $kind, $cql), )* })
+            }
+        }
+
+        /// Every template, for the tests that check them against the schema.
+        #[cfg(test)]
+        pub(super) const TEMPLATES: &[&str] = &[$( $cql, )*];
+    };
+}
+
+statements! {
+    // ---- operations -------------------------------------------------------------------
+    read ping = "SELECT release_version FROM system.local";
+    read lease_get = "SELECT until_ms FROM {ks}.id_leases WHERE node_id = ?";
+    write lease_set = "UPDATE {ks}.id_leases SET until_ms = ? WHERE node_id = ?";
+
+    // ---- accounts ---------------------------------------------------------------------
+    read account_get = "SELECT id, username, display_name, note, locked, bot, role, suspended, \
+        created_at_ms FROM {ks}.accounts WHERE id = ?";
+    write account_insert = "INSERT INTO {ks}.accounts (id, username, display_name, note, \
+        locked, bot, role, suspended, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    write account_delete = "DELETE FROM {ks}.accounts WHERE id = ?";
+    read username_get = "SELECT account_id FROM {ks}.usernames WHERE username_key = ?";
+    lwt username_claim = "INSERT INTO {ks}.usernames (username_key, account_id) VALUES (?, ?) \
+        IF NOT EXISTS";
+    read credentials_get = "SELECT password_hash FROM {ks}.credentials WHERE account_id = ?";
+    write credentials_insert = "INSERT INTO {ks}.credentials (account_id, password_hash, email) \
+        VALUES (?, ?, ?)";
+    write credentials_delete = "DELETE FROM {ks}.credentials WHERE account_id = ?";
+    read account_counters_get = "SELECT followers, following, statuses \
+        FROM {ks}.account_counters WHERE account_id = ?";
+    counter followers_add = "UPDATE {ks}.account_counters SET followers = followers + ? \
+        WHERE account_id = ?";
+    counter following_add = "UPDATE {ks}.account_counters SET following = following + ? \
+        WHERE account_id = ?";
+    counter statuses_add = "UPDATE {ks}.account_counters SET statuses = statuses + ? \
+        WHERE account_id = ?";
+    read last_status_get = "SELECT last_status_at_ms FROM {ks}.account_last_status \
+        WHERE account_id = ?";
+    write last_status_set = "UPDATE {ks}.account_last_status SET last_status_at_ms = ? \
+        WHERE account_id = ?";
+
+    // ---- apps and tokens --------------------------------------------------------------
+    read app_get = "SELECT id, name, website, redirect_uris, scopes, client_id, secret_hash, \
+        created_at_ms FROM {ks}.apps WHERE client_id = ?";
+    write app_insert = "INSERT INTO {ks}.apps (client_id, id, name, website, redirect_uris, \
+        scopes, secret_hash, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    read token_get = "SELECT token_hash, account_id, app_id, scopes, created_at_ms, \
+        expires_at_ms FROM {ks}.tokens WHERE token_hash = ?";
+    write token_insert = "INSERT INTO {ks}.tokens (token_hash, account_id, app_id, scopes, \
+        created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?)";
+    write token_delete = "DELETE FROM {ks}.tokens WHERE token_hash = ?";
+    read tokens_of = "SELECT token_hash, account_id, app_id, scopes, created_at_ms, \
+        expires_at_ms FROM {ks}.tokens_by_account WHERE account_id = ?";
+    write token_of_insert = "INSERT INTO {ks}.tokens_by_account (account_id, token_hash, \
+        app_id, scopes, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?)";
+    write token_of_delete = "DELETE FROM {ks}.tokens_by_account \
+        WHERE account_id = ? AND token_hash = ?";
+
+    // ---- follows ----------------------------------------------------------------------
+    read follow_edge_get = "SELECT active, version FROM {ks}.follow_edges \
+        WHERE follower_id = ? AND followee_id = ?";
+    lwt follow_edge_create = "INSERT INTO {ks}.follow_edges (follower_id, followee_id, active, \
+        version) VALUES (?, ?, ?, ?) IF NOT EXISTS";
+    lwt follow_edge_change = "UPDATE {ks}.follow_edges SET active = ?, version = ? \
+        WHERE follower_id = ? AND followee_id = ? IF version = ? AND active = ?";
+    write following_insert = "INSERT INTO {ks}.following (follower_id, followee_id, \
+        created_at_ms) VALUES (?, ?, ?)";
+    write following_delete = "DELETE FROM {ks}.following WHERE follower_id = ? \
+        AND followee_id = ?";
+    write follower_insert = "INSERT INTO {ks}.followers (followee_id, follower_id, \
+        created_at_ms) VALUES (?, ?, ?)";
+    write follower_delete = "DELETE FROM {ks}.followers WHERE followee_id = ? \
+        AND follower_id = ?";
+    window followers_page = "SELECT follower_id FROM {ks}.followers WHERE followee_id = ? \
+        AND follower_id >= ? AND follower_id <= ? ORDER BY follower_id {order} LIMIT ?";
+    window following_page = "SELECT followee_id FROM {ks}.following WHERE follower_id = ? \
+        AND followee_id >= ? AND followee_id <= ? ORDER BY followee_id {order} LIMIT ?";
+    read following_among = "SELECT followee_id FROM {ks}.following WHERE follower_id = ? \
+        AND followee_id IN ?";
+    read followers_among = "SELECT follower_id FROM {ks}.followers WHERE followee_id = ? \
+        AND follower_id IN ?";
+
+    // ---- posts ------------------------------------------------------------------------
+    read post_get = "SELECT {post_columns}, deleted_at_ms FROM {ks}.posts WHERE id = ?";
+    write post_insert = "INSERT INTO {ks}.posts ({post_columns}) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    write post_purge = "DELETE FROM {ks}.posts WHERE id = ?";
+    lwt post_tombstone = "UPDATE {ks}.posts SET deleted_at_ms = ? WHERE id = ? \
+        IF deleted_at_ms = null AND author_id = ?";
+    write post_of_insert = "INSERT INTO {ks}.posts_by_author ({post_columns}) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    write post_of_delete = "DELETE FROM {ks}.posts_by_author WHERE author_id = ? AND id = ?";
+    window posts_of_page = "SELECT {post_columns} FROM {ks}.posts_by_author \
+        WHERE author_id = ? AND id >= ? AND id <= ? ORDER BY id {order} LIMIT ?";
+    read post_counters_get = "SELECT replies, reblogs, favourites FROM {ks}.post_counters \
+        WHERE post_id = ?";
+    counter replies_add = "UPDATE {ks}.post_counters SET replies = replies + ? \
+        WHERE post_id = ?";
+    counter reblogs_add = "UPDATE {ks}.post_counters SET reblogs = reblogs + ? \
+        WHERE post_id = ?";
+    counter favourites_add = "UPDATE {ks}.post_counters SET favourites = favourites + ? \
+        WHERE post_id = ?";
+    read idempotency_get = "SELECT post_id FROM {ks}.idempotency_keys WHERE author_id = ? \
+        AND idempotency_key = ?";
+    lwt idempotency_claim = "INSERT INTO {ks}.idempotency_keys (author_id, idempotency_key, \
+        post_id) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ?";
+
+    // ---- favourites and reblogs -------------------------------------------------------
+    lwt favourite_claim = "INSERT INTO {ks}.favourites (post_id, account_id, created_at_ms) \
+        VALUES (?, ?, ?) IF NOT EXISTS";
+    lwt favourite_release = "DELETE FROM {ks}.favourites WHERE post_id = ? AND account_id = ? \
+        IF EXISTS";
+    read favourite_get = "SELECT account_id FROM {ks}.favourites WHERE post_id = ? \
+        AND account_id = ?";
+    window favourited_by_page = "SELECT account_id FROM {ks}.favourites WHERE post_id = ? \
+        AND account_id >= ? AND account_id <= ? ORDER BY account_id {order} LIMIT ?";
+    lwt reblog_claim = "INSERT INTO {ks}.reblogs (post_id, account_id, reblog_id) \
+        VALUES (?, ?, ?) IF NOT EXISTS";
+    lwt reblog_release = "DELETE FROM {ks}.reblogs WHERE post_id = ? AND account_id = ? \
+        IF reblog_id = ?";
+    read reblog_get = "SELECT reblog_id FROM {ks}.reblogs WHERE post_id = ? AND account_id = ?";
+    window reblogged_by_page = "SELECT account_id FROM {ks}.reblogs WHERE post_id = ? \
+        AND account_id >= ? AND account_id <= ? ORDER BY account_id {order} LIMIT ?";
+
+    // ---- blocks and mutes -------------------------------------------------------------
+    read block_get = "SELECT target_id FROM {ks}.blocks WHERE account_id = ? AND target_id = ?";
+    write block_insert = "INSERT INTO {ks}.blocks (account_id, target_id, created_at_ms) \
+        VALUES (?, ?, ?)";
+    write block_delete = "DELETE FROM {ks}.blocks WHERE account_id = ? AND target_id = ?";
+    write blocked_by_insert = "INSERT INTO {ks}.blocked_by (account_id, blocker_id, \
+        created_at_ms) VALUES (?, ?, ?)";
+    write blocked_by_delete = "DELETE FROM {ks}.blocked_by WHERE account_id = ? \
+        AND blocker_id = ?";
+    window blocks_page = "SELECT target_id FROM {ks}.blocks WHERE account_id = ? \
+        AND target_id >= ? AND target_id <= ? ORDER BY target_id {order} LIMIT ?";
+    read blocks_among = "SELECT target_id FROM {ks}.blocks WHERE account_id = ? \
+        AND target_id IN ?";
+    read blocked_by_among = "SELECT blocker_id FROM {ks}.blocked_by WHERE account_id = ? \
+        AND blocker_id IN ?";
+    read mute_get = "SELECT notifications FROM {ks}.mutes WHERE account_id = ? \
+        AND target_id = ?";
+    write mute_insert = "INSERT INTO {ks}.mutes (account_id, target_id, notifications, \
+        created_at_ms) VALUES (?, ?, ?, ?)";
+    write mute_delete = "DELETE FROM {ks}.mutes WHERE account_id = ? AND target_id = ?";
+    window mutes_page = "SELECT target_id FROM {ks}.mutes WHERE account_id = ? \
+        AND target_id >= ? AND target_id <= ? ORDER BY target_id {order} LIMIT ?";
+    read mutes_among = "SELECT target_id, notifications FROM {ks}.mutes WHERE account_id = ? \
+        AND target_id IN ?";
+
+    // ---- notifications ----------------------------------------------------------------
+    write notification_insert = "INSERT INTO {ks}.notifications (account_id, id, kind, \
+        from_account_id, post_id, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)";
+    read notification_get = "SELECT account_id, id, kind, from_account_id, post_id, \
+        created_at_ms FROM {ks}.notifications WHERE account_id = ? AND id = ?";
+    write notification_delete = "DELETE FROM {ks}.notifications WHERE account_id = ? AND id = ?";
+    window notifications_page = "SELECT account_id, id, kind, from_account_id, post_id, \
+        created_at_ms FROM {ks}.notifications WHERE account_id = ? AND id >= ? AND id <= ? \
+        ORDER BY id {order} LIMIT ?";
+    window notifications_scan = "SELECT account_id, id, kind, from_account_id, post_id, \
+        created_at_ms FROM {ks}.notifications WHERE account_id = ? AND id >= ? AND id <= ? \
+        ORDER BY id {order}";
+    read notification_ids = "SELECT id FROM {ks}.notifications WHERE account_id = ?";
+    write notifications_clear = "DELETE FROM {ks}.notifications WHERE account_id = ? \
+        AND id <= ?";
+
+    // ---- event outbox -----------------------------------------------------------------
+    write outbox_insert = "INSERT INTO {ks}.outbox (node_id, id, payload) VALUES (?, ?, ?)";
+    read outbox_head = "SELECT id, payload FROM {ks}.outbox WHERE node_id = ? \
+        ORDER BY id ASC LIMIT ?";
+    write outbox_delete = "DELETE FROM {ks}.outbox WHERE node_id = ? AND id = ?";
+}

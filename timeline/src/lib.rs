@@ -1,0 +1,556 @@
+//! Home timelines in Redis, sharded by user.
+//!
+//! This crate owns the Redis side of home timelines: one capped ordered set of post ids per
+//! user (`tl:<user>`), on the shard that a consistent hash of the user id picks ([`Ring`]);
+//! the `starling_tl` Redis function library that inserts, removes, merges and trims them
+//! server-side so fan-out costs one round trip per shard per batch; and rebuilding a
+//! missing timeline (new user, flushed or restarted shard, inactive user) from the store,
+//! once, under a per-user lock. Fan-out writes only to timelines that exist, so a missing
+//! one is always rebuilt whole rather than half-filled. Entries are 8-byte big-endian post
+//! ids with score 0 in listpack-encoded sorted sets, about 12 bytes each.
+//!
+//! It depends on `starling-schema` and the store trait (for rebuilds) and never on HTTP,
+//! NATS, fan-out or the api crate; no Redis type appears in its public API.
+
+mod error;
+mod rebuild;
+mod ring;
+mod shard;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use deadpool_redis::redis::{self, FromRedisValue};
+use futures::future::join_all;
+use starling_schema::Id;
+use starling_schema::model::{Order, Window};
+use starling_schema::settings::RedisSettings;
+use starling_store::Store;
+use tracing::{info, warn};
+
+pub use error::TimelineError;
+pub use ring::Ring;
+
+use shard::{Request, Shard};
+
+/// How often a reader waiting for someone else's rebuild looks again, at first and at most.
+const WAIT_FIRST: Duration = Duration::from_millis(10);
+const WAIT_MAX: Duration = Duration::from_millis(100);
+
+/// Home timelines on a set of Redis shards. Cheap to clone; clones share the pools.
+#[derive(Clone)]
+pub struct Timelines {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shards: Vec<Shard>,
+    ring: Ring,
+    cap: usize,
+    lock: Duration,
+    rebuilds: AtomicU64,
+}
+
+impl std::fmt::Debug for Timelines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timelines")
+            .field(
+                "shards",
+                &self
+                    .inner
+                    .shards
+                    .iter()
+                    .map(|s| s.addr.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("cap", &self.inner.cap)
+            .finish_non_exhaustive()
+    }
+}
+
+fn timeline_key(user: Id) -> String {
+    format!("tl:{user}")
+}
+
+/// Where writes are recorded while a rebuild of `user`'s timeline reads the store.
+fn pending_key(user: Id) -> String {
+    format!("tlb:{user}")
+}
+
+fn lock_key(user: Id) -> String {
+    format!("lock:tl:{user}")
+}
+
+/// An exclusive lexicographic bound on a post id (`(` + its 8 bytes).
+fn exclusive(id: Id) -> Vec<u8> {
+    let mut bound = Vec::with_capacity(9);
+    bound.push(b'(');
+    bound.extend_from_slice(&id.to_be_bytes());
+    bound
+}
+
+fn fcall(function: &str, keys: &[String]) -> redis::Cmd {
+    let mut cmd = redis::cmd("FCALL");
+    cmd.arg(function).arg(keys.len()).arg(keys);
+    cmd
+}
+
+/// A value no other lock holder (in any process) uses.
+fn lock_token() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        nanos,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Timelines {
+    /// Build a pool per shard, then on each reachable shard raise the listpack limits and
+    /// load the function library. A shard that is down is logged, not fatal: it is set up
+    /// the first time a write finds the library missing.
+    pub async fn connect(settings: &RedisSettings) -> Result<Timelines, TimelineError> {
+        if settings.shards.is_empty() {
+            return Err(TimelineError::NoShards);
+        }
+        let shards = settings
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(i, url)| Shard::new(i, url, settings))
+            .collect::<Result<Vec<_>, _>>()?;
+        let timelines = Timelines {
+            inner: Arc::new(Inner {
+                ring: Ring::new(&settings.shards, settings.virtual_nodes),
+                shards,
+                cap: settings.timeline_cap.max(1),
+                lock: Duration::from_millis(settings.rebuild_lock_ms.max(1)),
+                rebuilds: AtomicU64::new(0),
+            }),
+        };
+        let cap = timelines.inner.cap;
+        let setups = timelines.inner.shards.iter().map(|shard| async move {
+            shard
+                .set_up(cap)
+                .await
+                .map_err(|f| shard.error("setting up the shard", f))
+        });
+        for result in join_all(setups).await {
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind() == starling_schema::ErrorKind::Unavailable => {
+                    warn!(error = %e, "timeline shard is down at start; it will be set up on first use");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        info!(
+            shards = timelines.inner.shards.len(),
+            cap = timelines.inner.cap,
+            "timelines connected"
+        );
+        Ok(timelines)
+    }
+
+    pub fn ring(&self) -> &Ring {
+        &self.inner.ring
+    }
+
+    pub fn shard_of(&self, user: Id) -> usize {
+        self.inner.ring.shard_of(user)
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.inner.shards.len()
+    }
+
+    /// Entries kept per timeline.
+    pub fn cap(&self) -> usize {
+        self.inner.cap
+    }
+
+    /// How many rebuilds this handle (and its clones) has completed.
+    pub fn rebuilds(&self) -> u64 {
+        self.inner.rebuilds.load(Ordering::Relaxed)
+    }
+
+    /// Insert `post` into each listed user's timeline that exists; one round trip per
+    /// shard, shards in parallel. Idempotent.
+    pub async fn insert(&self, post: Id, users: &[Id]) -> Result<(), TimelineError> {
+        if post == Id::MIN {
+            return Ok(());
+        }
+        let post = post.to_be_bytes();
+        let cap = self.inner.cap;
+        self.per_shard(users, "inserting a post", |keys| {
+            let mut cmd = fcall("tl_insert", keys);
+            cmd.arg(&post[..]).arg(cap);
+            cmd
+        })
+        .await
+    }
+
+    /// Remove `post` from each listed user's timeline.
+    pub async fn remove(&self, post: Id, users: &[Id]) -> Result<(), TimelineError> {
+        if post == Id::MIN {
+            return Ok(());
+        }
+        let post = post.to_be_bytes();
+        self.per_shard(users, "removing a post", |keys| {
+            let mut cmd = fcall("tl_remove", keys);
+            cmd.arg(&post[..]);
+            cmd
+        })
+        .await
+    }
+
+    /// Merge posts into one user's timeline if it exists (after a follow), keeping the
+    /// newest `cap`.
+    pub async fn merge(&self, user: Id, posts: &[Id]) -> Result<(), TimelineError> {
+        let posts = encode(posts);
+        if posts.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = fcall("tl_merge", &[timeline_key(user), pending_key(user)]);
+        cmd.arg(self.inner.cap);
+        push_members(&mut cmd, &posts);
+        self.call_fn::<i64>(self.shard_of(user), "merging posts", &cmd)
+            .await?;
+        Ok(())
+    }
+
+    /// Remove posts from one user's timeline (after an unfollow).
+    pub async fn remove_many(&self, user: Id, posts: &[Id]) -> Result<(), TimelineError> {
+        let posts = encode(posts);
+        if posts.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = fcall("tl_remove_many", &[timeline_key(user), pending_key(user)]);
+        push_members(&mut cmd, &posts);
+        self.call_fn::<i64>(self.shard_of(user), "removing posts", &cmd)
+            .await?;
+        Ok(())
+    }
+
+    /// A page of the user's timeline (post ids in the window's order), or `None` if the
+    /// timeline does not exist.
+    pub async fn range(&self, user: Id, window: Window) -> Result<Option<Vec<Id>>, TimelineError> {
+        let key = timeline_key(user);
+        // The sentinel is all zero bytes, so excluding id 0 excludes it.
+        let low = exclusive(window.above.unwrap_or(Id::MIN));
+        let high = window.below.map_or_else(|| b"+".to_vec(), exclusive);
+        let limit = window.limit.min(self.inner.cap + 1);
+        let mut pipe = redis::pipe();
+        pipe.atomic().exists(&key);
+        let mut zrange = redis::cmd("ZRANGE");
+        zrange.arg(&key);
+        match window.order {
+            Order::NewestFirst => zrange.arg(&high).arg(&low).arg("BYLEX").arg("REV"),
+            Order::OldestFirst => zrange.arg(&low).arg(&high).arg("BYLEX"),
+        };
+        zrange.arg("LIMIT").arg(0).arg(limit);
+        if limit > 0 {
+            pipe.add_command(zrange);
+        }
+        let shard = self.shard_of(user);
+        let (exists, members): (bool, Vec<Vec<u8>>) = if limit > 0 {
+            self.call(shard, "reading a timeline", Request::Pipe(&pipe))
+                .await?
+        } else {
+            let (exists,): (bool,) = self
+                .call(shard, "reading a timeline", Request::Pipe(&pipe))
+                .await?;
+            (exists, Vec::new())
+        };
+        if !exists {
+            return Ok(None);
+        }
+        Ok(Some(decode(shard, &key, members)))
+    }
+
+    /// Rebuild the user's timeline from the store (own posts and the recent posts of
+    /// everyone followed, newest `cap`), replacing whatever is there in one atomic step.
+    /// Writes that reach this user while the store is read are kept.
+    pub async fn rebuild<S: Store>(&self, store: &S, user: Id) -> Result<(), TimelineError> {
+        let shard = self.shard_of(user);
+        let keys = [timeline_key(user), pending_key(user)];
+        // Record concurrent writes for a while longer than a rebuild may hold its lock.
+        let mut begin = fcall("tl_begin", &keys);
+        begin.arg(self.inner.lock.as_millis().saturating_mul(2).max(1000) as u64);
+        self.call_fn::<i64>(shard, "starting a timeline rebuild", &begin)
+            .await?;
+        let posts = rebuild::newest_posts(store, user, self.inner.cap).await?;
+        let mut replace = fcall("tl_replace", &keys);
+        replace.arg(self.inner.cap);
+        push_members(&mut replace, &encode(&posts));
+        self.call_fn::<i64>(shard, "writing a rebuilt timeline", &replace)
+            .await?;
+        self.inner.rebuilds.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The home timeline computed from the store alone, for when the user's shard cannot
+    /// answer (guarantee 5: slower, still correct): the posts a rebuild would hold, sliced
+    /// by `window`.
+    pub async fn read_from_store<S: Store>(
+        &self,
+        store: &S,
+        user: Id,
+        window: Window,
+    ) -> Result<Vec<Id>, TimelineError> {
+        let newest = rebuild::newest_posts(store, user, self.cap())
+            .await
+            .map_err(TimelineError::Store)?;
+        let mut ids: Vec<Id> = newest
+            .into_iter()
+            .filter(|id| window.contains(*id))
+            .collect();
+        if window.order == starling_schema::model::Order::OldestFirst {
+            ids.reverse();
+        }
+        ids.truncate(window.limit);
+        Ok(ids)
+    }
+
+    /// The read path: [`range`](Self::range); if the timeline is missing, rebuild it once
+    /// under a per-user lock (concurrent readers wait for that rebuild instead of starting
+    /// their own), then range again.
+    pub async fn read<S: Store>(
+        &self,
+        store: &S,
+        user: Id,
+        window: Window,
+    ) -> Result<Vec<Id>, TimelineError> {
+        if let Some(ids) = self.range(user, window).await? {
+            return Ok(ids);
+        }
+        self.rebuild_missing(store, user).await?;
+        Ok(self.range(user, window).await?.unwrap_or_default())
+    }
+
+    async fn rebuild_missing<S: Store>(&self, store: &S, user: Id) -> Result<(), TimelineError> {
+        let shard = self.shard_of(user);
+        let lock = lock_key(user);
+        let token = lock_token();
+        let lock_ms = self.inner.lock.as_millis() as u64;
+        let started = Instant::now();
+        // The lock expires after `lock`, so within that a waiter either sees the timeline or
+        // takes the lock itself; twice that bounds a wait behind a chain of failed holders.
+        let give_up = started + self.inner.lock * 2;
+        let mut pause = WAIT_FIRST;
+        loop {
+            let mut set = redis::cmd("SET");
+            set.arg(&lock).arg(&token).arg("NX").arg("PX").arg(lock_ms);
+            let taken: Option<String> = self
+                .call(shard, "taking a rebuild lock", Request::Cmd(&set))
+                .await?;
+            if taken.is_some() {
+                let result = async {
+                    // The previous holder may have finished just before we took the lock.
+                    if !self.exists(user).await? {
+                        self.rebuild(store, user).await?;
+                    }
+                    Ok(())
+                }
+                .await;
+                let mut unlock = fcall("tl_unlock", &[lock]);
+                unlock.arg(&token);
+                if let Err(e) = self
+                    .call_fn::<i64>(shard, "releasing a rebuild lock", &unlock)
+                    .await
+                {
+                    warn!(error = %e, %user, "could not release a rebuild lock; it expires on its own");
+                }
+                return result;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(WAIT_MAX);
+            if self.exists(user).await? {
+                return Ok(());
+            }
+            if Instant::now() >= give_up {
+                return Err(TimelineError::RebuildBusy {
+                    shard,
+                    user,
+                    waited: started.elapsed(),
+                });
+            }
+        }
+    }
+
+    /// Ensure an (empty) timeline exists, e.g. at sign-up, so fan-out fills it at once.
+    pub async fn create_empty(&self, user: Id) -> Result<(), TimelineError> {
+        let cmd = fcall("tl_create", &[timeline_key(user)]);
+        self.call_fn::<i64>(self.shard_of(user), "creating a timeline", &cmd)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn exists(&self, user: Id) -> Result<bool, TimelineError> {
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(timeline_key(user));
+        self.call(
+            self.shard_of(user),
+            "checking a timeline exists",
+            Request::Cmd(&cmd),
+        )
+        .await
+    }
+
+    /// Forget a timeline (admin; tests). The next read rebuilds it.
+    pub async fn clear(&self, user: Id) -> Result<(), TimelineError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(timeline_key(user)).arg(pending_key(user));
+        self.call::<i64>(
+            self.shard_of(user),
+            "deleting a timeline",
+            Request::Cmd(&cmd),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Per shard, in shard order: `Ok` if it answers `PING`.
+    pub async fn ping_all(&self) -> Vec<Result<(), TimelineError>> {
+        let ping = redis::cmd("PING");
+        join_all((0..self.shard_count()).map(|shard| {
+            let ping = &ping;
+            async move {
+                self.call::<String>(shard, "pinging", Request::Cmd(ping))
+                    .await
+                    .map(|_| ())
+            }
+        }))
+        .await
+    }
+
+    /// Bytes Redis reports for the user's timeline key (`MEMORY USAGE`, every entry
+    /// counted) and its entry count without the sentinel; `None` if it does not exist.
+    pub async fn memory(&self, user: Id) -> Result<Option<(u64, usize)>, TimelineError> {
+        let key = timeline_key(user);
+        let mut pipe = redis::pipe();
+        pipe.cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .arg("SAMPLES")
+            .arg(0)
+            .zcard(&key);
+        let (bytes, card): (Option<u64>, usize) = self
+            .call(
+                self.shard_of(user),
+                "measuring a timeline",
+                Request::Pipe(&pipe),
+            )
+            .await?;
+        Ok(bytes.map(|b| (b, card.saturating_sub(1))))
+    }
+
+    /// Group `users` by shard and send each group one command built by `build` from the
+    /// group's key pairs (timeline, pending), shards in parallel. The first error wins, after
+    /// every shard has answered.
+    async fn per_shard(
+        &self,
+        users: &[Id],
+        context: &'static str,
+        build: impl Fn(&[String]) -> redis::Cmd,
+    ) -> Result<(), TimelineError> {
+        let mut groups: Vec<Vec<String>> = vec![Vec::new(); self.shard_count()];
+        for user in users {
+            if let Some(keys) = groups.get_mut(self.shard_of(*user)) {
+                keys.push(timeline_key(*user));
+                keys.push(pending_key(*user));
+            }
+        }
+        let calls = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, keys)| !keys.is_empty())
+            .map(|(shard, keys)| {
+                let cmd = build(keys);
+                async move { self.call_fn::<i64>(shard, context, &cmd).await }
+            });
+        join_all(calls)
+            .await
+            .into_iter()
+            .find_map(Result::err)
+            .map_or(Ok(()), Err)
+    }
+
+    /// One round trip to a shard.
+    async fn call<T: FromRedisValue>(
+        &self,
+        shard: usize,
+        context: &'static str,
+        req: Request<'_>,
+    ) -> Result<T, TimelineError> {
+        let shard = self.shard(shard)?;
+        shard.send(req).await.map_err(|f| shard.error(context, f))
+    }
+
+    /// A call of one of our functions. If the shard lost the library (it restarted empty, or
+    /// was down at start), set the shard up again and retry once.
+    async fn call_fn<T: FromRedisValue>(
+        &self,
+        shard: usize,
+        context: &'static str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, TimelineError> {
+        let shard = self.shard(shard)?;
+        match shard.send(Request::Cmd(cmd)).await {
+            Err(f) if f.is_missing_function() => {
+                warn!(
+                    shard = shard.index,
+                    addr = %shard.addr,
+                    "timeline functions missing on shard (restarted empty?); loading them again"
+                );
+                shard
+                    .set_up(self.inner.cap)
+                    .await
+                    .map_err(|f| shard.error("setting up the shard again", f))?;
+                shard
+                    .send(Request::Cmd(cmd))
+                    .await
+                    .map_err(|f| shard.error(context, f))
+            }
+            result => result.map_err(|f| shard.error(context, f)),
+        }
+    }
+
+    fn shard(&self, index: usize) -> Result<&Shard, TimelineError> {
+        // The ring only names shards that exist; this guards against a bug, not input.
+        self.inner.shards.get(index).ok_or(TimelineError::NoShards)
+    }
+}
+
+/// Post ids as members, without the sentinel's id.
+fn encode(posts: &[Id]) -> Vec<[u8; 8]> {
+    posts
+        .iter()
+        .filter(|p| **p != Id::MIN)
+        .map(|p| p.to_be_bytes())
+        .collect()
+}
+
+fn push_members(cmd: &mut redis::Cmd, members: &[[u8; 8]]) {
+    for member in members {
+        cmd.arg(&member[..]);
+    }
+}
+
+fn decode(shard: usize, key: &str, members: Vec<Vec<u8>>) -> Vec<Id> {
+    members
+        .into_iter()
+        .filter_map(|m| match (m.len(), Id::from_be_slice(&m)) {
+            (8, Some(id)) if id != Id::MIN => Some(id),
+            _ => {
+                warn!(shard, key, member = ?m, "skipping a malformed timeline entry");
+                None
+            }
+        })
+        .collect()
+}

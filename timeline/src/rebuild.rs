@@ -1,0 +1,135 @@
+//! Reading a home timeline back from the store: the user's own posts and the recent posts of
+//! everyone they follow, newest first, as fan-out would have delivered them.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::future::Future;
+
+use futures::{StreamExt, TryStreamExt, stream};
+use starling_schema::Id;
+use starling_schema::model::{Page, Post, Visibility, Window};
+use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError};
+
+/// Followees (and mutes) read per store page.
+const PAGE: usize = 1_000;
+/// Store reads in flight at once during one rebuild.
+const CONCURRENCY: usize = 16;
+
+/// The ids of the newest `cap` posts that belong in `user`'s home timeline, newest first.
+///
+/// Besides own and followed posts, this applies the rules that keep a post out of a
+/// timeline: direct posts reach only the accounts they mention, muted accounts are left
+/// out, and reblogs of posts whose author blocks, is blocked or muted by the user (or
+/// whose original is gone) are dropped.
+pub(crate) async fn newest_posts<S: Store>(
+    store: &S,
+    user: Id,
+    cap: usize,
+) -> Result<Vec<Id>, StoreError> {
+    let muted: HashSet<Id> = all_pages(|w| store.mutes_of(user, w))
+        .await?
+        .into_iter()
+        .collect();
+    let mut authors = vec![user];
+    authors.extend(
+        all_pages(|w| store.following(user, w))
+            .await?
+            .into_iter()
+            .filter(|a| *a != user && !muted.contains(a)),
+    );
+
+    let per_author = Window::newest(cap.clamp(1, MAX_PAGE));
+    let mut pages = stream::iter(authors)
+        .map(|author| store.posts_by_author(author, per_author))
+        .buffer_unordered(CONCURRENCY);
+    // A min-heap of the newest `cap` seen so far: (post, original if it is a reblog).
+    let mut newest: BinaryHeap<Reverse<(Id, Option<Id>)>> = BinaryHeap::with_capacity(cap + 1);
+    while let Some(page) = pages.next().await {
+        for post in page?.items {
+            if post.id == Id::MIN || !visible_to(&post, user) {
+                continue;
+            }
+            newest.push(Reverse((post.id, post.reblog_of)));
+            if newest.len() > cap {
+                newest.pop();
+            }
+        }
+    }
+    let mut kept: Vec<(Id, Option<Id>)> = newest.into_iter().map(|Reverse(e)| e).collect();
+    let hidden = hidden_originals(store, user, &kept).await?;
+    kept.retain(|(_, original)| original.is_none_or(|o| !hidden.contains(&o)));
+    kept.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+    kept.dedup_by_key(|(id, _)| *id);
+    Ok(kept.into_iter().map(|(id, _)| id).collect())
+}
+
+fn visible_to(post: &Post, user: Id) -> bool {
+    post.author_id == user || post.visibility != Visibility::Direct || post.mentions.contains(&user)
+}
+
+/// Originals among the reblogs in `posts` that `user` must not see: gone, or by an author
+/// who blocks, is blocked by, or is muted by `user`.
+async fn hidden_originals<S: Store>(
+    store: &S,
+    user: Id,
+    posts: &[(Id, Option<Id>)],
+) -> Result<HashSet<Id>, StoreError> {
+    let originals: Vec<Id> = posts
+        .iter()
+        .filter_map(|(_, original)| *original)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if originals.is_empty() {
+        return Ok(HashSet::new());
+    }
+    // Owned chunks: closures over borrowed slices make the future not provably `Send`.
+    let found: Vec<Post> = stream::iter(owned_chunks(&originals))
+        .map(|ids| async move { store.posts_by_ids(&ids).await })
+        .buffer_unordered(CONCURRENCY)
+        .try_concat()
+        .await?;
+    let author_of: HashMap<Id, Id> = found.iter().map(|p| (p.id, p.author_id)).collect();
+    let others: Vec<Id> = author_of
+        .values()
+        .copied()
+        .filter(|a| *a != user)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let shunned: HashSet<Id> = stream::iter(owned_chunks(&others))
+        .map(|targets| async move { store.relationships(user, &targets).await })
+        .buffer_unordered(CONCURRENCY)
+        .try_concat()
+        .await?
+        .into_iter()
+        .filter(|r| r.blocking || r.blocked_by || r.muting)
+        .map(|r| r.target)
+        .collect();
+    Ok(originals
+        .into_iter()
+        .filter(|o| author_of.get(o).is_none_or(|a| shunned.contains(a)))
+        .collect())
+}
+
+fn owned_chunks(ids: &[Id]) -> Vec<Vec<Id>> {
+    ids.chunks(MAX_BATCH).map(<[Id]>::to_vec).collect()
+}
+
+/// Every id of a paged id list, oldest first.
+async fn all_pages<F, Fut>(mut read: F) -> Result<Vec<Id>, StoreError>
+where
+    F: FnMut(Window) -> Fut,
+    Fut: Future<Output = Result<Page<Id>, StoreError>>,
+{
+    let mut all = Vec::new();
+    let mut window = Window::oldest(PAGE);
+    loop {
+        let page = read(window).await?;
+        all.extend(page.items);
+        match page.next {
+            Some(next) => window = next,
+            None => return Ok(all),
+        }
+    }
+}
