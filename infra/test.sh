@@ -41,10 +41,27 @@ else
     echo "==> ScyllaDB conformance suite skipped: SCYLLA_URI is not set (embedded store suite ran)"
 fi
 
+# Real clients (Mastodon.py, toot) against a running server.
+echo "==> python client stage (infra/clients/run.sh)"
+pylog=$(mktemp)
+trap 'rm -f "$log" "$pylog"' EXIT
+if bash infra/clients/run.sh 2>&1 | tee "$pylog"; then python=0; else python=$?; fi
+pysummary=$(grep -E '[0-9]+ (passed|failed)' "$pylog" | tail -n 1 || true)
+
+count() { # count WORD LINE: the number before WORD in LINE, or 0
+    local n
+    n=$(grep -oE "[0-9]+ $1" <<<"$2" | head -n 1 | cut -d' ' -f1 || true)
+    echo "${n:-0}"
+}
+passed=$(( $(count passed "${summary:-}") + $(count passed "${pysummary:-}") ))
+failed=$(( $(count failed "${summary:-}") + $(count failed "${pysummary:-}") ))
+
 echo
-echo "${summary:-no test summary found (see the output above)}"
-if [[ $rust -ne 0 ]]; then
-    echo "FAILED (rust tests: exit $rust)"
+echo "rust: ${summary:-no test summary found (see the output above)}"
+echo "python: ${pysummary:-no pytest summary found (see the output above)}"
+if [[ $rust -ne 0 || $python -ne 0 ]]; then
+    echo "FAILED (rust tests: exit $rust, python stage: exit $python)"
+    echo "tests: $passed passed, $(( failed > 0 ? failed : 1 )) failed"
     exit 1
 fi
-echo "OK"
+echo "tests: $passed passed, $failed failed"

@@ -69,8 +69,11 @@ async fn register(
             bot: false,
         })
         .await?;
-    // The new user's timeline exists from the start, so fan-out fills it at once.
-    api.timelines.create_empty(account.id).await?;
+    // The new user's timeline exists from the start, so fan-out fills it at once. If the
+    // shard is down, the first home read rebuilds it instead; sign-up still succeeds.
+    if let Err(e) = api.timelines.create_empty(account.id).await {
+        tracing::warn!(error = %e, account = %account.id, "could not create the new timeline; it will be rebuilt on first read");
+    }
     api.publish(Event::AccountCreated {
         account: account.clone(),
     })

@@ -6,7 +6,8 @@ use crate::Api;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/instance", web::get().to(v1))
         .route("/api/v1/instance/", web::get().to(v1))
-        .route("/api/v2/instance", web::get().to(v2));
+        .route("/api/v2/instance", web::get().to(v2))
+        .route("/api/v2/instance/", web::get().to(v2));
 }
 
 fn version() -> String {

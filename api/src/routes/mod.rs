@@ -9,6 +9,7 @@ mod accounts;
 mod instance;
 mod oauth;
 mod ops;
+mod search;
 mod statuses;
 mod timelines;
 
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     statuses::configure(cfg);
     timelines::configure(cfg);
     ops::configure(cfg);
+    search::configure(cfg);
 }
 
 pub async fn not_found() -> ApiResult<HttpResponse> {
