@@ -63,8 +63,15 @@ impl<S: Store + Clone> Fanout<S> {
             Event::PostCreated { post } => self.deliver(post).await,
             Event::Reblogged { reblog, .. } => self.deliver(reblog).await,
             Event::PostDeleted {
-                post_id, author_id, ..
-            } => self.retract(*post_id, *author_id).await,
+                post_id,
+                author_id,
+                mentions,
+                ..
+            } => {
+                // Mentioned accounts that do not follow the author got it directly.
+                self.write(Write::Remove(*post_id), mentions).await?;
+                self.retract(*post_id, *author_id).await
+            }
             Event::Unreblogged {
                 account_id,
                 reblog_id,

@@ -193,6 +193,7 @@ async fn delete(
         author_id: deleted.author_id,
         visibility: deleted.visibility,
         reblog_of: deleted.reblog_of,
+        mentions: deleted.mentions.clone(),
     })
     .await?;
     let mut status = rendered

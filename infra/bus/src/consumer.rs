@@ -15,6 +15,9 @@ pub const NEWER_VERSION_RETRY: Duration = Duration::from_secs(60);
 /// Longest a pull request waits at the server for events before a new one is sent.
 const MAX_PULL_WAIT: Duration = Duration::from_secs(5);
 const MIN_PULL_WAIT: Duration = Duration::from_millis(100);
+/// How much longer than its expiry a request may stay silent after a reconnection before
+/// it is taken for lost.
+const LOST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 pub(crate) fn check_name(name: &str) -> Result<(), BusError> {
     let ok = !name.is_empty()
@@ -43,6 +46,8 @@ pub struct EventConsumer {
     pull_wait: Duration,
     /// When the open request was sent, until it yields an event.
     opened: Option<std::time::Instant>,
+    /// When a reconnection was seen while the open request was waiting.
+    reconnected: Option<tokio::time::Instant>,
     /// Changes when the connection is made again: a restarted server has forgotten the
     /// open pull request, so a new one is sent at once.
     connections: tokio::sync::watch::Receiver<u64>,
@@ -59,6 +64,7 @@ impl EventConsumer {
             batch: None,
             pull_wait: (ack_wait / 3).clamp(MIN_PULL_WAIT, MAX_PULL_WAIT),
             opened: None,
+            reconnected: None,
         }
     }
 
@@ -83,6 +89,9 @@ impl EventConsumer {
                     {
                         tokio::time::sleep(MIN_PULL_WAIT / 2).await;
                     }
+                    // Only a reconnection after this request is sent can lose it.
+                    self.connections.mark_unchanged();
+                    self.reconnected = None;
                     let batch = self
                         .consumer
                         .batch()
@@ -98,14 +107,30 @@ impl EventConsumer {
                     self.batch.insert(batch)
                 }
             };
+            // After a reconnection the open request may be gone (a restarted server forgets
+            // it) or still live (the server only lost the connection, and will deliver to it
+            // or end it when it expires). A live one always answers within `pull_wait`, so one
+            // that stays silent longer is renewed; dropping a live one would strand events
+            // until their ack wait ran out.
+            let lost_after = self
+                .reconnected
+                .map(|at| at + self.pull_wait + LOST_REQUEST_GRACE);
             let next = tokio::select! {
                 next = batch.next() => next,
-                Ok(()) = self.connections.changed() => {
-                    tracing::debug!(consumer = %self.name, "reconnected to NATS; renewing the pull request");
+                Ok(()) = self.connections.changed(), if lost_after.is_none() => {
+                    self.reconnected = Some(tokio::time::Instant::now());
+                    continue;
+                }
+                () = tokio::time::sleep_until(lost_after.unwrap_or_else(tokio::time::Instant::now)),
+                    if lost_after.is_some() =>
+                {
+                    tracing::debug!(consumer = %self.name, "pull request lost with the connection; renewing it");
                     self.batch = None;
+                    self.reconnected = None;
                     continue;
                 }
             };
+            self.reconnected = None;
             match next {
                 Some(Ok(message)) => {
                     self.opened = None;

@@ -28,6 +28,9 @@ pub enum Event {
         author_id: Id,
         visibility: Visibility,
         reblog_of: Option<Id>,
+        /// Accounts the post mentioned: a direct post reached them without their following.
+        #[serde(default)]
+        mentions: Vec<Id>,
     },
     #[serde(rename = "follow.created")]
     Followed { follower_id: Id, followee_id: Id },
@@ -177,6 +180,7 @@ mod tests {
                 author_id: Id(2),
                 visibility: Visibility::Direct,
                 reblog_of: None,
+                mentions: vec![Id(3)],
             },
             Event::Followed {
                 follower_id: Id(1),

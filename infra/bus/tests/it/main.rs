@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use starling_bus::{Bus, BusError, EventConsumer, Publisher, new_event_id};
+use starling_bus::{Bus, BusError, ConsumerStats, EventConsumer, Publisher, new_event_id};
 use starling_schema::events::{DecodeError, Envelope, Event};
 use starling_schema::settings::{EmbeddedSettings, Limits, NatsSettings};
 use starling_schema::{ErrorKind, Id};
@@ -74,6 +74,24 @@ fn follower_of(env: &Envelope) -> Option<u64> {
     }
 }
 
+/// The consumer's state once `settled` holds, or as it is after 700 ms: the server
+/// applies acks asynchronously (700 ms is well under the 1.5 s ack wait).
+async fn settled_stats(
+    bus: &Bus,
+    name: &str,
+    settled: impl Fn(&ConsumerStats) -> bool,
+) -> Result<ConsumerStats> {
+    bus.flush().await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(700);
+    loop {
+        let stats = bus.consumer_stats(name).await?;
+        if settled(&stats) || tokio::time::Instant::now() > deadline {
+            return Ok(stats);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The next event within `wait`, acked; `None` if none came.
 async fn next_acked(consumer: &mut EventConsumer, wait: Duration) -> Result<Option<Envelope>> {
     match tokio::time::timeout(wait, consumer.next(8)).await {
@@ -103,8 +121,7 @@ async fn a_published_event_reaches_a_durable_consumer() -> Result<()> {
     assert_eq!(delivery.envelope, env);
     assert!(!delivery.redelivered);
     delivery.ack().await?;
-    bus.flush().await?;
-    let stats = bus.consumer_stats("workers").await?;
+    let stats = settled_stats(&bus, "workers", |s| s.ack_pending == 0).await?;
     assert_eq!((stats.pending, stats.ack_pending), (0, 0), "{stats:?}");
     Ok(())
 }
@@ -363,8 +380,7 @@ async fn an_event_of_a_newer_format_is_held_back_and_named() -> Result<()> {
 
     // The readable event behind them still flows.
     assert_eq!(next_acked(&mut consumer, wait).await?, Some(fine));
-    bus.flush().await?;
-    let stats = bus.consumer_stats("workers").await?;
+    let stats = settled_stats(&bus, "workers", |s| s.ack_pending <= 1).await?;
     // The v99 event is not acked: it waits, held back, for a worker that can read it; the
     // malformed one is terminated.
     assert_eq!(stats.ack_floor, 0, "{stats:?}");
