@@ -58,7 +58,12 @@ pub async fn observe(
             .observe(elapsed.as_secs_f64());
     }
     span.in_scope(|| {
-        tracing::info!(status, route = %route, micros = elapsed.as_micros() as u64, "served");
+        let micros = elapsed.as_micros() as u64;
+        if status >= 500 {
+            tracing::warn!(status, route = %route, micros, "served");
+        } else {
+            tracing::debug!(status, route = %route, micros, "served");
+        }
     });
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut()

@@ -143,8 +143,11 @@ fn zadd_ceiling(port: u16) -> Option<f64> {
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    // "ZADD: 812345.67 requests per second, p50=..."
-    let line = text.lines().rev().find(|l| l.contains("ZADD"))?;
+    // Progress lines end in \r; the last one is "ZADD: 812345.67 requests per second, ...".
+    let line = text
+        .split(['\r', '\n'])
+        .rev()
+        .find(|l| l.contains("requests per second"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 

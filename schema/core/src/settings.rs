@@ -169,7 +169,7 @@ pub struct LogSettings {
 impl Default for LogSettings {
     fn default() -> Self {
         LogSettings {
-            filter: "info".into(),
+            filter: "info,fjall=warn,lsm_tree=warn".into(),
             format: LogFormat::Text,
         }
     }
