@@ -167,20 +167,32 @@ fn status_json(
 
 /// Whether `viewer` may see `post`: public and unlisted posts to anyone, private ones to
 /// the author, followers and mentioned accounts, direct ones to the author and mentioned.
-pub async fn can_see(api: &Api, viewer: Option<Id>, post: &Post) -> ApiResult<bool> {
+/// `follows_author` is whether the viewer follows the post's author.
+pub fn visible(post: &Post, viewer: Option<Id>, follows_author: bool) -> bool {
     let involved = viewer.is_some_and(|v| v == post.author_id || post.mentions.contains(&v));
-    Ok(match post.visibility {
+    match post.visibility {
         Visibility::Public | Visibility::Unlisted => true,
         Visibility::Direct => involved,
-        Visibility::Private => match viewer {
-            _ if involved => true,
-            Some(v) => api
-                .store
-                .relationships(v, &[post.author_id])
-                .await?
-                .first()
-                .is_some_and(|r| r.following),
-            None => false,
-        },
+        Visibility::Private => involved || follows_author,
+    }
+}
+
+/// Whether `viewer` follows `author`, asked only when the answer matters.
+pub async fn follows(api: &Api, viewer: Option<Id>, author: Id) -> ApiResult<bool> {
+    Ok(match viewer {
+        Some(v) if v != author => api
+            .store
+            .relationships(v, &[author])
+            .await?
+            .first()
+            .is_some_and(|r| r.following),
+        _ => false,
     })
+}
+
+/// [`visible`] for one post, looking the follow up only for a private post.
+pub async fn can_see(api: &Api, viewer: Option<Id>, post: &Post) -> ApiResult<bool> {
+    let follows_author =
+        post.visibility == Visibility::Private && follows(api, viewer, post.author_id).await?;
+    Ok(visible(post, viewer, follows_author))
 }

@@ -6,6 +6,7 @@
 //! over Redis timelines. It talks to the store, the timelines and the bus through their
 //! crates; it never depends on the fan-out crate, and handlers never see driver types.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,62 +106,24 @@ impl Api {
 
     /// Accounts by id through the cache, in the order asked, skipping unknown ids.
     pub async fn accounts_by_ids(&self, ids: &[Id]) -> ApiResult<Vec<Arc<Account>>> {
-        let mut found = Vec::with_capacity(ids.len());
-        let mut missing = Vec::new();
-        for id in ids {
-            match self.accounts.get(id).await {
-                Some(a) => found.push(Some(a)),
-                None => {
-                    found.push(None);
-                    missing.push(*id);
-                }
-            }
-        }
-        if !missing.is_empty() {
-            missing.sort_unstable();
-            missing.dedup();
-            for chunk in missing.chunks(starling_store::MAX_BATCH) {
-                for a in self.store.accounts_by_ids(chunk).await? {
-                    self.accounts.insert(a.id, Arc::new(a)).await;
-                }
-            }
-            for (slot, id) in found.iter_mut().zip(ids) {
-                if slot.is_none() {
-                    *slot = self.accounts.get(id).await;
-                }
-            }
-        }
-        Ok(found.into_iter().flatten().collect())
+        through_cache(
+            &self.accounts,
+            ids,
+            |a| a.id,
+            |chunk| async move { self.store.accounts_by_ids(&chunk).await },
+        )
+        .await
     }
 
     /// Live posts by id through the cache, in the order asked, skipping unknown or deleted.
     pub async fn posts_by_ids(&self, ids: &[Id]) -> ApiResult<Vec<Arc<Post>>> {
-        let mut found = Vec::with_capacity(ids.len());
-        let mut missing = Vec::new();
-        for id in ids {
-            match self.posts.get(id).await {
-                Some(p) => found.push(Some(p)),
-                None => {
-                    found.push(None);
-                    missing.push(*id);
-                }
-            }
-        }
-        if !missing.is_empty() {
-            missing.sort_unstable();
-            missing.dedup();
-            for chunk in missing.chunks(starling_store::MAX_BATCH) {
-                for p in self.store.posts_by_ids(chunk).await? {
-                    self.posts.insert(p.id, Arc::new(p)).await;
-                }
-            }
-            for (slot, id) in found.iter_mut().zip(ids) {
-                if slot.is_none() {
-                    *slot = self.posts.get(id).await;
-                }
-            }
-        }
-        Ok(found.into_iter().flatten().collect())
+        through_cache(
+            &self.posts,
+            ids,
+            |p| p.id,
+            |chunk| async move { self.store.posts_by_ids(&chunk).await },
+        )
+        .await
     }
 
     /// Hand an event to the bus: back once JetStream has it or the outbox keeps it.
@@ -174,6 +137,42 @@ impl Api {
     pub async fn forget_post(&self, id: Id) {
         self.posts.invalidate(&id).await;
     }
+}
+
+/// Look `ids` up in `cache`, load the misses with `load` in store-sized batches, and
+/// answer in the order asked, skipping ids the store does not have.
+async fn through_cache<T, F, Fut>(
+    cache: &Cache<Id, Arc<T>>,
+    ids: &[Id],
+    id_of: impl Fn(&T) -> Id,
+    load: F,
+) -> ApiResult<Vec<Arc<T>>>
+where
+    T: Send + Sync + 'static,
+    F: Fn(Vec<Id>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, starling_store::StoreError>>,
+{
+    let mut found: HashMap<Id, Arc<T>> = HashMap::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for id in ids {
+        match cache.get(id).await {
+            Some(hit) => {
+                found.insert(*id, hit);
+            }
+            None => missing.push(*id),
+        }
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    for chunk in missing.chunks(starling_store::MAX_BATCH) {
+        for item in load(chunk.to_vec()).await? {
+            let item = Arc::new(item);
+            let id = id_of(&item);
+            cache.insert(id, item.clone()).await;
+            found.insert(id, item);
+        }
+    }
+    Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
 }
 
 /// Start the HTTP server on `listener` with `workers` threads (0: one per core).

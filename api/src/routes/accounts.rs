@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use starling_schema::Id;
 use starling_schema::events::Event;
-use starling_schema::model::{NewAccount, NewToken, Role};
+use starling_schema::model::{NewAccount, NewToken, Role, Visibility};
 use starling_store::Store;
 
 use super::{json, path_id};
@@ -197,6 +197,12 @@ async fn statuses(
     let cursor = q.page.cursor()?;
     let page = api.store.posts_by_author(author, cursor.window).await?;
     let scanned: Vec<Id> = page.items.iter().map(|p| p.id).collect();
+    // Every post here has the same author: one follow lookup serves the page.
+    let needs_follow = page
+        .items
+        .iter()
+        .any(|p| p.visibility == Visibility::Private);
+    let follows_author = needs_follow && hydrate::follows(&api, viewer, author).await?;
     let mut shown = Vec::with_capacity(page.items.len());
     for post in page.items {
         if q.exclude_replies == Some(true)
@@ -209,7 +215,7 @@ async fn statuses(
         if q.exclude_reblogs == Some(true) && post.reblog_of.is_some() {
             continue;
         }
-        if hydrate::can_see(&api, viewer, &post).await? {
+        if hydrate::visible(&post, viewer, follows_author) {
             shown.push(std::sync::Arc::new(post));
         }
     }

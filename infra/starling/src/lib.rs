@@ -82,21 +82,17 @@ pub async fn start_with_store(
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
 
-    // The stream must exist before anyone consumes; publishers fall back to the outbox
-    // until it does, so a NATS that is down at start delays nothing but delivery.
-    let stream_ready = CancellationToken::new();
+    // Publishers need the stream to exist (until it does their events wait in the outbox),
+    // so every node makes sure of it, retrying while NATS is down. Fan-out workers wait
+    // for it on their own.
     {
         let bus = bus.clone();
-        let ready = stream_ready.clone();
         let shutdown = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let mut delay = Duration::from_millis(100);
             loop {
                 match bus.ensure_stream().await {
-                    Ok(()) => {
-                        ready.cancel();
-                        return;
-                    }
+                    Ok(()) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "JetStream stream not ready yet; retrying")
                     }
@@ -147,12 +143,7 @@ pub async fn start_with_store(
         let fanout = Fanout::new(store.clone(), timelines.clone(), settings.fanout.clone());
         let bus = bus.clone();
         let shutdown = shutdown.clone();
-        let ready = stream_ready.clone();
         tasks.push(tokio::spawn(async move {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = ready.cancelled() => {}
-            }
             if let Err(e) = fanout.run(bus, shutdown).await {
                 tracing::error!(error = %e, "fan-out stopped");
             }
