@@ -32,6 +32,24 @@ async fn a_post_reaches_followers_within_a_second_and_no_one_else() {
     let home = app.get(&a.token, "/api/v1/timelines/home").await;
     assert_eq!(home[0]["account"]["username"], b.username.as_str());
     assert_eq!(home[0]["content"], "<p>hello followers</p>");
+
+    // What operators watch is exported.
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("metrics");
+    let metrics = metrics.text().await.expect("text");
+    for name in [
+        "starling_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/timelines/home\"",
+        "starling_fanout_lag_seconds_bucket",
+        "starling_timeline_shard_errors_total{shard=\"2\"} 0",
+        "starling_events_published_total",
+        "starling_fanout_consumer_pending",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
     app.stop().await;
 }
 
