@@ -8,6 +8,7 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
+use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use starling_schema::model::{Account, TokenInfo};
 
@@ -140,8 +141,6 @@ pub fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Er
     })
 }
 
-use serde::Deserialize;
-
 /// The bearer token of a request, from `Authorization: Bearer` or `?access_token=`.
 pub fn bearer(req: &HttpRequest) -> Option<String> {
     if let Some(value) = req
@@ -169,9 +168,12 @@ pub fn bearer(req: &HttpRequest) -> Option<String> {
 }
 
 fn api(req: &HttpRequest) -> Result<web::Data<Api>, ApiError> {
-    req.app_data::<web::Data<Api>>()
-        .cloned()
-        .ok_or_else(|| ApiError::invalid("no application state"))
+    req.app_data::<web::Data<Api>>().cloned().ok_or_else(|| {
+        ApiError::new(
+            starling_schema::ErrorKind::Internal,
+            "internal server error",
+        )
+    })
 }
 
 /// A request made with a valid token of any kind (user or app-only).
