@@ -3,8 +3,9 @@
 //! Owns: routes, request parsing, authentication, the mapping from error kinds to status
 //! codes and `{"error": ...}` bodies (only here), hydration of statuses and accounts through
 //! in-process caches, the write path's hand-off to the event publisher, and the read path
-//! over Redis timelines. It talks to the store, the timelines and the bus through their
-//! crates; it never depends on the fan-out crate, and handlers never see driver types.
+//! over Redis timelines, and search over the index the search crate keeps. It talks to the
+//! store, the timelines, the bus and the index through their crates; it never depends on
+//! the fan-out crate, and handlers never see driver types.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct Api {
     pub bus: Bus,
     pub publisher: Publisher<AnyStore>,
     pub settings: Settings,
+    /// This node's search index (read side; the indexer role writes it).
+    pub search: starling_search::SearchIndex,
     posts: Cache<Id, Arc<Post>>,
     accounts: Cache<Id, Arc<Account>>,
     tokens: Cache<String, Arc<TokenInfo>>,
@@ -50,6 +53,7 @@ impl Api {
         bus: Bus,
         publisher: Publisher<AnyStore>,
         settings: Settings,
+        search: starling_search::SearchIndex,
     ) -> Api {
         Api {
             posts: Cache::builder()
@@ -71,6 +75,7 @@ impl Api {
             bus,
             publisher,
             settings,
+            search,
         }
     }
 

@@ -130,6 +130,7 @@ STARLING_API__LISTEN="127.0.0.1:$p_api" \
     STARLING_API__DOMAIN="127.0.0.1:$p_api" \
     STARLING_STORE__BACKEND=embedded \
     STARLING_STORE__EMBEDDED__PATH="$tmp/store" \
+    STARLING_SEARCH__PATH="$tmp/search" \
     STARLING_REDIS__SHARDS="[\"redis://127.0.0.1:$p_redis1\",\"redis://127.0.0.1:$p_redis2\"]" \
     STARLING_NATS__URL="nats://127.0.0.1:$p_nats" \
     STARLING_LOG__FILTER="${STARLING_LOG__FILTER:-warn}" \

@@ -407,3 +407,43 @@ def test_error_bodies_are_json(http, alice):
     resp = http.get("/api/v1/accounts/verify_credentials", "not-a-token")
     assert resp.status_code == 401
     assert isinstance(resp.json().get("error"), str)
+
+
+# --- search ------------------------------------------------------------------------------
+
+
+def test_search_v2(new_user):
+    # The index is fed asynchronously: poll (up to 3 s) until the post is searchable.
+    author = new_user("searcher")
+    reader = new_user("reader")
+    word = f"zq{secrets.token_hex(4)}"
+    tag = f"tag{secrets.token_hex(3)}"
+    st = author.api.status_post(f"Searching for {word} with #{tag}")
+    hidden = author.api.status_post(f"{word} for followers only", visibility="private")
+
+    def found():
+        result = reader.api.search_v2(word, result_type="statuses")
+        return [s["id"] for s in result["statuses"]]
+
+    ids = wait_until(found, timeout=3.0, message="the post in search results")
+    assert ids == [st["id"]], "the private post is not found"
+    assert hidden["id"] not in ids
+
+    result = reader.api.search_v2(f"#{tag}")
+    assert [s["id"] for s in result["statuses"]] == [st["id"]]
+    assert [h["name"] for h in result["hashtags"]] == [tag]
+    assert result["hashtags"][0]["url"].endswith(f"/tags/{tag}")
+
+    result = reader.api.search_v2(f"{word} from:{author.username}", result_type="statuses")
+    assert [s["id"] for s in result["statuses"]] == [st["id"]]
+
+    prefix = author.username[: len(author.username) - 2]
+    accounts = wait_until(
+        lambda: reader.api.search_v2(prefix, result_type="accounts")["accounts"],
+        timeout=3.0,
+        message="the account in search results",
+    )
+    assert author.id in [a["id"] for a in accounts]
+    # An exact address comes first.
+    exact = reader.api.search_v2(f"@{author.username}", result_type="accounts")["accounts"]
+    assert exact[0]["id"] == author.id

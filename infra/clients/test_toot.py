@@ -204,6 +204,26 @@ def test_toot_timelines_account(toot, new_user):
     assert text in out, out
 
 
+def test_toot_search(toot):
+    # `toot search` calls GET /api/v2/search and prints accounts, hashtags and status urls.
+    t, user = toot
+    word = f"zt{secrets.token_hex(4)}"
+    tag = f"tt{secrets.token_hex(3)}"
+    st = user.api.status_post(f"findable {word} #{tag}")
+    wait_until(
+        lambda: st["id"] in t.run("search", word, "--type", "statuses").stdout,
+        timeout=3.0,
+        message="the post in toot search",
+    )
+    out = t.run("search", word).stdout
+    assert "Statuses:" in out and st["id"] in out, out
+    data = json.loads(t.run("search", f"#{tag}", "--json").stdout)
+    assert [s["id"] for s in data["statuses"]] == [st["id"]]
+    assert [h["name"] for h in data["hashtags"]] == [tag]
+    out = t.run("search", user.username, "--type", "accounts").stdout
+    assert "Accounts:" in out and user.username in out, out
+
+
 def test_toot_follow(toot, new_user):
     # `toot follow` finds the account through GET /api/v2/search?q=USER&type=accounts
     # &resolve=true (toot/api.py, find_account), then POST /api/v1/accounts/:id/follow.

@@ -1,16 +1,23 @@
-//! `GET /api/v2/search`. Until the search index exists it resolves exact account addresses
-//! (`name`, `@name`, `name@this.domain`), which is what clients use to find an account to
-//! follow; statuses and hashtags come with the index.
+//! `GET /api/v2/search`: accounts (an exact address first, then username and display-name
+//! prefixes), statuses (full text with `from:` and `#tag`, public and unlisted only) and
+//! hashtags (by prefix, with usage counts) from this node's search index, hydrated like
+//! timelines. Results by or from accounts the viewer blocks, mutes or is blocked by are left out.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
+use starling_schema::Id;
+use starling_search::StatusQuery;
 use starling_store::Store;
 
 use crate::Api;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{MaybeAuth, Query};
-use crate::hydrate::Accounts;
+use crate::hydrate::{self, Accounts};
+use crate::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v2/search", web::get().to(search));
@@ -21,30 +28,228 @@ struct SearchQuery {
     q: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+    account_id: Option<String>,
+    min_id: Option<String>,
+    max_id: Option<String>,
+    /// Remote lookups (WebFinger) are not supported; accepted and ignored.
+    #[allow(dead_code)]
+    resolve: Option<String>,
+    #[allow(dead_code)]
+    following: Option<String>,
+    #[allow(dead_code)]
+    exclude_unreviewed: Option<String>,
+}
+
+fn number(name: &str, v: Option<&str>) -> Result<Option<usize>, ApiError> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::invalid(format!("{name} must be a number"))),
+    }
+}
+
+fn id(name: &str, v: Option<&str>) -> Result<Option<Id>, ApiError> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::invalid(format!("{name} must be an id"))),
+    }
+}
+
+/// The index failed: searching is unavailable, the rest of the API is not.
+fn index_error(e: starling_search::SearchError) -> ApiError {
+    match e.kind() {
+        starling_schema::ErrorKind::Unavailable => {
+            tracing::warn!(error = %e, "search index unavailable");
+            ApiError::new(
+                starling_schema::ErrorKind::Unavailable,
+                "search is unavailable, try again",
+            )
+        }
+        _ => ApiError::internal("search index failure", &e),
+    }
 }
 
 async fn search(
     api: web::Data<Api>,
-    _viewer: MaybeAuth,
+    viewer: MaybeAuth,
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<HttpResponse> {
-    let query = q.q.unwrap_or_default();
-    let wants_accounts = q
-        .kind
-        .as_deref()
-        .is_none_or(|k| k.is_empty() || k == "accounts");
+    let viewer = viewer.0.map(|a| a.account.id);
+    let query = q.q.as_deref().unwrap_or_default().trim().to_owned();
+    let kind = q.kind.as_deref().map(str::trim).unwrap_or_default();
+    if !matches!(kind, "" | "accounts" | "statuses" | "hashtags") {
+        return Err(ApiError::invalid(
+            "type must be accounts, statuses or hashtags",
+        ));
+    }
+    let limit = number("limit", q.limit.as_deref())?
+        .unwrap_or(DEFAULT_LIMIT)
+        .clamp(1, MAX_LIMIT);
+    let offset = number("offset", q.offset.as_deref())?.unwrap_or(0);
+    if offset > starling_search::MAX_WINDOW - MAX_LIMIT {
+        return Err(ApiError::invalid("offset is too large"));
+    }
+    let account_id = id("account_id", q.account_id.as_deref())?;
+    let min_id = id("min_id", q.min_id.as_deref())?;
+    let max_id = id("max_id", q.max_id.as_deref())?;
+    let wants = |k: &str| kind.is_empty() || kind == k;
+
     let mut accounts = Vec::new();
-    if wants_accounts {
-        let acct = query.trim().trim_start_matches('@');
+    let mut statuses = Vec::new();
+    let mut hashtags = Vec::new();
+    if query.is_empty() {
+        return Ok(HttpResponse::Ok()
+            .json(json!({ "accounts": accounts, "statuses": statuses, "hashtags": hashtags })));
+    }
+    if wants("accounts") {
+        accounts = search_accounts(&api, viewer, &query, limit, offset).await?;
+    }
+    if wants("statuses") {
+        statuses = search_statuses(
+            &api, viewer, &query, account_id, min_id, max_id, limit, offset,
+        )
+        .await?;
+    }
+    if wants("hashtags") {
+        let index = api.search.clone();
+        let prefix = query.clone();
+        let found = web::block(move || index.hashtags(&prefix, limit, offset))
+            .await
+            .map_err(|e| ApiError::internal("search task failed", &e))?
+            .map_err(index_error)?;
+        hashtags = found
+            .into_iter()
+            .map(|(name, uses)| {
+                json!({
+                    "name": name,
+                    "url": format!("{}/tags/{name}", api.base_url()),
+                    "history": [],
+                    "statuses_count": uses,
+                    "following": false,
+                })
+            })
+            .collect();
+    }
+    Ok(HttpResponse::Ok()
+        .json(json!({ "accounts": accounts, "statuses": statuses, "hashtags": hashtags })))
+}
+
+/// Authors whose posts and accounts `viewer` must not see in results: blocked either way, muted.
+async fn hidden_from(api: &Api, viewer: Option<Id>, ids: &[Id]) -> ApiResult<HashSet<Id>> {
+    let Some(viewer) = viewer else {
+        return Ok(HashSet::new());
+    };
+    let mut others: Vec<Id> = ids.iter().copied().filter(|&id| id != viewer).collect();
+    others.sort_unstable();
+    others.dedup();
+    if others.is_empty() {
+        return Ok(HashSet::new());
+    }
+    Ok(api
+        .store
+        .relationships(viewer, &others)
+        .await?
+        .into_iter()
+        .filter(|r| r.blocking || r.blocked_by || r.muting)
+        .map(|r| r.target)
+        .collect())
+}
+
+async fn search_accounts(
+    api: &Api,
+    viewer: Option<Id>,
+    query: &str,
+    limit: usize,
+    offset: usize,
+) -> ApiResult<Vec<Value>> {
+    let mut ids = Vec::new();
+    // An exact address (`name`, `@name`, `name@this.domain`) comes first: clients resolve
+    // an account to follow this way.
+    if offset == 0 {
+        let acct = query.trim_start_matches('@');
         let (name, domain) = acct.split_once('@').unwrap_or((acct, ""));
         let ours = domain.is_empty() || domain.eq_ignore_ascii_case(&api.settings.api.domain);
         if ours
             && starling_schema::validate::normalize_username(name).is_ok()
             && let Some(found) = api.store.accounts_by_usernames(&[name]).await?.first()
         {
-            let loaded = Accounts::load(&api, &[found.id]).await?;
-            accounts.extend(loaded.json(&api, found.id));
+            ids.push(found.id);
         }
     }
-    Ok(HttpResponse::Ok().json(json!({ "accounts": accounts, "statuses": [], "hashtags": [] })))
+    let index = api.search.clone();
+    let q = query.to_owned();
+    let found = web::block(move || index.accounts(&q, limit, offset))
+        .await
+        .map_err(|e| ApiError::internal("search task failed", &e))?
+        .map_err(index_error)?;
+    for id in found {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids.truncate(limit);
+    let hidden = hidden_from(api, viewer, &ids).await?;
+    ids.retain(|id| !hidden.contains(id));
+    let loaded = Accounts::load(api, &ids).await?;
+    Ok(ids.iter().filter_map(|&id| loaded.json(api, id)).collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn search_statuses(
+    api: &Api,
+    viewer: Option<Id>,
+    query: &str,
+    account_id: Option<Id>,
+    min_id: Option<Id>,
+    max_id: Option<Id>,
+    limit: usize,
+    offset: usize,
+) -> ApiResult<Vec<Value>> {
+    let mut sq = StatusQuery::parse(query);
+    sq.author = account_id;
+    if let Some(name) = sq.from.as_deref() {
+        let Some(author) = api
+            .store
+            .accounts_by_usernames(&[name])
+            .await?
+            .first()
+            .map(|a| a.id)
+        else {
+            return Ok(Vec::new());
+        };
+        if account_id.is_some_and(|a| a != author) {
+            return Ok(Vec::new());
+        }
+        sq.author = Some(author);
+    }
+    sq.min_id = min_id;
+    sq.max_id = max_id;
+    sq.limit = limit;
+    sq.offset = offset;
+    let index = api.search.clone();
+    let ids = web::block(move || index.statuses(&sq))
+        .await
+        .map_err(|e| ApiError::internal("search task failed", &e))?
+        .map_err(index_error)?;
+    // The store decides: a post deleted since it was indexed is not shown.
+    let posts: Vec<Arc<starling_schema::model::Post>> = api
+        .posts_by_ids(&ids)
+        .await?
+        .into_iter()
+        .filter(|p| starling_search::is_searchable(p))
+        .collect();
+    let authors: Vec<Id> = posts.iter().map(|p| p.author_id).collect();
+    let hidden = hidden_from(api, viewer, &authors).await?;
+    let posts: Vec<_> = posts
+        .into_iter()
+        .filter(|p| !hidden.contains(&p.author_id))
+        .collect();
+    hydrate::statuses(api, viewer, &posts).await
 }

@@ -179,6 +179,7 @@ async fn run() {
         fsync: false,
         cache_mib: 256,
     };
+    settings.search.path = dir.path().join("search");
     let store = AnyStore::Embedded(
         EmbeddedStore::open(&settings.store.embedded, 0, settings.limits.clone()).expect("store"),
     );

@@ -2,6 +2,8 @@
 //! binary is a thin command line over this; integration tests start whole nodes with it,
 //! several in one process when they test multi-node behaviour.
 
+pub mod reindex;
+
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use anyhow::Context;
 use starling_bus::{Bus, Publisher};
 use starling_fanout::Fanout;
 use starling_schema::settings::Settings;
+use starling_search::{Indexer, SearchIndex};
 use starling_store::AnyStore;
 use starling_timeline::Timelines;
 use tokio::task::JoinHandle;
@@ -22,6 +25,8 @@ pub enum Role {
     Api,
     /// Fan-out workers on the shared durable consumer.
     Fanout,
+    /// This node's search indexer, on its own durable consumer, writing `search.path`.
+    Indexer,
 }
 
 impl Role {
@@ -31,8 +36,11 @@ impl Role {
             let role = match part {
                 "api" => Role::Api,
                 "fanout" => Role::Fanout,
+                "indexer" => Role::Indexer,
                 "all" => return Ok(Role::all()),
-                other => anyhow::bail!("unknown role {other:?} (known: api, fanout, all)"),
+                other => {
+                    anyhow::bail!("unknown role {other:?} (known: api, fanout, indexer, all)")
+                }
             };
             if !roles.contains(&role) {
                 roles.push(role);
@@ -43,7 +51,7 @@ impl Role {
     }
 
     pub fn all() -> Vec<Role> {
-        vec![Role::Api, Role::Fanout]
+        vec![Role::Api, Role::Fanout, Role::Indexer]
     }
 }
 
@@ -54,6 +62,8 @@ pub struct Node {
     pub store: AnyStore,
     pub timelines: Timelines,
     pub bus: Bus,
+    /// The search index, opened when this node runs the api or the indexer.
+    pub search: Option<SearchIndex>,
     shutdown: CancellationToken,
     http: Option<actix_web::dev::ServerHandle>,
     tasks: Vec<JoinHandle<()>>,
@@ -106,9 +116,26 @@ pub async fn start_with_store(
         }));
     }
 
+    let search = if roles.contains(&Role::Api) || roles.contains(&Role::Indexer) {
+        let path = settings.search.path.clone();
+        Some(
+            tokio::task::spawn_blocking(move || SearchIndex::open(&path))
+                .await
+                .context("opening the search index")?
+                .with_context(|| {
+                    format!(
+                        "opening the search index at {}",
+                        settings.search.path.display()
+                    )
+                })?,
+        )
+    } else {
+        None
+    };
+
     let mut http = None;
     let mut addr = None;
-    if roles.contains(&Role::Api) {
+    if let (true, Some(search)) = (roles.contains(&Role::Api), &search) {
         let publisher = Publisher::new(bus.clone(), store.clone(), &settings.nats);
         {
             let publisher = publisher.clone();
@@ -130,6 +157,7 @@ pub async fn start_with_store(
             bus.clone(),
             publisher,
             settings.clone(),
+            search.clone(),
         ));
         let server = starling_api::server(api, listener).context("starting the HTTP server")?;
         http = Some(server.handle());
@@ -149,12 +177,24 @@ pub async fn start_with_store(
             }
         }));
     }
+    if let (true, Some(search)) = (roles.contains(&Role::Indexer), &search) {
+        let indexer = Indexer::new(search.clone(), &settings.search, settings.node_id);
+        let bus = bus.clone();
+        let shutdown = shutdown.clone();
+        // Waits for NATS and the stream on its own, like fan-out.
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = indexer.run(bus, shutdown).await {
+                tracing::error!(error = %e, "search indexer stopped");
+            }
+        }));
+    }
     tracing::info!(?roles, ?addr, "starling started");
     Ok(Node {
         addr,
         store,
         timelines,
         bus,
+        search,
         shutdown,
         http,
         tasks,
@@ -163,7 +203,7 @@ pub async fn start_with_store(
 
 impl Node {
     /// Graceful stop: stop accepting requests and finish those in flight, then let fan-out
-    /// finish and ack its events in flight, then stop the outbox.
+    /// and the indexer finish and ack their events in flight, then stop the outbox.
     pub async fn stop(self) {
         if let Some(http) = &self.http {
             http.stop(true).await;

@@ -1,8 +1,9 @@
 //! `starling`: the one binary of a Starling installation. Subcommands share the settings
 //! loader (defaults < `--config` TOML < `STARLING_*` environment < flags).
 //!
-//! `serve` runs roles (api, fanout), `migrate` applies the store schema (idempotent),
-//! `config` prints the effective settings.
+//! `serve` runs roles (api, fanout, indexer), `migrate` applies the store schema
+//! (idempotent), `config` prints the effective settings, `search reindex` rebuilds this
+//! node's search index from the store.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,7 +44,7 @@ struct Cli {
 enum Command {
     /// Run roles until SIGINT/SIGTERM, then stop gracefully.
     Serve {
-        /// Comma-separated roles: api, fanout (default: all).
+        /// Comma-separated roles: api, fanout, indexer (default: all).
         #[arg(long, default_value = "all")]
         roles: String,
         /// Address for the API (settings key `api.listen`).
@@ -54,6 +55,69 @@ enum Command {
     Migrate,
     /// Print the effective settings as JSON (secrets hidden).
     Config,
+    /// The search index.
+    Search {
+        #[command(subcommand)]
+        command: SearchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SearchCommand {
+    /// Rebuild this node's index (`search.path`) from the store, resuming an interrupted
+    /// rebuild. Stop the indexer role on this index first.
+    Reindex {
+        /// Rebuild only statuses or only accounts.
+        #[arg(long, value_enum)]
+        only: Option<Only>,
+        /// Start over instead of resuming an interrupted rebuild.
+        #[arg(long)]
+        restart: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Only {
+    Statuses,
+    Accounts,
+}
+
+/// A spinner with a count and a rate: the store cannot say how many rows a scan will find.
+struct Bar(Option<indicatif::ProgressBar>);
+
+impl starling::reindex::Progress for Bar {
+    fn start(&mut self, what: starling::reindex::What, resumed: bool) {
+        let bar = indicatif::ProgressBar::new_spinner();
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} {prefix}: {human_pos} indexed ({per_sec}, {elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+        bar.set_style(style);
+        let name = match what {
+            starling::reindex::What::Statuses => "statuses",
+            starling::reindex::What::Accounts => "accounts",
+        };
+        bar.set_prefix(if resumed {
+            format!("{name} (resumed)")
+        } else {
+            name.to_owned()
+        });
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        self.0 = Some(bar);
+    }
+
+    fn advance(&mut self, docs: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(docs);
+        }
+    }
+
+    fn finish(&mut self, _what: starling::reindex::What, docs: u64) {
+        if let Some(bar) = self.0.take() {
+            bar.set_position(docs);
+            bar.finish();
+        }
+    }
 }
 
 impl Cli {
@@ -113,6 +177,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("applying the schema")?;
             println!("store schema is at version {version}");
+        }
+        Command::Search {
+            command: SearchCommand::Reindex { only, restart },
+        } => {
+            let store = AnyStore::open(&settings)
+                .await
+                .context("opening the store")?;
+            let what = match only {
+                None => vec![],
+                Some(Only::Statuses) => vec![starling::reindex::What::Statuses],
+                Some(Only::Accounts) => vec![starling::reindex::What::Accounts],
+            };
+            let total =
+                starling::reindex::run(&settings, &store, &what, restart, &mut Bar(None)).await?;
+            println!(
+                "search index at {} rebuilt: {total} documents",
+                settings.search.path.display()
+            );
         }
         Command::Config => {
             let mut shown = settings.clone();

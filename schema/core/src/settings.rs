@@ -25,6 +25,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub nats: NatsSettings,
     pub fanout: FanoutSettings,
+    pub search: SearchSettings,
 }
 
 /// The HTTP server (Mastodon client API).
@@ -153,6 +154,44 @@ impl Default for FanoutSettings {
             concurrency: 8,
             follower_page: 5_000,
             consumer: "fanout".into(),
+        }
+    }
+}
+
+/// The full-text index and its indexer role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchSettings {
+    /// Directory of this node's Tantivy index.
+    pub path: PathBuf,
+    /// Shortest time between two commits of the index, in milliseconds: how stale a search
+    /// may be under load.
+    pub commit_interval_ms: u64,
+    /// Durable consumer of this search node; empty means `search-{node_id}`. Every search
+    /// node keeps its own index, so each needs its own name.
+    pub consumer: String,
+    /// Memory the index writer may buffer before it flushes a segment, in MiB.
+    pub writer_memory_mib: usize,
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        SearchSettings {
+            path: PathBuf::from("data/search"),
+            commit_interval_ms: 500,
+            consumer: String::new(),
+            writer_memory_mib: 64,
+        }
+    }
+}
+
+impl SearchSettings {
+    /// The durable consumer name this node uses.
+    pub fn consumer_name(&self, node_id: u32) -> String {
+        if self.consumer.is_empty() {
+            format!("search-{node_id}")
+        } else {
+            self.consumer.clone()
         }
     }
 }
@@ -382,6 +421,12 @@ impl Settings {
         if self.fanout.concurrency == 0 || self.fanout.follower_page == 0 {
             return Err(SettingsError::Invalid(
                 "fanout.concurrency and fanout.follower_page must be positive".into(),
+            ));
+        }
+        if self.search.commit_interval_ms == 0 || self.search.writer_memory_mib < 15 {
+            return Err(SettingsError::Invalid(
+                "search.commit_interval_ms must be positive and search.writer_memory_mib at least 15"
+                    .into(),
             ));
         }
         if self.store.scylla.page_size <= 0 {

@@ -33,7 +33,7 @@ use starling_schema::settings::{EmbeddedSettings, Limits};
 use starling_schema::validate;
 
 use crate::secrets;
-use crate::{IDEMPOTENCY_TTL_MS, Result, SCHEMA_VERSION, Store, StoreError, check};
+use crate::{IDEMPOTENCY_TTL_MS, Result, SCHEMA_VERSION, Scan, Store, StoreError, check};
 
 /// The tables, one fjall keyspace each.
 struct Tables {
@@ -210,6 +210,47 @@ fn scan<T>(
         _ => None,
     };
     Ok(Page { items, next })
+}
+
+/// One page of a whole id-keyed table after `after`, in id order: `limit` rows looked at,
+/// those `keep` returns kept, and the last key looked at as the next cursor.
+fn scan_table<T>(
+    reader: &impl Readable,
+    table: &SingleWriterTxKeyspace,
+    after: Option<Id>,
+    limit: usize,
+    keep: impl Fn(&[u8]) -> Result<Option<T>>,
+) -> Result<Scan<T>> {
+    let lo = match after {
+        Some(a) => match a.0.checked_add(1) {
+            Some(lo) => lo,
+            None => {
+                return Ok(Scan {
+                    items: Vec::new(),
+                    next: None,
+                });
+            }
+        },
+        None => 0,
+    };
+    let mut items = Vec::with_capacity(limit.min(1024));
+    let mut seen = 0;
+    for row in reader.range(table, k1(Id(lo))..) {
+        let (key, value) = row.into_inner().ctx("scanning a table")?;
+        let id = Id::from_be_slice(&key)
+            .ok_or_else(|| StoreError::backend("scanning a table", "short key"))?;
+        if let Some(item) = keep(&value)? {
+            items.push(item);
+        }
+        seen += 1;
+        if seen == limit {
+            return Ok(Scan {
+                items,
+                next: Some(id),
+            });
+        }
+    }
+    Ok(Scan { items, next: None })
 }
 
 impl EmbeddedStore {
@@ -1194,6 +1235,23 @@ impl Store for EmbeddedStore {
             Ok(())
         })
         .await
+    }
+
+    async fn scan_posts(&self, after: Option<Id>, limit: usize) -> Result<Scan<Post>> {
+        check::scan_limit(limit)?;
+        let snap = self.snapshot();
+        scan_table(&snap, &self.inner.t.posts, after, limit, |bytes| {
+            let stored: StoredPost = decode(bytes)?;
+            Ok(stored.deleted_at_ms.is_none().then_some(stored.post))
+        })
+    }
+
+    async fn scan_accounts(&self, after: Option<Id>, limit: usize) -> Result<Scan<Account>> {
+        check::scan_limit(limit)?;
+        let snap = self.snapshot();
+        scan_table(&snap, &self.inner.t.accounts, after, limit, |bytes| {
+            decode(bytes).map(Some)
+        })
     }
 
     async fn ping(&self) -> Result<()> {

@@ -228,10 +228,35 @@ pub trait Store: Send + Sync + 'static {
     /// Forget an event once it is published. Removing an absent id is not an error.
     fn outbox_remove(&self, id: Id) -> impl Future<Output = Result<()>> + Send;
 
+    // ---- full scans (index rebuilds) ---------------------------------------------------
+
+    /// Every live post, a page at a time: up to `limit` (at most [`MAX_BATCH`]) after the
+    /// cursor `after` (`None`: from the start), and the cursor of the next page (`None`:
+    /// done). The order is the backend's own (id order embedded, token order on ScyllaDB);
+    /// a page may hold fewer than `limit` posts (deleted ones are skipped) and still have a next.
+    fn scan_posts(
+        &self,
+        after: Option<Id>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Scan<Post>>> + Send;
+    /// Every account, a page at a time, as [`Store::scan_posts`].
+    fn scan_accounts(
+        &self,
+        after: Option<Id>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Scan<Account>>> + Send;
+
     // ---- operations -----------------------------------------------------------------
 
     /// Cheap round trip for readiness checks.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// One page of a full scan and the cursor of the next (`None` when the scan is done).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scan<T> {
+    pub items: Vec<T>,
+    pub next: Option<Id>,
 }
 
 /// The backend chosen by `store.backend`.
@@ -338,6 +363,8 @@ delegate! {
     fn outbox_push(&self, payload: Vec<u8>) -> Result<Id>;
     fn outbox_peek(&self, limit: usize) -> Result<Vec<(Id, Vec<u8>)>>;
     fn outbox_remove(&self, id: Id) -> Result<()>;
+    fn scan_posts(&self, after: Option<Id>, limit: usize) -> Result<Scan<Post>>;
+    fn scan_accounts(&self, after: Option<Id>, limit: usize) -> Result<Scan<Account>>;
     fn ping(&self) -> Result<()>;
 }
 
@@ -347,6 +374,13 @@ pub(crate) mod check {
     use starling_schema::model::Window;
 
     use crate::{MAX_BATCH, MAX_PAGE, StoreError};
+
+    pub fn scan_limit(limit: usize) -> Result<(), StoreError> {
+        if limit == 0 || limit > MAX_BATCH {
+            return Err(Invalid::new("limit", format!("must be 1 to {MAX_BATCH}")).into());
+        }
+        Ok(())
+    }
 
     pub fn batch(ids: usize) -> Result<(), StoreError> {
         if ids > MAX_BATCH {

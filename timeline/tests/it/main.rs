@@ -232,6 +232,8 @@ mod gated {
         fn outbox_push(&self, payload: Vec<u8>) -> Result<Id>;
         fn outbox_peek(&self, limit: usize) -> Result<Vec<(Id, Vec<u8>)>>;
         fn outbox_remove(&self, id: Id) -> Result<()>;
+        fn scan_posts(&self, after: Option<Id>, limit: usize) -> Result<starling_store::Scan<Post>>;
+        fn scan_accounts(&self, after: Option<Id>, limit: usize) -> Result<starling_store::Scan<Account>>;
         fn ping(&self) -> Result<()>;
     }
 }

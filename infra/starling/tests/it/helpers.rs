@@ -38,6 +38,8 @@ pub fn test_settings(redis: &RedisShards, nats: &NatsServer, dir: &std::path::Pa
         fsync: false,
         cache_mib: 32,
     };
+    s.search.path = dir.join("search");
+    s.search.commit_interval_ms = 200;
     s
 }
 
@@ -97,6 +99,11 @@ impl TestApp {
             assert!(Instant::now() < deadline, "the node did not become ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The test's data directory (store, search index).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     pub fn node(&self) -> &Node {

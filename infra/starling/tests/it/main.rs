@@ -4,3 +4,4 @@
 mod cli;
 mod core_path;
 mod helpers;
+mod search;

@@ -99,9 +99,11 @@ use starling_schema::{Invalid, validate};
 
 use self::exec::{db, each, empty_page, fail, finish, ms, unms, unset};
 use self::ops::{blocking, same_digest};
-use self::rows::{AppRow, NotificationRow, PostRow, TokenRow};
+use self::rows::{
+    AccountRow, AppRow, NotificationRow, PostRow, StoredPost, StoredPostRow, TokenRow,
+};
 use self::statements::{Preparer, Statements};
-use crate::{IDEMPOTENCY_TTL_MS, Result, Store, StoreError, check, secrets};
+use crate::{IDEMPOTENCY_TTL_MS, Result, Scan, Store, StoreError, check, secrets};
 
 /// A keyspace name, checked to be a plain identifier, and its quoted CQL form (quoted so
 /// that its case is kept exactly).
@@ -1177,6 +1179,63 @@ impl Store for ScyllaStore {
     }
 
     // ---- operations -----------------------------------------------------------------------
+
+    async fn scan_posts(&self, after: Option<Id>, limit: usize) -> Result<Scan<Post>> {
+        check::scan_limit(limit)?;
+        let mut rows: Vec<StoredPost> = Vec::with_capacity(limit);
+        let each = |row: StoredPostRow| {
+            rows.push(row.into_stored()?);
+            Ok(ControlFlow::Continue(()))
+        };
+        let n = i32::try_from(limit).unwrap_or(i32::MAX);
+        const CTX: &str = "scanning posts";
+        match after {
+            None => {
+                self.scan(CTX, &self.st().posts_scan_first, (n,), each)
+                    .await?
+            }
+            Some(a) => {
+                self.scan(CTX, &self.st().posts_scan, (db(a), n), each)
+                    .await?
+            }
+        }
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|s| s.post.id))
+            .flatten();
+        Ok(Scan {
+            items: rows
+                .into_iter()
+                .filter(|s| !s.deleted)
+                .map(|s| s.post)
+                .collect(),
+            next,
+        })
+    }
+
+    async fn scan_accounts(&self, after: Option<Id>, limit: usize) -> Result<Scan<Account>> {
+        check::scan_limit(limit)?;
+        let mut items: Vec<Account> = Vec::with_capacity(limit);
+        let each = |row: AccountRow| {
+            items.push(row.into_account()?);
+            Ok(ControlFlow::Continue(()))
+        };
+        let n = i32::try_from(limit).unwrap_or(i32::MAX);
+        const CTX: &str = "scanning accounts";
+        match after {
+            None => {
+                self.scan(CTX, &self.st().accounts_scan_first, (n,), each)
+                    .await?
+            }
+            Some(a) => {
+                self.scan(CTX, &self.st().accounts_scan, (db(a), n), each)
+                    .await?
+            }
+        }
+        let next = (items.len() == limit)
+            .then(|| items.last().map(|a| a.id))
+            .flatten();
+        Ok(Scan { items, next })
+    }
 
     async fn ping(&self) -> Result<()> {
         self.write("pinging the cluster", &self.st().ping, ()).await

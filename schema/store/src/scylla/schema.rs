@@ -358,6 +358,7 @@ mod tests {
     const CQL_WORDS: &[&str] = &[
         "select",
         "from",
+        "token",
         "where",
         "and",
         "insert",

@@ -116,6 +116,10 @@ statements! {
     // ---- accounts ---------------------------------------------------------------------
     read account_get = "SELECT id, username, display_name, note, locked, bot, role, suspended, \
         created_at_ms FROM {ks}.accounts WHERE id = ?";
+    read accounts_scan_first = "SELECT id, username, display_name, note, locked, bot, role, \
+        suspended, created_at_ms FROM {ks}.accounts LIMIT ?";
+    read accounts_scan = "SELECT id, username, display_name, note, locked, bot, role, \
+        suspended, created_at_ms FROM {ks}.accounts WHERE token(id) > token(?) LIMIT ?";
     write account_insert = "INSERT INTO {ks}.accounts (id, username, display_name, note, \
         locked, bot, role, suspended, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
     write account_delete = "DELETE FROM {ks}.accounts WHERE id = ?";
@@ -182,6 +186,10 @@ statements! {
 
     // ---- posts ------------------------------------------------------------------------
     read post_get = "SELECT {post_columns}, deleted_at_ms FROM {ks}.posts WHERE id = ?";
+    // Full scans for index rebuilds, in token order; the cursor is the last id seen.
+    read posts_scan_first = "SELECT {post_columns}, deleted_at_ms FROM {ks}.posts LIMIT ?";
+    read posts_scan = "SELECT {post_columns}, deleted_at_ms FROM {ks}.posts \
+        WHERE token(id) > token(?) LIMIT ?";
     write post_insert = "INSERT INTO {ks}.posts ({post_columns}) \
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     write post_purge = "DELETE FROM {ks}.posts WHERE id = ?";

@@ -840,6 +840,54 @@ pub async fn delete_tombstones_once<B: Backend>(b: &B) {
     );
 }
 
+pub async fn full_scans_walk_every_live_post_and_account_once<B: Backend>(b: &B) {
+    let s = b.store();
+    let authors = users(s, "scan", 3).await;
+    let mut live = HashSet::new();
+    let mut deleted = HashSet::new();
+    for i in 0..57 {
+        let p = post(s, authors[i % 3], &format!("scanned {i}")).await.id;
+        if i % 5 == 0 {
+            s.delete_post(p).await.unwrap();
+            deleted.insert(p);
+        } else {
+            live.insert(p);
+        }
+    }
+    // Pages of 10, including pages that hold only deleted posts, until the cursor runs out.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.scan_posts(after, 10).await.unwrap();
+        assert!(page.items.len() <= 10);
+        seen.extend(page.items.iter().map(|p| p.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let unique: HashSet<Id> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "no post is scanned twice");
+    assert_eq!(unique, live, "every live post, no deleted one");
+    let mut accounts = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.scan_accounts(after, 2).await.unwrap();
+        accounts.extend(page.items.iter().map(|a| a.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    accounts.sort();
+    assert_eq!(accounts, authors);
+    assert_eq!(kind(s.scan_posts(None, 0).await), ErrorKind::Invalid);
+    assert_eq!(
+        kind(s.scan_accounts(None, MAX_BATCH + 1).await),
+        ErrorKind::Invalid
+    );
+}
+
 pub async fn author_pages_walk_150_posts_exactly_once<B: Backend>(b: &B) {
     let s = b.store();
     let a = users(s, "w", 1).await[0];
@@ -1391,6 +1439,7 @@ macro_rules! conformance_suite {
             notifications_are_private_and_can_be_cleared, ping_answers,
             outbox_keeps_events_in_order_until_removed,
             windows_order_matches_cursor_semantics,
+            full_scans_walk_every_live_post_and_account_once,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
