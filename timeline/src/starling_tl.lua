@@ -54,9 +54,12 @@ local function tl_insert(keys, args)
   local n = 0
   for i = 1, #keys, 2 do
     local taken = false
-    if exists(keys[i]) then
-      if redis.call('ZADD', keys[i], 0, post) == 1 then
-        trim(keys[i], cap)
+    -- A timeline always holds its sentinel, so a non-zero size means it exists; the
+    -- size also tells whether the new entry pushes it over the cap (one call, not three).
+    local size = redis.call('ZCARD', keys[i])
+    if size > 0 then
+      if redis.call('ZADD', keys[i], 0, post) == 1 and size > cap then
+        redis.call('ZREMRANGEBYRANK', keys[i], 1, size - cap)
       end
       taken = true
     end
