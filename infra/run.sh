@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run Starling on this machine with every role (api, fanout) on the embedded store:
+# Run Starling on this machine with every role (api, fanout, indexer) on the embedded store:
 # install what is missing, build, start Redis and NATS if they are not running, serve.
 # Usage (from anywhere): bash infra/run.sh [--config FILE] [other `starling serve` flags]
 set -euo pipefail
