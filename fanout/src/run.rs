@@ -3,8 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use starling_bus::{Bus, BusError, Delivery, EventConsumer};
-use starling_schema::ErrorKind;
+use starling_bus::{Bus, BusError, Delivery};
 use starling_schema::ids::now_ms;
 use starling_store::Store;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -35,7 +34,10 @@ impl<S: Store + Clone> Fanout<S> {
     /// the task) stops everything at once; unacked events are then redelivered to another
     /// worker after `ack_wait`.
     pub async fn run(&self, bus: Bus, shutdown: CancellationToken) -> Result<(), FanoutError> {
-        let Some(mut consumer) = self.open_consumer(&bus, &shutdown).await? else {
+        let Some(mut consumer) = bus
+            .wait_for_consumer(&self.settings.consumer, &shutdown)
+            .await?
+        else {
             return Ok(());
         };
         tracing::info!(
@@ -120,35 +122,6 @@ impl<S: Store + Clone> Fanout<S> {
         }
         tracing::info!("fan-out worker stopped");
         Ok(())
-    }
-
-    /// The durable consumer, waiting for NATS while it is unavailable. `None` if
-    /// `shutdown` came first.
-    async fn open_consumer(
-        &self,
-        bus: &Bus,
-        shutdown: &CancellationToken,
-    ) -> Result<Option<EventConsumer>, FanoutError> {
-        let mut backoff = BACKOFF_FIRST;
-        loop {
-            let opened = async {
-                bus.ensure_stream().await?;
-                bus.durable_consumer(&self.settings.consumer).await
-            }
-            .await;
-            match opened {
-                Ok(consumer) => return Ok(Some(consumer)),
-                Err(e) if e.kind() == ErrorKind::Unavailable => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "fan-out waiting for NATS");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Ok(None),
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
     }
 
     /// Apply one delivery and answer it, holding its slot until done.

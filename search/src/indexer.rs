@@ -59,7 +59,7 @@ impl Indexer {
         let Some(mut writer) = self.open_writer(&shutdown).await? else {
             return Ok(());
         };
-        let Some(consumer) = open_consumer(&bus, &self.consumer, &shutdown).await else {
+        let Some(consumer) = bus.wait_for_consumer(&self.consumer, &shutdown).await? else {
             return Ok(());
         };
         tracing::info!(consumer = %self.consumer, "indexer started");
@@ -173,27 +173,6 @@ impl Indexer {
             }
         }
         Ok((writer, true))
-    }
-}
-
-async fn open_consumer(
-    bus: &Bus,
-    name: &str,
-    shutdown: &CancellationToken,
-) -> Option<EventConsumer> {
-    let mut backoff = BACKOFF_FIRST;
-    loop {
-        match bus.durable_consumer(name).await {
-            Ok(c) => return Some(c),
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "search consumer not ready; retrying")
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return None,
-            () = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 

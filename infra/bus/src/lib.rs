@@ -275,6 +275,36 @@ impl Bus {
             .map_err(|source| BusError::Flush(Box::new(source)))
     }
 
+    /// [`durable_consumer`](Self::durable_consumer) once the stream exists, waiting (with
+    /// backoff) while NATS is unavailable. `None` if `shutdown` comes first; an error that
+    /// waiting will not cure is returned.
+    pub async fn wait_for_consumer(
+        &self,
+        name: &str,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> Result<Option<EventConsumer>, BusError> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let opened = async {
+                self.ensure_stream().await?;
+                self.durable_consumer(name).await
+            }
+            .await;
+            match opened {
+                Ok(consumer) => return Ok(Some(consumer)),
+                Err(e) if e.kind() == starling_schema::ErrorKind::Unavailable => {
+                    tracing::warn!(consumer = name, error = %e, retry_in = ?backoff, "waiting for NATS");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(None),
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The durable pull consumer `name` on the event stream, created if missing (and its
     /// `ack_wait` updated if it changed): explicit acks, redelivery after `ack_wait_ms`,
     /// starting from the first event kept. Every process that opens the same name shares
