@@ -209,11 +209,21 @@ async fn token_info(api: &Api, req: &HttpRequest) -> Result<Option<Arc<TokenInfo
 }
 
 async fn authenticate(api: &Api, req: &HttpRequest) -> Result<Option<Auth>, ApiError> {
-    let Some(token) = token_info(api, req).await? else {
-        if bearer(req).is_some() {
-            return Err(ApiError::unauthorized("The access token is invalid"));
-        }
+    authenticate_token(api, bearer(req).as_deref(), req.method()).await
+}
+
+/// The signed-in user of a presented token (`None` when none was presented), checked as
+/// for a request with `method`.
+pub async fn authenticate_token(
+    api: &Api,
+    presented: Option<&str>,
+    method: &actix_web::http::Method,
+) -> Result<Option<Auth>, ApiError> {
+    let Some(presented) = presented else {
         return Ok(None);
+    };
+    let Some(token) = api.token(presented).await? else {
+        return Err(ApiError::unauthorized("The access token is invalid"));
     };
     let Some(account_id) = token.account_id else {
         return Err(ApiError::forbidden(
@@ -227,7 +237,7 @@ async fn authenticate(api: &Api, req: &HttpRequest) -> Result<Option<Auth>, ApiE
     if account.suspended {
         return Err(ApiError::forbidden("Your login is currently disabled"));
     }
-    if !scope_allows(&token, req.method()) {
+    if !scope_allows(&token, method) {
         return Err(ApiError::forbidden(
             "This action is outside the authorized scopes",
         ));

@@ -28,6 +28,7 @@ mod hydrate;
 mod metrics;
 pub mod pagination;
 mod routes;
+pub mod streaming;
 pub mod text;
 
 use error::ApiResult;
@@ -41,6 +42,8 @@ pub struct Api {
     pub settings: Settings,
     /// This node's search index (read side; the indexer role writes it).
     pub search: starling_search::SearchIndex,
+    /// This node's live streams.
+    pub hub: streaming::Hub,
     posts: Cache<Id, Arc<Post>>,
     accounts: Cache<Id, Arc<Account>>,
     tokens: Cache<String, Arc<TokenInfo>>,
@@ -70,6 +73,7 @@ impl Api {
                 // A token revoked on another node stops working within this time.
                 .time_to_live(Duration::from_secs(10))
                 .build(),
+            hub: streaming::Hub::new(settings.streaming.clone()),
             store,
             timelines,
             bus,
@@ -103,6 +107,20 @@ impl Api {
 
     pub async fn forget_token(&self, token_hash: &str) {
         self.tokens.invalidate(token_hash).await;
+    }
+
+    /// A token was revoked: forget it here and tell every node (this one included) to
+    /// forget it too and close the streams opened with it.
+    pub async fn revoked(&self, token_hash: String) {
+        self.forget_token(&token_hash).await;
+        let event = starling_schema::events::LiveEvent::Revoked { token_hash };
+        if let Err(e) = self
+            .bus
+            .publish_live(&starling_bus::Channel::Revoked, &event)
+            .await
+        {
+            tracing::warn!(error = %e, "could not tell other nodes of a revoked token; their caches forget it within 10 s");
+        }
     }
 
     pub async fn account(&self, id: Id) -> ApiResult<Option<Arc<Account>>> {

@@ -10,11 +10,12 @@
 //! the timelines and the bus; never on the api crate (nor the api on this one).
 
 mod error;
+mod live;
 mod metrics;
 mod run;
 
 use starling_schema::Id;
-use starling_schema::events::Event;
+use starling_schema::events::{Event, LiveEvent};
 use starling_schema::model::{Post, Visibility, Window};
 use starling_schema::settings::FanoutSettings;
 use starling_store::{MAX_PAGE, Store};
@@ -28,6 +29,8 @@ pub struct Fanout<S> {
     store: S,
     timelines: Timelines,
     settings: FanoutSettings,
+    /// Where live events for connected users go; `None` sends none.
+    live: Option<starling_bus::Bus>,
 }
 
 /// What to do to the timelines of a page of users.
@@ -43,7 +46,15 @@ impl<S: Store + Clone> Fanout<S> {
             store,
             timelines,
             settings,
+            live: None,
         }
+    }
+
+    /// Also tell connected users (and the public streams) about what reaches them, through
+    /// the live subjects on `bus`.
+    pub fn with_live(mut self, bus: starling_bus::Bus) -> Self {
+        self.live = Some(bus);
+        self
     }
 
     pub fn settings(&self) -> &FanoutSettings {
@@ -60,17 +71,26 @@ impl<S: Store + Clone> Fanout<S> {
     /// found undone after its merge is unmerged.
     pub async fn apply(&self, event: &Event) -> Result<(), FanoutError> {
         match event {
-            Event::PostCreated { post } => self.deliver(post).await,
+            Event::PostCreated { post } => {
+                self.deliver(post).await?;
+                self.broadcast(post).await;
+                Ok(())
+            }
             Event::Reblogged { reblog, .. } => self.deliver(reblog).await,
             Event::PostDeleted {
                 post_id,
                 author_id,
                 mentions,
+                visibility,
                 ..
             } => {
                 // Mentioned accounts that do not follow the author got it directly.
                 self.write(Write::Remove(*post_id), mentions).await?;
-                self.retract(*post_id, *author_id).await
+                self.retract(*post_id, *author_id).await?;
+                if *visibility == Visibility::Public {
+                    self.broadcast_delete(*post_id).await;
+                }
+                Ok(())
             }
             Event::Unreblogged {
                 account_id,
@@ -173,10 +193,18 @@ impl<S: Store + Clone> Fanout<S> {
         }
         match write {
             Write::Insert(post) => {
-                self.timelines.insert(post, users).await?;
+                let (inserted, online) =
+                    tokio::join!(self.timelines.insert(post, users), self.online(users));
+                inserted?;
                 metrics::inserted(users.len());
+                self.tell(&online, &LiveEvent::Update { id: post }).await;
             }
-            Write::Remove(post) => self.timelines.remove(post, users).await?,
+            Write::Remove(post) => {
+                let (removed, online) =
+                    tokio::join!(self.timelines.remove(post, users), self.online(users));
+                removed?;
+                self.tell(&online, &LiveEvent::Delete { id: post }).await;
+            }
         }
         Ok(())
     }

@@ -43,6 +43,15 @@ static INSERTS: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
     .map(register)
 });
 
+static LIVE_SENT: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
+    IntCounter::new(
+        "starling_fanout_live_events_total",
+        "Live events sent by fan-out to streaming users' subjects",
+    )
+    .ok()
+    .map(register)
+});
+
 static CONSUMER_PENDING: LazyLock<Option<IntGauge>> = LazyLock::new(|| {
     IntGauge::new(
         "starling_fanout_consumer_pending",
@@ -73,5 +82,11 @@ pub(crate) fn inserted(n: usize) {
 pub(crate) fn consumer_pending(n: u64) {
     if let Some(g) = CONSUMER_PENDING.as_ref() {
         g.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+}
+
+pub(crate) fn live_sent(n: usize) {
+    if let Some(c) = LIVE_SENT.as_ref() {
+        c.inc_by(u64::try_from(n).unwrap_or(u64::MAX));
     }
 }

@@ -13,6 +13,7 @@
 //! NATS, fan-out or the api crate; no Redis type appears in its public API.
 
 mod error;
+mod presence;
 mod rebuild;
 mod ring;
 mod shard;

@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     timelines::configure(cfg);
     ops::configure(cfg);
     search::configure(cfg);
+    crate::streaming::configure(cfg);
 }
 
 pub async fn not_found() -> ApiResult<HttpResponse> {

@@ -236,7 +236,8 @@ async fn revoke(api: web::Data<Api>, Body(form): Body<RevokeForm>) -> ApiResult<
         .ok_or_else(|| ApiError::invalid("token is required"))?;
     let hash = starling_store::token_digest(&token);
     // RFC 7009: revoking an unknown token is not an error.
-    api.store.revoke_token(&hash).await?;
-    api.forget_token(&hash).await;
+    if api.store.revoke_token(&hash).await? {
+        api.revoked(hash).await;
+    }
     Ok(HttpResponse::Ok().json(json!({})))
 }

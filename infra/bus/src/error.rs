@@ -62,6 +62,12 @@ pub enum BusError {
         #[source]
         source: DecodeError,
     },
+    #[error("sending or subscribing to live subject {subject} failed")]
+    Live {
+        subject: String,
+        #[source]
+        source: Source,
+    },
     #[error("invalid consumer name {0:?}: use letters, digits, '-' and '_'")]
     InvalidName(String),
 }
@@ -76,7 +82,8 @@ impl BusError {
             | BusError::Timeout { .. }
             | BusError::Pull { .. }
             | BusError::Ack { .. }
-            | BusError::Flush(_) => ErrorKind::Unavailable,
+            | BusError::Flush(_)
+            | BusError::Live { .. } => ErrorKind::Unavailable,
             BusError::Decode { .. } => ErrorKind::Internal,
             BusError::InvalidName(_) => ErrorKind::Invalid,
         }

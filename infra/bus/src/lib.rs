@@ -6,7 +6,8 @@
 //! [`Delivery`]), and the write path's [`Publisher`], which returns only once an event is
 //! either acknowledged by JetStream or durably kept in the store's outbox, and drains that
 //! outbox in order when NATS is back. Callers see Starling types and [`BusError`]; the only
-//! async-nats type handed out is the raw client ([`Bus::client`]) for per-user subjects.
+//! async-nats type handed out is the raw client ([`Bus::client`]). Live streaming rides on
+//! core NATS subjects scoped to a user or a public stream ([`Channel`], [`LiveSubscription`]).
 //! It depends on `starling-schema` and the store trait only: never on the api, the fan-out
 //! workers, the timelines or the search index.
 
@@ -19,11 +20,13 @@ use starling_schema::settings::NatsSettings;
 
 mod consumer;
 mod error;
+mod live;
 mod metrics;
 mod publisher;
 
 pub use consumer::{ConsumerStats, Delivery, EventConsumer};
 pub use error::{BusError, PublishError};
+pub use live::{Channel, LiveSubscription};
 pub use publisher::Publisher;
 
 /// How long JetStream remembers a message id to drop a re-published duplicate.

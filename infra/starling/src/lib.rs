@@ -66,6 +66,8 @@ pub struct Node {
     pub search: Option<SearchIndex>,
     shutdown: CancellationToken,
     http: Option<actix_web::dev::ServerHandle>,
+    /// The api's context, when this node runs the api (its live streams close on stop).
+    api: Option<Arc<starling_api::Api>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -135,6 +137,7 @@ pub async fn start_with_store(
 
     let mut http = None;
     let mut addr = None;
+    let mut streams = None;
     if let (true, Some(search)) = (roles.contains(&Role::Api), &search) {
         let publisher = Publisher::new(bus.clone(), store.clone(), &settings.nats);
         {
@@ -159,6 +162,8 @@ pub async fn start_with_store(
             settings.clone(),
             search.clone(),
         ));
+        starling_api::streaming::Hub::start(&api);
+        streams = Some(api.clone());
         let server = starling_api::server(api, listener).context("starting the HTTP server")?;
         http = Some(server.handle());
         tasks.push(tokio::spawn(async move {
@@ -168,7 +173,8 @@ pub async fn start_with_store(
         }));
     }
     if roles.contains(&Role::Fanout) {
-        let fanout = Fanout::new(store.clone(), timelines.clone(), settings.fanout.clone());
+        let fanout = Fanout::new(store.clone(), timelines.clone(), settings.fanout.clone())
+            .with_live(bus.clone());
         let bus = bus.clone();
         let shutdown = shutdown.clone();
         tasks.push(tokio::spawn(async move {
@@ -197,6 +203,7 @@ pub async fn start_with_store(
         search,
         shutdown,
         http,
+        api: streams,
         tasks,
     })
 }
@@ -205,6 +212,10 @@ impl Node {
     /// Graceful stop: stop accepting requests and finish those in flight, then let fan-out
     /// and the indexer finish and ack their events in flight, then stop the outbox.
     pub async fn stop(self) {
+        // Live streams never finish on their own: close them so the HTTP server can drain.
+        if let Some(api) = &self.api {
+            api.hub.close_all();
+        }
         if let Some(http) = &self.http {
             http.stop(true).await;
         }

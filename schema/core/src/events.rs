@@ -105,6 +105,34 @@ pub struct Envelope {
     pub event: Event,
 }
 
+/// A message for the api nodes serving live streams (WebSocket and SSE), on a core NATS
+/// subject scoped to one user or one public stream: fire-and-forget, so a node that is not
+/// subscribed never receives it. It names what happened; each node hydrates the status or
+/// notification for its own connections, so a payload is never stale or someone else's view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// A status entered the stream (a home timeline, the public timeline, a hashtag).
+    Update { id: Id },
+    /// A status was deleted.
+    Delete { id: Id },
+    /// A notification was created for the user.
+    Notification { id: Id },
+    /// A token was revoked: every node closes the streams opened with it.
+    Revoked { token_hash: String },
+}
+
+impl LiveEvent {
+    pub fn encode(&self) -> Vec<u8> {
+        // Plain data with string keys: serialising cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<LiveEvent, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error(
@@ -239,5 +267,21 @@ mod tests {
                 followee_id: Id(2)
             }
         );
+    }
+    #[test]
+    fn live_events_round_trip() {
+        for ev in [
+            LiveEvent::Update { id: Id(5 << 16) },
+            LiveEvent::Delete { id: Id(6 << 16) },
+            LiveEvent::Notification { id: Id(7 << 16) },
+            LiveEvent::Revoked {
+                token_hash: "ab".into(),
+            },
+        ] {
+            assert_eq!(LiveEvent::decode(&ev.encode()).unwrap(), ev);
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&LiveEvent::Update { id: Id(5 << 16) }.encode()).unwrap();
+        assert_eq!(json["event"], "update");
     }
 }

@@ -26,6 +26,7 @@ pub struct Settings {
     pub nats: NatsSettings,
     pub fanout: FanoutSettings,
     pub search: SearchSettings,
+    pub streaming: StreamingSettings,
 }
 
 /// The HTTP server (Mastodon client API).
@@ -154,6 +155,33 @@ impl Default for FanoutSettings {
             concurrency: 8,
             follower_page: 5_000,
             consumer: "fanout".into(),
+        }
+    }
+}
+
+/// Live streams (WebSocket and SSE) on api nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamingSettings {
+    /// Seconds between heartbeats (WebSocket ping, SSE `:thump`) on an idle stream.
+    pub heartbeat_secs: u64,
+    /// Events queued for one connection; a client that falls this far behind is
+    /// disconnected, so a slow reader never grows the server's memory.
+    pub buffer: usize,
+    /// How long a connected user counts as online after the last renewal, in seconds. Api
+    /// nodes renew their users every third of this; fan-out tells only online users.
+    pub presence_ttl_secs: u64,
+    /// Streams one api node holds at most; more are refused with 503.
+    pub max_connections: usize,
+}
+
+impl Default for StreamingSettings {
+    fn default() -> Self {
+        StreamingSettings {
+            heartbeat_secs: 15,
+            buffer: 256,
+            presence_ttl_secs: 60,
+            max_connections: 20_000,
         }
     }
 }

@@ -280,6 +280,24 @@ impl TestApp {
         }
     }
 
+    /// Another api-only node of the same installation: the same store, Redis shards and
+    /// NATS, its own port, node id, search directory and caches. Returns it with its base URL.
+    pub async fn spawn_api_node(
+        &self,
+        node_id: u32,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> (Node, String) {
+        let mut settings = test_settings(&self.redis, &self.nats, self.dir());
+        settings.node_id = node_id;
+        settings.search.path = self.dir().join(format!("search-{node_id}"));
+        tweak(&mut settings);
+        let node = starling::start_with_store(settings, &[Role::Api], self.node().store.clone())
+            .await
+            .expect("start api node");
+        let base = format!("http://{}", node.addr.expect("api address"));
+        (node, base)
+    }
+
     pub async fn stop(mut self) {
         if let Some(node) = self.node.take() {
             node.stop().await;

@@ -1,0 +1,703 @@
+//! Live streams: Mastodon's streaming API over WebSocket (`/api/v1/streaming`) and
+//! server-sent events (`/api/v1/streaming/user` and the other stream paths).
+//!
+//! Every api node runs a [`Hub`] holding this node's connections. A connection subscribes
+//! to streams (`user`, `user:notification`, `public`, `public:local`, `hashtag`,
+//! `hashtag:local`); each stream maps to a live NATS subject ([`Channel`]) that the node
+//! subscribes to while at least one of its connections wants it, so a node receives the
+//! events of the users connected to it and no one else's. One dispatcher task per subject
+//! renders each event once (a status for the user it concerns, or for nobody on public
+//! streams) and queues it on every interested connection. Each connection's queue is
+//! bounded (`streaming.buffer`): a client that falls that far behind is disconnected, never
+//! buffered without limit. The hub also keeps connected users marked online in Redis (so
+//! fan-out sends live events only for them) and closes the streams of revoked tokens,
+//! whichever node revoked them.
+
+mod sse;
+mod ws;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+use serde_json::json;
+use starling_bus::{Channel, LiveSubscription};
+use starling_schema::events::LiveEvent;
+use starling_schema::model::{Post, Window};
+use starling_schema::settings::StreamingSettings;
+use starling_schema::{ErrorKind, Id};
+use starling_store::Store;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::Api;
+use crate::error::{ApiError, ApiResult};
+use crate::hydrate;
+
+mod metrics;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/streaming", web::get().to(ws::connect))
+        .route("/api/v1/streaming/", web::get().to(ws::connect))
+        .route("/api/v1/streaming/health", web::get().to(health))
+        .route("/api/v1/streaming/{stream:.+}", web::get().to(sse::connect));
+}
+
+async fn health() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("text/plain")
+        .body("OK")
+}
+
+/// How long a connection's set of blocked and muted accounts is trusted before re-reading.
+const EXCLUDED_TTL: Duration = Duration::from_secs(30);
+/// Blocks and mutes read per connection (the newest; Mastodon users rarely have more).
+const EXCLUDED_MAX: usize = 1_000;
+
+/// One stream a connection can subscribe to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Sub {
+    User,
+    UserNotification,
+    Public,
+    PublicLocal,
+    Hashtag(String),
+    HashtagLocal(String),
+}
+
+/// Why a subscription was refused, as the WebSocket error message Mastodon sends.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SubError {
+    pub status: u16,
+    pub message: &'static str,
+}
+
+impl SubError {
+    pub fn json(&self) -> String {
+        json!({ "error": self.message, "status": self.status }).to_string()
+    }
+
+    fn into_api(self) -> ApiError {
+        let kind = match self.status {
+            401 => ErrorKind::Unauthorized,
+            503 => ErrorKind::Unavailable,
+            _ => ErrorKind::Invalid,
+        };
+        ApiError::new(kind, self.message)
+    }
+}
+
+const UNKNOWN_STREAM: SubError = SubError {
+    status: 400,
+    message: "Unknown stream type",
+};
+const NO_TAG: SubError = SubError {
+    status: 400,
+    message: "No tag for stream provided",
+};
+const NO_TOKEN: SubError = SubError {
+    status: 401,
+    message: "Missing access token",
+};
+
+impl Sub {
+    /// A stream by its Mastodon name (`user`, `public:local`, `hashtag` with `tag`, ...).
+    pub fn parse(stream: &str, tag: Option<&str>) -> Result<Sub, SubError> {
+        let tag = || {
+            let t = tag.map(|t| t.trim().trim_start_matches('#').to_lowercase());
+            match t {
+                Some(t) if Channel::hashtag(&t).is_some() => Ok(t),
+                _ => Err(NO_TAG),
+            }
+        };
+        Ok(match stream {
+            "user" => Sub::User,
+            "user:notification" => Sub::UserNotification,
+            "public" => Sub::Public,
+            "public:local" => Sub::PublicLocal,
+            "hashtag" => Sub::Hashtag(tag()?),
+            "hashtag:local" => Sub::HashtagLocal(tag()?),
+            _ => return Err(UNKNOWN_STREAM),
+        })
+    }
+
+    /// The `stream` array of its messages: `["user"]`, `["hashtag", "rust"]`.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Sub::User => vec!["user".into()],
+            Sub::UserNotification => vec!["user:notification".into()],
+            Sub::Public => vec!["public".into()],
+            Sub::PublicLocal => vec!["public:local".into()],
+            Sub::Hashtag(t) => vec!["hashtag".into(), t.clone()],
+            Sub::HashtagLocal(t) => vec!["hashtag:local".into(), t.clone()],
+        }
+    }
+
+    /// The live subject that carries it, for a connection signed in as `user`.
+    fn channel(&self, user: Option<Id>) -> Result<Channel, SubError> {
+        match self {
+            Sub::User | Sub::UserNotification => user.map(Channel::User).ok_or(NO_TOKEN),
+            Sub::Public | Sub::PublicLocal => Ok(Channel::Public),
+            Sub::Hashtag(t) | Sub::HashtagLocal(t) => Channel::hashtag(t).ok_or(NO_TAG),
+        }
+    }
+
+    /// Whether it carries this kind of event.
+    fn wants(&self, event: &LiveEvent) -> bool {
+        match event {
+            LiveEvent::Update { .. } => !matches!(self, Sub::UserNotification),
+            LiveEvent::Delete { .. } => !matches!(self, Sub::UserNotification),
+            LiveEvent::Notification { .. } => matches!(self, Sub::User | Sub::UserNotification),
+            LiveEvent::Revoked { .. } => false,
+        }
+    }
+}
+
+/// One event ready for a connection: its stream, its name and its payload (a JSON
+/// document, or a bare id for `delete`).
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub stream: Arc<Vec<String>>,
+    pub event: &'static str,
+    pub payload: Arc<str>,
+}
+
+impl Outgoing {
+    /// The WebSocket message: the payload travels as a JSON string.
+    pub fn ws_text(&self) -> String {
+        json!({ "stream": *self.stream, "event": self.event, "payload": *self.payload }).to_string()
+    }
+
+    /// The server-sent event.
+    pub fn sse_text(&self) -> String {
+        format!("event: {}\ndata: {}\n\n", self.event, self.payload)
+    }
+}
+
+/// One open stream (a WebSocket, which may carry several subscriptions, or an SSE response).
+pub struct Conn {
+    id: u64,
+    user: Option<Id>,
+    token_hash: Option<String>,
+    tx: mpsc::Sender<Outgoing>,
+    /// Cancelled to disconnect it: too slow, token revoked, node stopping.
+    pub closed: CancellationToken,
+    excluded: Mutex<Option<(Instant, Arc<HashSet<Id>>)>>,
+}
+
+impl Conn {
+    pub fn user(&self) -> Option<Id> {
+        self.user
+    }
+
+    /// Queue an event without waiting; a full queue means the client is not keeping up.
+    fn offer(&self, out: Outgoing) {
+        match self.tx.try_send(out) {
+            Ok(()) => metrics::delivered(),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.closed.is_cancelled() {
+                    tracing::info!(
+                        conn = self.id,
+                        "disconnecting a stream that fell too far behind"
+                    );
+                    metrics::dropped_slow();
+                    self.closed.cancel();
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Accounts whose posts this connection must never be shown: those its user blocks or
+    /// mutes (re-read every [`EXCLUDED_TTL`]).
+    async fn excluded(&self, api: &Api) -> ApiResult<Arc<HashSet<Id>>> {
+        let Some(user) = self.user else {
+            return Ok(Arc::default());
+        };
+        if let Ok(cached) = self.excluded.lock()
+            && let Some((at, set)) = cached.as_ref()
+            && at.elapsed() < EXCLUDED_TTL
+        {
+            return Ok(set.clone());
+        }
+        let window = Window::newest(EXCLUDED_MAX.min(starling_store::MAX_PAGE));
+        let (blocks, mutes) = tokio::join!(
+            api.store.blocks_of(user, window),
+            api.store.mutes_of(user, window)
+        );
+        let set: Arc<HashSet<Id>> =
+            Arc::new(blocks?.items.into_iter().chain(mutes?.items).collect());
+        if let Ok(mut cached) = self.excluded.lock() {
+            *cached = Some((Instant::now(), set.clone()));
+        }
+        Ok(set)
+    }
+}
+
+/// Removes its connection from the hub when the transport lets go of it.
+pub struct ConnGuard {
+    api: Arc<Api>,
+    pub conn: Arc<Conn>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.api.hub.remove(self.conn.id);
+    }
+}
+
+struct ChannelState {
+    subs: Vec<(Arc<Conn>, Sub)>,
+    /// The dispatcher owning the NATS subscription: aborting it unsubscribes.
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Registry {
+    conns: HashMap<u64, Arc<Conn>>,
+    channels: HashMap<Channel, ChannelState>,
+}
+
+/// This node's live connections and the subjects they need.
+pub struct Hub {
+    settings: StreamingSettings,
+    registry: Mutex<Registry>,
+    next_id: AtomicU64,
+    open: AtomicUsize,
+    /// Cancelled when the node stops: every connection closes.
+    shutdown: CancellationToken,
+}
+
+impl Hub {
+    pub fn new(settings: StreamingSettings) -> Hub {
+        Hub {
+            settings,
+            registry: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            open: AtomicUsize::new(0),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Connections open on this node.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Close every stream (the node is stopping).
+    pub fn close_all(&self) {
+        self.shutdown.cancel();
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.settings.heartbeat_secs.max(1))
+    }
+
+    fn presence_ttl(&self) -> Duration {
+        Duration::from_secs(self.settings.presence_ttl_secs.max(3))
+    }
+
+    /// Start the hub's background work: renewing presence and closing revoked tokens'
+    /// streams. Both end when the node stops.
+    pub fn start(api: &Arc<Api>) {
+        tokio::spawn(renew_presence(api.clone()));
+        tokio::spawn(watch_revocations(api.clone()));
+    }
+
+    /// Register a new connection for `user` (signed in with the token of `token_hash`).
+    pub async fn open(
+        api: &Arc<Api>,
+        user: Option<Id>,
+        token_hash: Option<String>,
+    ) -> ApiResult<(ConnGuard, mpsc::Receiver<Outgoing>)> {
+        let hub = &api.hub;
+        if hub.shutdown.is_cancelled() {
+            return Err(ApiError::new(
+                ErrorKind::Unavailable,
+                "the server is stopping",
+            ));
+        }
+        let max = hub.settings.max_connections.max(1);
+        if hub.open.fetch_add(1, Ordering::AcqRel) >= max {
+            hub.open.fetch_sub(1, Ordering::AcqRel);
+            metrics::refused();
+            return Err(ApiError::new(
+                ErrorKind::Unavailable,
+                "too many streaming connections on this server, try again later",
+            ));
+        }
+        let (tx, rx) = mpsc::channel(hub.settings.buffer.max(1));
+        let conn = Arc::new(Conn {
+            id: hub.next_id.fetch_add(1, Ordering::Relaxed),
+            user,
+            token_hash,
+            tx,
+            closed: hub.shutdown.child_token(),
+            excluded: Mutex::new(None),
+        });
+        if let Ok(mut reg) = hub.registry.lock() {
+            reg.conns.insert(conn.id, conn.clone());
+        }
+        let guard = ConnGuard {
+            api: api.clone(),
+            conn: conn.clone(),
+        };
+        metrics::opened();
+        // Online before the first subscription, so a post made right after the client sees
+        // its stream open reaches it.
+        if let Some(user) = user
+            && let Err(e) = api.timelines.mark_online(&[user], hub.presence_ttl()).await
+        {
+            tracing::warn!(error = %e, "could not mark a streaming user online; live updates may lag until presence is renewed");
+        }
+        Ok((guard, rx))
+    }
+
+    /// Subscribe a connection to a stream. Back once this node receives the stream's
+    /// subject, so nothing published after that is missed.
+    pub async fn subscribe(api: &Arc<Api>, conn: &Arc<Conn>, sub: Sub) -> Result<(), SubError> {
+        let channel = sub.channel(conn.user)?;
+        let hub = &api.hub;
+        if hub.attach(&channel, conn, &sub) {
+            return Ok(());
+        }
+        let subscription = api.bus.subscribe_live(&channel).await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot subscribe to a live subject");
+            SubError {
+                status: 503,
+                message: "Streaming is unavailable, try again later",
+            }
+        })?;
+        // The server has the subscription once a round trip after it has completed.
+        if let Err(e) = api.bus.flush().await {
+            tracing::warn!(error = %e, "flushing a live subscription failed");
+        }
+        let mut reg = hub.registry.lock().map_err(|_| SubError {
+            status: 503,
+            message: "Streaming is unavailable, try again later",
+        })?;
+        if !reg.conns.contains_key(&conn.id) {
+            return Ok(()); // Closed meanwhile; the subscription drops here.
+        }
+        match reg.channels.get_mut(&channel) {
+            // Another connection subscribed meanwhile: share its dispatcher.
+            Some(state) => add_sub(&mut state.subs, conn, sub),
+            None => {
+                let task = tokio::spawn(dispatch(api.clone(), channel.clone(), subscription));
+                reg.channels.insert(
+                    channel,
+                    ChannelState {
+                        subs: vec![(conn.clone(), sub)],
+                        task,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Join an existing channel; false if this node does not receive it yet.
+    fn attach(&self, channel: &Channel, conn: &Arc<Conn>, sub: &Sub) -> bool {
+        let Ok(mut reg) = self.registry.lock() else {
+            return false;
+        };
+        match reg.channels.get_mut(channel) {
+            Some(state) => {
+                add_sub(&mut state.subs, conn, sub.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn unsubscribe(&self, conn: &Conn, sub: &Sub) {
+        let Ok(channel) = sub.channel(conn.user) else {
+            return;
+        };
+        if let Ok(mut reg) = self.registry.lock() {
+            detach(&mut reg, &channel, |(c, s)| c.id == conn.id && s == sub);
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        let Ok(mut reg) = self.registry.lock() else {
+            return;
+        };
+        if let Some(conn) = reg.conns.remove(&id) {
+            conn.closed.cancel();
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            metrics::closed();
+        }
+        let channels: Vec<Channel> = reg.channels.keys().cloned().collect();
+        for channel in channels {
+            detach(&mut reg, &channel, |(c, _)| c.id == id);
+        }
+    }
+
+    /// The subscribers of `channel` that want `event`.
+    fn subscribers(&self, channel: &Channel, event: &LiveEvent) -> Vec<(Arc<Conn>, Sub)> {
+        let Ok(reg) = self.registry.lock() else {
+            return Vec::new();
+        };
+        reg.channels
+            .get(channel)
+            .map(|state| {
+                state
+                    .subs
+                    .iter()
+                    .filter(|(c, s)| s.wants(event) && !c.closed.is_cancelled())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn users(&self) -> Vec<Id> {
+        let Ok(reg) = self.registry.lock() else {
+            return Vec::new();
+        };
+        let mut users: Vec<Id> = reg.conns.values().filter_map(|c| c.user).collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    fn revoke(&self, token_hash: &str) -> usize {
+        let Ok(reg) = self.registry.lock() else {
+            return 0;
+        };
+        let mut closed = 0;
+        for conn in reg.conns.values() {
+            if conn.token_hash.as_deref() == Some(token_hash) {
+                conn.closed.cancel();
+                closed += 1;
+            }
+        }
+        closed
+    }
+}
+
+fn add_sub(subs: &mut Vec<(Arc<Conn>, Sub)>, conn: &Arc<Conn>, sub: Sub) {
+    if !subs.iter().any(|(c, s)| c.id == conn.id && *s == sub) {
+        subs.push((conn.clone(), sub));
+    }
+}
+
+/// Drop the matching subscriptions of `channel`; the last one out stops its dispatcher,
+/// which unsubscribes this node from the subject.
+fn detach(reg: &mut Registry, channel: &Channel, matches: impl Fn(&(Arc<Conn>, Sub)) -> bool) {
+    let empty = match reg.channels.get_mut(channel) {
+        Some(state) => {
+            state.subs.retain(|s| !matches(s));
+            state.subs.is_empty()
+        }
+        None => false,
+    };
+    if empty && let Some(state) = reg.channels.remove(channel) {
+        state.task.abort();
+    }
+}
+
+/// Receive one live subject and queue each event on the connections that want it.
+async fn dispatch(api: Arc<Api>, channel: Channel, mut subscription: LiveSubscription) {
+    while let Some(event) = subscription.next().await {
+        let subs = api.hub.subscribers(&channel, &event);
+        if subs.is_empty() {
+            continue;
+        }
+        if let Err(e) = deliver(&api, &channel, &event, &subs).await {
+            tracing::warn!(error = %e, ?channel, "a live event could not be delivered");
+        }
+    }
+}
+
+async fn deliver(
+    api: &Api,
+    channel: &Channel,
+    event: &LiveEvent,
+    subs: &[(Arc<Conn>, Sub)],
+) -> ApiResult<()> {
+    let viewer = match channel {
+        Channel::User(user) => Some(*user),
+        _ => None,
+    };
+    let (name, payload, authors): (&'static str, Arc<str>, Vec<Id>) = match event {
+        LiveEvent::Update { id } => {
+            let Some(post) = api.posts_by_ids(&[*id]).await?.into_iter().next() else {
+                return Ok(()); // Deleted meanwhile.
+            };
+            let authors = authors_of(api, &post).await?;
+            let Some(status) = hydrate::statuses(api, viewer, &[post]).await?.pop() else {
+                return Ok(());
+            };
+            ("update", status.to_string().into(), authors)
+        }
+        LiveEvent::Delete { id } => ("delete", id.to_string().into(), Vec::new()),
+        LiveEvent::Notification { id } => {
+            let Some(user) = viewer else { return Ok(()) };
+            let Some(notification) = notification_json(api, user, *id).await? else {
+                return Ok(());
+            };
+            ("notification", notification.to_string().into(), Vec::new())
+        }
+        LiveEvent::Revoked { .. } => return Ok(()),
+    };
+    for (conn, sub) in subs {
+        if !authors.is_empty() {
+            let excluded = conn.excluded(api).await?;
+            if authors.iter().any(|a| excluded.contains(a)) {
+                continue;
+            }
+        }
+        conn.offer(Outgoing {
+            stream: Arc::new(sub.names()),
+            event: name,
+            payload: payload.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The post's author and, for a reblog, the original's: a stream hides posts from anyone
+/// its user blocks or mutes.
+async fn authors_of(api: &Api, post: &Post) -> ApiResult<Vec<Id>> {
+    let mut authors = vec![post.author_id];
+    if let Some(original) = post.reblog_of
+        && let Some(o) = api.posts_by_ids(&[original]).await?.first()
+    {
+        authors.push(o.author_id);
+    }
+    Ok(authors)
+}
+
+async fn notification_json(api: &Api, user: Id, id: Id) -> ApiResult<Option<serde_json::Value>> {
+    let Some(n) = api.store.notification(user, id).await? else {
+        return Ok(None);
+    };
+    let post = match n.post_id {
+        Some(id) => api.posts_by_ids(&[id]).await?.into_iter().next(),
+        None => None,
+    };
+    let status = match post {
+        Some(p) => hydrate::statuses(api, Some(user), &[p]).await?.pop(),
+        None => None,
+    };
+    let accounts = hydrate::Accounts::load(api, &[n.from_account_id]).await?;
+    let Some(account) = accounts.json(api, n.from_account_id) else {
+        return Ok(None);
+    };
+    Ok(Some(json!({
+        "id": n.id.to_string(),
+        "type": n.kind.as_str(),
+        "created_at": crate::entities::iso8601(n.created_at_ms),
+        "account": account,
+        "status": status,
+    })))
+}
+
+/// Keep this node's streaming users marked online, renewing every third of the lapse time.
+async fn renew_presence(api: Arc<Api>) {
+    let ttl = api.hub.presence_ttl();
+    let mut tick = tokio::time::interval(ttl / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = api.hub.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let users = api.hub.users();
+        for chunk in users.chunks(10_000) {
+            if let Err(e) = api.timelines.mark_online(chunk, ttl).await {
+                tracing::warn!(error = %e, users = chunk.len(), "renewing presence failed");
+            }
+        }
+    }
+}
+
+/// Close this node's streams of tokens revoked on any node, and forget them at once.
+async fn watch_revocations(api: Arc<Api>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match api.bus.subscribe_live(&Channel::Revoked).await {
+            Ok(mut subscription) => loop {
+                tokio::select! {
+                    () = api.hub.shutdown.cancelled() => return,
+                    event = subscription.next() => match event {
+                        Some(LiveEvent::Revoked { token_hash }) => {
+                            api.forget_token(&token_hash).await;
+                            let n = api.hub.revoke(&token_hash);
+                            if n > 0 {
+                                tracing::info!(streams = n, "closed the streams of a revoked token");
+                            }
+                        }
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot watch token revocations; retrying"),
+        }
+        tokio::select! {
+            () = api.hub.shutdown.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_parse_by_their_mastodon_names() {
+        assert_eq!(Sub::parse("user", None), Ok(Sub::User));
+        assert_eq!(
+            Sub::parse("user:notification", None),
+            Ok(Sub::UserNotification)
+        );
+        assert_eq!(Sub::parse("public:local", None), Ok(Sub::PublicLocal));
+        assert_eq!(
+            Sub::parse("hashtag", Some("#Rust")),
+            Ok(Sub::Hashtag("rust".into()))
+        );
+        assert_eq!(Sub::parse("hashtag", None), Err(NO_TAG));
+        assert_eq!(Sub::parse("list", None), Err(UNKNOWN_STREAM));
+        assert_eq!(
+            Sub::Hashtag("rust".into()).names(),
+            vec!["hashtag".to_string(), "rust".to_string()]
+        );
+    }
+
+    #[test]
+    fn user_streams_need_a_signed_in_user() {
+        assert_eq!(Sub::User.channel(None), Err(NO_TOKEN));
+        assert_eq!(Sub::User.channel(Some(Id(9))), Ok(Channel::User(Id(9))));
+        assert_eq!(Sub::Public.channel(None), Ok(Channel::Public));
+    }
+
+    #[test]
+    fn notification_streams_carry_only_notifications() {
+        let update = LiveEvent::Update { id: Id(1) };
+        let note = LiveEvent::Notification { id: Id(1) };
+        assert!(!Sub::UserNotification.wants(&update));
+        assert!(Sub::UserNotification.wants(&note));
+        assert!(Sub::User.wants(&update) && Sub::User.wants(&note));
+        assert!(!Sub::Public.wants(&note));
+    }
+
+    #[test]
+    fn websocket_payloads_are_json_strings() {
+        let out = Outgoing {
+            stream: Arc::new(vec!["user".into()]),
+            event: "update",
+            payload: r#"{"id":"1"}"#.into(),
+        };
+        let v: serde_json::Value = serde_json::from_str(&out.ws_text()).unwrap();
+        assert_eq!(v["payload"], r#"{"id":"1"}"#);
+        assert_eq!(v["stream"][0], "user");
+        assert_eq!(out.sse_text(), "event: update\ndata: {\"id\":\"1\"}\n\n");
+    }
+}

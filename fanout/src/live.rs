@@ -1,0 +1,67 @@
+//! Live events from fan-out: each timeline write is also told to the users it reached who
+//! are streaming right now (presence, asked alongside the write), on their own subject; a
+//! public post goes once to the public and hashtag streams. Live delivery is best effort:
+//! a failure is logged and never fails or repeats the timeline write.
+
+use starling_bus::Channel;
+use starling_schema::Id;
+use starling_schema::events::LiveEvent;
+use starling_schema::model::{Post, Visibility};
+use starling_store::Store;
+
+use crate::{Fanout, metrics};
+
+impl<S: Store + Clone> Fanout<S> {
+    /// Which of `users` are streaming now; none when live events are off or presence is
+    /// unreadable.
+    pub(crate) async fn online(&self, users: &[Id]) -> Vec<Id> {
+        if self.live.is_none() {
+            return Vec::new();
+        }
+        match self.timelines.online(users).await {
+            Ok(online) => online,
+            Err(e) => {
+                tracing::warn!(error = %e, "presence unreadable; skipping live events for a page");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Send `event` to each user's live subject.
+    pub(crate) async fn tell(&self, users: &[Id], event: &LiveEvent) {
+        let Some(bus) = &self.live else { return };
+        for user in users {
+            if let Err(e) = bus.publish_live(&Channel::User(*user), event).await {
+                tracing::warn!(error = %e, "dropping live events for the rest of a page");
+                return;
+            }
+        }
+        metrics::live_sent(users.len());
+    }
+
+    /// A new public original (not a reblog) to the public stream and its hashtags' streams.
+    pub(crate) async fn broadcast(&self, post: &Post) {
+        if post.visibility != Visibility::Public || post.reblog_of.is_some() {
+            return;
+        }
+        let mut channels = vec![Channel::Public];
+        channels.extend(post.hashtags.iter().filter_map(|t| Channel::hashtag(t)));
+        self.broadcast_to(&channels, &LiveEvent::Update { id: post.id })
+            .await;
+    }
+
+    /// A deleted public post out of the public stream.
+    pub(crate) async fn broadcast_delete(&self, post: Id) {
+        self.broadcast_to(&[Channel::Public], &LiveEvent::Delete { id: post })
+            .await;
+    }
+
+    async fn broadcast_to(&self, channels: &[Channel], event: &LiveEvent) {
+        let Some(bus) = &self.live else { return };
+        for channel in channels {
+            if let Err(e) = bus.publish_live(channel, event).await {
+                tracing::warn!(error = %e, ?channel, "dropping a public live event");
+            }
+        }
+    }
+}
