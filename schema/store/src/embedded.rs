@@ -359,16 +359,6 @@ impl EmbeddedStore {
     fn snapshot(&self) -> fjall::Snapshot {
         self.inner.db.read_tx()
     }
-
-    async fn blocking<T, F>(f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> Result<T> + Send + 'static,
-    {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| StoreError::backend("running a blocking task", e))?
-    }
 }
 
 impl Inner {
@@ -545,7 +535,7 @@ impl Store for EmbeddedStore {
             return Err(StoreError::Conflict("username is already taken".into()));
         }
         let password = new.password;
-        let password_hash = Self::blocking(move || secrets::hash_password(&password)).await?;
+        let password_hash = secrets::hash_password(password).await?;
         self.write(move |inner, tx| {
             let t = &inner.t;
             // Checked again inside the transaction: the one above only spares the hashing.
@@ -671,8 +661,7 @@ impl Store for EmbeddedStore {
             None => None,
         };
         let password = password.to_owned();
-        let ok = Self::blocking(move || Ok(secrets::verify_password(&password, hash.as_deref())))
-            .await?;
+        let ok = secrets::verify_password(password, hash).await?;
         match account {
             Some(account) if ok => Ok(account),
             _ => Err(StoreError::Unauthorized("invalid username or password")),

@@ -98,7 +98,7 @@ use starling_schema::settings::{Limits, Replication, ScyllaSettings};
 use starling_schema::{Invalid, validate};
 
 use self::exec::{db, each, empty_page, fail, finish, ms, unms, unset};
-use self::ops::{blocking, same_digest};
+use self::ops::same_digest;
 use self::rows::{
     AccountRow, AppRow, NotificationRow, PostRow, StoredPost, StoredPostRow, TokenRow,
 };
@@ -298,10 +298,7 @@ impl Store for ScyllaStore {
             return Err(StoreError::Conflict("username is already taken".into()));
         }
         let password = new.password;
-        let hash = blocking("hashing a password", move || {
-            secrets::hash_password(&password)
-        })
-        .await??;
+        let hash = secrets::hash_password(password).await?;
         let id = self.mint().await?;
         let account = Account {
             id,
@@ -428,10 +425,7 @@ impl Store for ScyllaStore {
             None => None,
         };
         let password = password.to_owned();
-        let ok = blocking(CTX, move || {
-            secrets::verify_password(&password, hash.as_deref())
-        })
-        .await?;
+        let ok = secrets::verify_password(password, hash).await?;
         let account = match owner {
             Some((id,)) if ok => self.account(exec::id(id)).await?,
             _ => None,
