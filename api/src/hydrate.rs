@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use starling_schema::Id;
-use starling_schema::model::{Account, AccountCounts, Post, PostCounts, ViewerFlags, Visibility};
+use starling_schema::model::{
+    Account, AccountCounts, Post, PostCounts, Relationship, ViewerFlags, Visibility,
+};
 use starling_store::Store;
 
 use crate::Api;
@@ -195,4 +197,54 @@ pub async fn can_see(api: &Api, viewer: Option<Id>, post: &Post) -> ApiResult<bo
     let follows_author =
         post.visibility == Visibility::Private && follows(api, viewer, post.author_id).await?;
     Ok(visible(post, viewer, follows_author))
+}
+
+/// The posts of a list (a timeline page, a thread) that `viewer` may see, in order: those
+/// [`visible`] to them, by authors they neither block, are blocked by nor mute, and for a
+/// reblog also an original that is live, visible and by such an author. One batch of
+/// originals and one of relationships per page.
+pub async fn filter_for(
+    api: &Api,
+    viewer: Option<Id>,
+    posts: Vec<Arc<Post>>,
+) -> ApiResult<Vec<Arc<Post>>> {
+    let original_ids: Vec<Id> = posts.iter().filter_map(|p| p.reblog_of).collect();
+    let originals: HashMap<Id, Arc<Post>> = api
+        .posts_by_ids(&original_ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let mut authors: Vec<Id> = posts
+        .iter()
+        .map(|p| p.author_id)
+        .chain(originals.values().map(|o| o.author_id))
+        .filter(|a| Some(*a) != viewer)
+        .collect();
+    authors.sort_unstable();
+    authors.dedup();
+    let mut rels: HashMap<Id, Relationship> = HashMap::new();
+    if let Some(v) = viewer {
+        for chunk in authors.chunks(starling_store::MAX_BATCH) {
+            for r in api.store.relationships(v, chunk).await? {
+                rels.insert(r.target, r);
+            }
+        }
+    }
+    let shunned = |author: Id| {
+        rels.get(&author)
+            .is_some_and(|r| r.blocking || r.blocked_by || r.muting)
+    };
+    let sees = |p: &Post| {
+        let follows = rels.get(&p.author_id).is_some_and(|r| r.following);
+        !shunned(p.author_id) && visible(p, viewer, follows)
+    };
+    Ok(posts
+        .into_iter()
+        .filter(|p| {
+            sees(p)
+                && p.reblog_of
+                    .is_none_or(|o| originals.get(&o).is_some_and(|o| sees(o)))
+        })
+        .collect())
 }
