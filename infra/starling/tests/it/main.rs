@@ -5,3 +5,4 @@ mod cli;
 mod core_path;
 mod helpers;
 mod search;
+mod social;
