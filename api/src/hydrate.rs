@@ -1,15 +1,13 @@
 //! Turning posts into Mastodon statuses: authors, reblogged originals, mentions, counts and
 //! the viewer's flags, each fetched once per page in a batch, never once per status.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use starling_schema::Id;
-use starling_schema::model::{
-    Account, AccountCounts, Post, PostCounts, Relationship, ViewerFlags, Visibility,
-};
-use starling_store::Store;
+use starling_schema::model::{Account, AccountCounts, Post, PostCounts, ViewerFlags, Visibility};
+use starling_store::{Store, all_ids};
 
 use crate::Api;
 use crate::entities::{self, id_str, iso8601};
@@ -215,29 +213,33 @@ pub async fn filter_for(
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
-    let mut authors: Vec<Id> = posts
-        .iter()
-        .map(|p| p.author_id)
-        .chain(originals.values().map(|o| o.author_id))
-        .filter(|a| Some(*a) != viewer)
-        .collect();
-    authors.sort_unstable();
-    authors.dedup();
-    let mut rels: HashMap<Id, Relationship> = HashMap::new();
+    // The viewer's own lists (usually empty, three range reads) rather than a lookup per
+    // author; follows are asked only for the authors of private posts.
+    let mut shunned: HashSet<Id> = HashSet::new();
+    let mut following: HashSet<Id> = HashSet::new();
     if let Some(v) = viewer {
-        for chunk in authors.chunks(starling_store::MAX_BATCH) {
-            for r in api.store.relationships(v, chunk).await? {
-                rels.insert(r.target, r);
-            }
+        let (blocks, blockers, mutes) = futures::try_join!(
+            all_ids(|w| api.store.blocks_of(v, w)),
+            all_ids(|w| api.store.blocked_by(v, w)),
+            all_ids(|w| api.store.mutes_of(v, w)),
+        )?;
+        shunned.extend(blocks.into_iter().chain(blockers).chain(mutes));
+        let mut private: Vec<Id> = posts
+            .iter()
+            .map(|p| p.as_ref())
+            .chain(originals.values().map(|o| o.as_ref()))
+            .filter(|p| p.visibility == Visibility::Private && p.author_id != v)
+            .map(|p| p.author_id)
+            .collect();
+        private.sort_unstable();
+        private.dedup();
+        for chunk in private.chunks(starling_store::MAX_BATCH) {
+            let rels = api.store.relationships(v, chunk).await?;
+            following.extend(rels.iter().filter(|r| r.following).map(|r| r.target));
         }
     }
-    let shunned = |author: Id| {
-        rels.get(&author)
-            .is_some_and(|r| r.blocking || r.blocked_by || r.muting)
-    };
     let sees = |p: &Post| {
-        let follows = rels.get(&p.author_id).is_some_and(|r| r.following);
-        !shunned(p.author_id) && visible(p, viewer, follows)
+        !shunned.contains(&p.author_id) && visible(p, viewer, following.contains(&p.author_id))
     };
     Ok(posts
         .into_iter()

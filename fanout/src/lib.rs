@@ -27,10 +27,10 @@ use std::collections::HashSet;
 use starling_schema::Id;
 use starling_schema::events::Event;
 use starling_schema::model::{
-    NewNotification, Notification, NotificationKind, Page, Post, Visibility, Window,
+    NewNotification, Notification, NotificationKind, Post, Visibility, Window,
 };
 use starling_schema::settings::FanoutSettings;
-use starling_store::{MAX_BATCH, MAX_PAGE, Store};
+use starling_store::{MAX_BATCH, MAX_PAGE, Store, all_ids as all_pages};
 use starling_timeline::Timelines;
 
 pub use error::FanoutError;
@@ -367,12 +367,33 @@ impl<S: Store + Clone> Fanout<S> {
     }
 
     /// The followee's newest posts that `user` may see, into `user`'s timeline.
+    /// Replies to others count only where `user` follows the account replied to, as at
+    /// fan-out.
     async fn merge(&self, user: Id, author: Id) -> Result<(), FanoutError> {
-        let posts: Vec<Id> = self
+        let posts: Vec<Post> = self
             .recent_posts(author)
             .await?
             .into_iter()
             .filter(|p| p.visibility != Visibility::Direct || p.mentions.contains(&user))
+            .collect();
+        let mut replied_to: Vec<Id> = posts
+            .iter()
+            .filter_map(|p| p.in_reply_to_account_id)
+            .filter(|to| *to != author && *to != user)
+            .collect();
+        replied_to.sort_unstable();
+        replied_to.dedup();
+        let mut followed = HashSet::new();
+        for chunk in replied_to.chunks(MAX_BATCH) {
+            let rels = self.store.relationships(user, chunk).await?;
+            followed.extend(rels.iter().filter(|r| r.following).map(|r| r.target));
+        }
+        let posts: Vec<Id> = posts
+            .iter()
+            .filter(|p| {
+                p.in_reply_to_account_id
+                    .is_none_or(|to| to == author || to == user || followed.contains(&to))
+            })
             .map(|p| p.id)
             .collect();
         self.timelines.merge(user, &posts).await?;
@@ -400,23 +421,5 @@ impl<S: Store + Clone> Fanout<S> {
     async fn follows(&self, follower: Id, followee: Id) -> Result<bool, FanoutError> {
         let rel = self.store.relationships(follower, &[followee]).await?;
         Ok(rel.iter().any(|r| r.target == followee && r.following))
-    }
-}
-
-/// Every id of a paged id list (block and mute lists of one account: small).
-async fn all_pages<F, Fut>(mut read: F) -> Result<Vec<Id>, starling_store::StoreError>
-where
-    F: FnMut(Window) -> Fut,
-    Fut: std::future::Future<Output = Result<Page<Id>, starling_store::StoreError>>,
-{
-    let mut all = Vec::new();
-    let mut window = Window::oldest(MAX_BATCH);
-    loop {
-        let page = read(window).await?;
-        all.extend(page.items);
-        match page.next {
-            Some(next) => window = next,
-            None => return Ok(all),
-        }
     }
 }

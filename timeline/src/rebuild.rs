@@ -3,15 +3,12 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::future::Future;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use starling_schema::Id;
-use starling_schema::model::{NotificationKind, Page, Post, Visibility, Window};
-use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError};
+use starling_schema::model::{NotificationKind, Post, Visibility, Window};
+use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError, all_ids as all_pages};
 
-/// Followees (and mutes) read per store page.
-const PAGE: usize = 1_000;
 /// Store reads in flight at once during one rebuild.
 const CONCURRENCY: usize = 16;
 
@@ -178,24 +175,6 @@ async fn hidden_originals<S: Store>(
 
 fn owned_chunks(ids: &[Id]) -> Vec<Vec<Id>> {
     ids.chunks(MAX_BATCH).map(<[Id]>::to_vec).collect()
-}
-
-/// Every id of a paged id list, oldest first.
-async fn all_pages<F, Fut>(mut read: F) -> Result<Vec<Id>, StoreError>
-where
-    F: FnMut(Window) -> Fut,
-    Fut: Future<Output = Result<Page<Id>, StoreError>>,
-{
-    let mut all = Vec::new();
-    let mut window = Window::oldest(PAGE);
-    loop {
-        let page = read(window).await?;
-        all.extend(page.items);
-        match page.next {
-            Some(next) => window = next,
-            None => return Ok(all),
-        }
-    }
 }
 
 #[cfg(test)]

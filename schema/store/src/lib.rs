@@ -285,6 +285,26 @@ pub trait Store: Send + Sync + 'static {
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// Every id of a paged id list, oldest first, a [`MAX_BATCH`] page at a time: for the
+/// lists of one account that callers need whole (whom it follows, blocks, mutes; who mutes
+/// or blocks it).
+pub async fn all_ids<F, Fut>(mut read: F) -> Result<Vec<Id>>
+where
+    F: FnMut(Window) -> Fut,
+    Fut: Future<Output = Result<Page<Id>>>,
+{
+    let mut all = Vec::new();
+    let mut window = Window::oldest(MAX_BATCH);
+    loop {
+        let page = read(window).await?;
+        all.extend(page.items);
+        match page.next {
+            Some(next) => window = next,
+            None => return Ok(all),
+        }
+    }
+}
+
 /// One page of a full scan and the cursor of the next (`None` when the scan is done).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scan<T> {

@@ -1031,21 +1031,6 @@ impl Store for ScyllaStore {
         const CTX: &str = "writing a notification";
         self.require_accounts([new.account_id]).await?;
         let id = self.mint().await?;
-        // The cause claimed first: a retry that lost the claim writes nothing.
-        let claim = (
-            db(new.account_id),
-            new.kind.as_str(),
-            db(new.from_account_id),
-            db(new.post_id.unwrap_or(Id::MIN)),
-            db(id),
-        );
-        if !self
-            .lwt(CTX, &self.st().notification_key_claim, claim)
-            .await?
-            .applied
-        {
-            return Ok(None);
-        }
         let n = Notification {
             id,
             account_id: new.account_id,
@@ -1062,9 +1047,27 @@ impl Store for ScyllaStore {
             unset(n.post_id.map(db)),
             ms(n.created_at_ms),
         );
-        self.write(CTX, &self.st().notification_insert, values)
+        let st = self.st();
+        // The row first, then the claim of its cause; a lost claim takes the row back. A
+        // crash in between can leave a second notification for one cause, never none.
+        self.write(CTX, &st.notification_insert, values).await?;
+        let claim = (
+            db(new.account_id),
+            new.kind.as_str(),
+            db(new.from_account_id),
+            db(new.post_id.unwrap_or(Id::MIN)),
+            db(id),
+        );
+        if self
+            .lwt(CTX, &st.notification_key_claim, claim)
+            .await?
+            .applied
+        {
+            return Ok(Some(n));
+        }
+        self.write(CTX, &st.notification_delete, (db(n.account_id), db(id)))
             .await?;
-        Ok(Some(n))
+        Ok(None)
     }
 
     async fn notifications(
