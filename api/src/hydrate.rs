@@ -1,13 +1,13 @@
 //! Turning posts into Mastodon statuses: authors, reblogged originals, mentions, counts and
 //! the viewer's flags, each fetched once per page in a batch, never once per status.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use starling_schema::Id;
 use starling_schema::model::{Account, AccountCounts, Post, PostCounts, ViewerFlags, Visibility};
-use starling_store::Store;
+use starling_store::{Store, all_ids};
 
 use crate::Api;
 use crate::entities::{self, id_str, iso8601};
@@ -195,4 +195,58 @@ pub async fn can_see(api: &Api, viewer: Option<Id>, post: &Post) -> ApiResult<bo
     let follows_author =
         post.visibility == Visibility::Private && follows(api, viewer, post.author_id).await?;
     Ok(visible(post, viewer, follows_author))
+}
+
+/// The posts of a list (a timeline page, a thread) that `viewer` may see, in order: those
+/// [`visible`] to them, by authors they neither block, are blocked by nor mute, and for a
+/// reblog also an original that is live, visible and by such an author. One batch of
+/// originals and one of relationships per page.
+pub async fn filter_for(
+    api: &Api,
+    viewer: Option<Id>,
+    posts: Vec<Arc<Post>>,
+) -> ApiResult<Vec<Arc<Post>>> {
+    let original_ids: Vec<Id> = posts.iter().filter_map(|p| p.reblog_of).collect();
+    let originals: HashMap<Id, Arc<Post>> = api
+        .posts_by_ids(&original_ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    // The viewer's own lists (usually empty, three range reads) rather than a lookup per
+    // author; follows are asked only for the authors of private posts.
+    let mut shunned: HashSet<Id> = HashSet::new();
+    let mut following: HashSet<Id> = HashSet::new();
+    if let Some(v) = viewer {
+        let (blocks, blockers, mutes) = futures::try_join!(
+            all_ids(|w| api.store.blocks_of(v, w)),
+            all_ids(|w| api.store.blocked_by(v, w)),
+            all_ids(|w| api.store.mutes_of(v, w)),
+        )?;
+        shunned.extend(blocks.into_iter().chain(blockers).chain(mutes));
+        let mut private: Vec<Id> = posts
+            .iter()
+            .map(|p| p.as_ref())
+            .chain(originals.values().map(|o| o.as_ref()))
+            .filter(|p| p.visibility == Visibility::Private && p.author_id != v)
+            .map(|p| p.author_id)
+            .collect();
+        private.sort_unstable();
+        private.dedup();
+        for chunk in private.chunks(starling_store::MAX_BATCH) {
+            let rels = api.store.relationships(v, chunk).await?;
+            following.extend(rels.iter().filter(|r| r.following).map(|r| r.target));
+        }
+    }
+    let sees = |p: &Post| {
+        !shunned.contains(&p.author_id) && visible(p, viewer, following.contains(&p.author_id))
+    };
+    Ok(posts
+        .into_iter()
+        .filter(|p| {
+            sees(p)
+                && p.reblog_of
+                    .is_none_or(|o| originals.get(&o).is_some_and(|o| sees(o)))
+        })
+        .collect())
 }

@@ -6,19 +6,32 @@
 //! followee's recent posts; an unfollow, block or mute into their removal. [`Fanout::apply`]
 //! applies one event idempotently; [`Fanout::run`] consumes the shared durable consumer,
 //! acknowledging an event only once it is applied, so a worker killed mid-batch leaves the
-//! event to be redelivered and applied again. It depends on the schema, the store trait,
-//! the timelines and the bus; never on the api crate (nor the api on this one).
+//! event to be redelivered and applied again.
+//!
+//! Who receives a post: its author; for a public, unlisted or private post every follower,
+//! and for a private or direct one the accounts it mentions; never an account that blocks
+//! or mutes the author (or, for a reblog, the original's author), and a reply to someone
+//! else only those who follow that account too (Mastodon's rule). A reblog is not inserted
+//! where the 40 newest entries already show its original. The same worker turns events
+//! into notifications (mention, follow, favourite, reblog) through [`Fanout::notify`].
+//!
+//! It depends on the schema, the store trait, the timelines and the bus; never on the api
+//! crate (nor the api on this one).
 
 mod error;
 mod live;
 mod metrics;
 mod run;
 
+use std::collections::HashSet;
+
 use starling_schema::Id;
 use starling_schema::events::{Event, LiveEvent};
-use starling_schema::model::{Post, Visibility, Window};
+use starling_schema::model::{
+    NewNotification, Notification, NotificationKind, Post, Visibility, Window,
+};
 use starling_schema::settings::FanoutSettings;
-use starling_store::{MAX_PAGE, Store};
+use starling_store::{MAX_BATCH, MAX_PAGE, Store, all_ids as all_pages};
 use starling_timeline::Timelines;
 
 pub use error::FanoutError;
@@ -37,7 +50,19 @@ pub struct Fanout<S> {
 #[derive(Clone, Copy)]
 enum Write {
     Insert(Id),
+    /// A reblog wrapper and its original (deduped against the newest entries).
+    InsertReblog(Id, Id),
     Remove(Id),
+}
+
+/// Which followers of an author a post may reach.
+#[derive(Default)]
+struct Audience {
+    /// Accounts that block or mute the author, or the reblogged original's author, or that
+    /// the original's author blocks.
+    shunning: HashSet<Id>,
+    /// For a reply to someone else: only that account and its followers.
+    reply_to: Option<Id>,
 }
 
 impl<S: Store + Clone> Fanout<S> {
@@ -73,10 +98,45 @@ impl<S: Store + Clone> Fanout<S> {
         match event {
             Event::PostCreated { post } => {
                 self.deliver(post).await?;
+                for mentioned in &post.mentions {
+                    self.notify(NewNotification {
+                        account_id: *mentioned,
+                        kind: NotificationKind::Mention,
+                        from_account_id: post.author_id,
+                        post_id: Some(post.id),
+                    })
+                    .await?;
+                }
                 self.broadcast(post).await;
                 Ok(())
             }
-            Event::Reblogged { reblog, .. } => self.deliver(reblog).await,
+            Event::Reblogged {
+                reblog,
+                post_author_id,
+            } => {
+                self.deliver(reblog).await?;
+                self.notify(NewNotification {
+                    account_id: *post_author_id,
+                    kind: NotificationKind::Reblog,
+                    from_account_id: reblog.author_id,
+                    post_id: reblog.reblog_of,
+                })
+                .await
+                .map(drop)
+            }
+            Event::Favourited {
+                account_id,
+                post_id,
+                post_author_id,
+            } => self
+                .notify(NewNotification {
+                    account_id: *post_author_id,
+                    kind: NotificationKind::Favourite,
+                    from_account_id: *account_id,
+                    post_id: Some(*post_id),
+                })
+                .await
+                .map(drop),
             Event::PostDeleted {
                 post_id,
                 author_id,
@@ -100,7 +160,17 @@ impl<S: Store + Clone> Fanout<S> {
             Event::Followed {
                 follower_id,
                 followee_id,
-            } => self.follow(*follower_id, *followee_id).await,
+            } => {
+                self.follow(*follower_id, *followee_id).await?;
+                self.notify(NewNotification {
+                    account_id: *followee_id,
+                    kind: NotificationKind::Follow,
+                    from_account_id: *follower_id,
+                    post_id: None,
+                })
+                .await
+                .map(drop)
+            }
             Event::Unfollowed {
                 follower_id,
                 followee_id,
@@ -126,53 +196,148 @@ impl<S: Store + Clone> Fanout<S> {
                 }
                 Ok(())
             }
-            Event::AccountCreated { .. }
-            | Event::Unblocked { .. }
-            | Event::Favourited { .. }
-            | Event::Unfavourited { .. } => Ok(()),
+            Event::AccountCreated { .. } | Event::Unblocked { .. } | Event::Unfavourited { .. } => {
+                Ok(())
+            }
+        }
+    }
+
+    /// Create a notification unless it would go to its own cause, the recipient blocks or
+    /// is blocked by the actor, or mutes the actor's notifications; or it exists already
+    /// (a redelivered event). Returns the notification created, if any. Every notification
+    /// is made here, so whatever announces new ones (streaming) hooks on here.
+    pub async fn notify(&self, new: NewNotification) -> Result<Option<Notification>, FanoutError> {
+        if new.account_id == new.from_account_id {
+            return Ok(None);
+        }
+        let rel = self
+            .store
+            .relationships(new.account_id, &[new.from_account_id])
+            .await?;
+        if rel
+            .iter()
+            .any(|r| r.blocking || r.blocked_by || r.muting_notifications)
+        {
+            return Ok(None);
+        }
+        match self.store.notify(new).await {
+            Ok(created) => {
+                if let Some(n) = &created {
+                    self.tell(&[n.account_id], &LiveEvent::Notification { id: n.id })
+                        .await;
+                }
+                Ok(created)
+            }
+            // The recipient is gone: nobody to tell.
+            Err(e) if e.kind() == starling_schema::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// A new post (or reblog wrapper) into the timelines of its author and of everyone it
     /// is for: every follower, or for a direct post only the accounts it mentions.
     async fn deliver(&self, post: &Post) -> Result<(), FanoutError> {
-        self.to_audience(post, Write::Insert(post.id)).await?;
+        let insert = match post.reblog_of {
+            Some(original) => Write::InsertReblog(post.id, original),
+            None => Write::Insert(post.id),
+        };
+        let audience = self.audience(post).await?;
+        self.to_audience(post, insert, &audience).await?;
         // Deleted meanwhile (its delete may have been applied first): take it out again.
         if self.store.posts_by_ids(&[post.id]).await?.is_empty() {
             tracing::debug!(post = %post.id, "post deleted while it was fanned out; retracting");
-            self.to_audience(post, Write::Remove(post.id)).await?;
+            self.to_audience(post, Write::Remove(post.id), &Audience::default())
+                .await?;
         }
         Ok(())
     }
 
-    async fn to_audience(&self, post: &Post, write: Write) -> Result<(), FanoutError> {
-        if post.visibility == Visibility::Direct {
-            let mut users = vec![post.author_id];
-            for m in &post.mentions {
-                if !users.contains(m) {
-                    users.push(*m);
-                }
-            }
-            self.write(write, &users).await
-        } else {
-            self.write(write, &[post.author_id]).await?;
-            self.to_followers(post.author_id, write).await
+    /// Who must not get `post` (read once per event), and the reply rule.
+    async fn audience(&self, post: &Post) -> Result<Audience, FanoutError> {
+        let mut shunning = HashSet::new();
+        let author = post.author_id;
+        shunning.extend(all_pages(|w| self.store.muted_by(author, w)).await?);
+        shunning.extend(all_pages(|w| self.store.blocked_by(author, w)).await?);
+        if let Some(original) = post.reblog_of
+            && let Some(original) = self.store.posts_by_ids(&[original]).await?.first()
+            && original.author_id != author
+        {
+            let by = original.author_id;
+            shunning.extend(all_pages(|w| self.store.muted_by(by, w)).await?);
+            shunning.extend(all_pages(|w| self.store.blocked_by(by, w)).await?);
+            shunning.extend(all_pages(|w| self.store.blocks_of(by, w)).await?);
+            // The original's author still sees their own post reblogged.
+            shunning.remove(&by);
         }
+        shunning.remove(&author);
+        let reply_to = post.in_reply_to_account_id.filter(|to| *to != author);
+        Ok(Audience { shunning, reply_to })
+    }
+
+    async fn to_audience(
+        &self,
+        post: &Post,
+        write: Write,
+        audience: &Audience,
+    ) -> Result<(), FanoutError> {
+        let mut users = vec![post.author_id];
+        if matches!(post.visibility, Visibility::Private | Visibility::Direct) {
+            users.extend(
+                post.mentions
+                    .iter()
+                    .filter(|m| **m != post.author_id && !audience.shunning.contains(m)),
+            );
+        }
+        self.write(write, &users).await?;
+        if post.visibility != Visibility::Direct {
+            self.to_followers(post.author_id, write, Some(audience))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The followers in `users` that `audience` lets the post reach.
+    async fn admit(&self, mut users: Vec<Id>, audience: &Audience) -> Result<Vec<Id>, FanoutError> {
+        if !audience.shunning.is_empty() {
+            users.retain(|u| !audience.shunning.contains(u));
+        }
+        let Some(to) = audience.reply_to else {
+            return Ok(users);
+        };
+        let mut admitted = Vec::with_capacity(users.len());
+        for chunk in users.chunks(MAX_BATCH) {
+            // `followed_by` from the replied-to account's side: the follower follows it.
+            let rels = self.store.relationships(to, chunk).await?;
+            admitted.extend(rels.iter().filter(|r| r.followed_by).map(|r| r.target));
+        }
+        if users.contains(&to) {
+            admitted.push(to);
+        }
+        Ok(admitted)
     }
 
     /// A deleted post (or reblog wrapper) out of its author's and every follower's timeline.
     async fn retract(&self, post: Id, author: Id) -> Result<(), FanoutError> {
         self.write(Write::Remove(post), &[author]).await?;
-        self.to_followers(author, Write::Remove(post)).await
+        self.to_followers(author, Write::Remove(post), None).await
     }
 
-    /// Apply `write` to every follower of `account`, a store page at a time, never holding
-    /// more than a page (the next page is read while the current one is written).
-    async fn to_followers(&self, account: Id, write: Write) -> Result<(), FanoutError> {
+    /// Apply `write` to every follower of `account` that `audience` admits (all of them
+    /// without one), a store page at a time, never holding more than a page (the next page
+    /// is read while the current one is written).
+    async fn to_followers(
+        &self,
+        account: Id,
+        write: Write,
+        audience: Option<&Audience>,
+    ) -> Result<(), FanoutError> {
         let window = Window::oldest(self.settings.follower_page.clamp(1, MAX_PAGE));
         let mut page = self.store.followers(account, window).await?;
         loop {
-            let users = std::mem::take(&mut page.items);
+            let mut users = std::mem::take(&mut page.items);
+            if let Some(audience) = audience {
+                users = self.admit(users, audience).await?;
+            }
             match page.next {
                 Some(next) => {
                     let (written, following) = tokio::join!(
@@ -205,6 +370,15 @@ impl<S: Store + Clone> Fanout<S> {
                 removed?;
                 self.tell(&online, &LiveEvent::Delete { id: post }).await;
             }
+            Write::InsertReblog(reblog, original) => {
+                let (inserted, online) = tokio::join!(
+                    self.timelines.insert_reblog(reblog, original, users),
+                    self.online(users)
+                );
+                inserted?;
+                metrics::inserted(users.len());
+                self.tell(&online, &LiveEvent::Update { id: reblog }).await;
+            }
         }
         Ok(())
     }
@@ -227,12 +401,33 @@ impl<S: Store + Clone> Fanout<S> {
     }
 
     /// The followee's newest posts that `user` may see, into `user`'s timeline.
+    /// Replies to others count only where `user` follows the account replied to, as at
+    /// fan-out.
     async fn merge(&self, user: Id, author: Id) -> Result<(), FanoutError> {
-        let posts: Vec<Id> = self
+        let posts: Vec<Post> = self
             .recent_posts(author)
             .await?
             .into_iter()
             .filter(|p| p.visibility != Visibility::Direct || p.mentions.contains(&user))
+            .collect();
+        let mut replied_to: Vec<Id> = posts
+            .iter()
+            .filter_map(|p| p.in_reply_to_account_id)
+            .filter(|to| *to != author && *to != user)
+            .collect();
+        replied_to.sort_unstable();
+        replied_to.dedup();
+        let mut followed = HashSet::new();
+        for chunk in replied_to.chunks(MAX_BATCH) {
+            let rels = self.store.relationships(user, chunk).await?;
+            followed.extend(rels.iter().filter(|r| r.following).map(|r| r.target));
+        }
+        let posts: Vec<Id> = posts
+            .iter()
+            .filter(|p| {
+                p.in_reply_to_account_id
+                    .is_none_or(|to| to == author || to == user || followed.contains(&to))
+            })
             .map(|p| p.id)
             .collect();
         self.timelines.merge(user, &posts).await?;

@@ -447,3 +447,136 @@ def test_search_v2(new_user):
     # An exact address comes first.
     exact = reader.api.search_v2(f"@{author.username}", result_type="accounts")["accounts"]
     assert exact[0]["id"] == author.id
+
+
+# --- social actions: favourites, reblogs, replies, notifications, hashtags ------------------
+
+
+def test_favourite_and_unfavourite(new_user):
+    author, fan = new_user("faved"), new_user("fan")
+    st = author.api.status_post(unique("worth a star"))
+    faved = fan.api.status_favourite(st["id"])
+    assert faved["favourited"] is True
+    assert faved["favourites_count"] == 1
+    assert fan.api.status_favourite(st["id"])["favourites_count"] == 1
+    assert [a["id"] for a in author.api.status_favourited_by(st["id"])] == [fan.id]
+    undone = fan.api.status_unfavourite(st["id"])
+    assert undone["favourited"] is False
+    assert undone["favourites_count"] == 0
+
+
+def test_reblog_wraps_the_original_and_reaches_followers(new_user):
+    author, booster, reader = new_user("orig"), new_user("booster"), new_user("reader")
+    reader.api.account_follow(booster.id)
+    st = author.api.status_post(unique("boost me"))
+    wrapper = booster.api.status_reblog(st["id"])
+    assert wrapper["reblog"]["id"] == st["id"]
+    assert wrapper["reblog"]["reblogged"] is True
+    assert wrapper["account"]["id"] == booster.id
+    home = wait_until(
+        lambda: [s for s in reader.api.timeline_home() if s["id"] == wrapper["id"]],
+        message="the reblog in a follower's home",
+    )
+    assert home[0]["reblog"]["id"] == st["id"]
+    assert home[0]["reblog"]["account"]["id"] == author.id
+    assert [a["id"] for a in author.api.status_reblogged_by(st["id"])] == [booster.id]
+    undone = booster.api.status_unreblog(st["id"])
+    assert undone["id"] == st["id"] and undone["reblogged"] is False
+    wait_until(
+        lambda: wrapper["id"] not in home_ids(reader.api),
+        message="unreblog removes the wrapper from home",
+    )
+
+
+def test_private_status_cannot_be_reblogged(new_user):
+    author, other = new_user("privrb"), new_user("other")
+    other.api.account_follow(author.id)
+    st = author.api.status_post(unique("followers only"), visibility="private")
+    with pytest.raises(MastodonAPIError) as err:
+        other.api.status_reblog(st["id"])
+    assert status_code(err.value) == 403
+
+
+def test_reply_and_context(new_user):
+    root_author, replier = new_user("thread"), new_user("replier")
+    root = root_author.api.status_post(unique("start of a thread"))
+    first = replier.api.status_reply(root, unique("first reply"))
+    assert first["in_reply_to_id"] == root["id"]
+    assert first["in_reply_to_account_id"] == root_author.id
+    assert f"@{root_author.username}" in first["content"]
+    second = root_author.api.status_reply(first, unique("reply to the reply"))
+    ctx = replier.api.status_context(root["id"])
+    assert ctx["ancestors"] == []
+    assert [s["id"] for s in ctx["descendants"]] == [first["id"], second["id"]]
+    ctx = replier.api.status_context(second["id"])
+    assert [s["id"] for s in ctx["ancestors"]] == [root["id"], first["id"]]
+    assert replier.api.status(root["id"])["replies_count"] == 1
+
+
+def test_notifications_for_mention_follow_favourite_reblog(new_user):
+    me, other = new_user("notified"), new_user("actor")
+    mine = me.api.status_post(unique("notice me"))
+    other.api.account_follow(me.id)
+    other.api.status_favourite(mine["id"])
+    other.api.status_reblog(mine["id"])
+    mention = other.api.status_post(f"hello @{me.username}")
+
+    def all_four():
+        got = me.api.notifications()
+        return got if len(got) >= 4 else None
+
+    notes = wait_until(all_four, message="four notifications")
+    # Fan-out workers apply events concurrently, so their order is not fixed.
+    by_type = {n["type"]: n for n in notes}
+    assert sorted(by_type) == ["favourite", "follow", "mention", "reblog"]
+    assert all(n["account"]["id"] == other.id for n in notes)
+    assert by_type["mention"]["status"]["id"] == mention["id"]
+    assert by_type["reblog"]["status"]["id"] == mine["id"]
+    assert by_type["favourite"]["status"]["id"] == mine["id"]
+    assert by_type["follow"]["status"] is None
+    mentions = me.api.notifications(types=["mention"])
+    assert [n["id"] for n in mentions] == [by_type["mention"]["id"]]
+    no_follow = me.api.notifications(exclude_types=["follow"])
+    assert sorted(n["type"] for n in no_follow) == ["favourite", "mention", "reblog"]
+    one = me.api.notifications(id=by_type["favourite"]["id"])
+    assert one["type"] == "favourite"
+    page = me.api.notifications(limit=2)
+    rest = me.api.fetch_next(page)
+    assert [n["id"] for n in page + rest] == [n["id"] for n in notes]
+    me.api.notifications_dismiss(notes[0]["id"])
+    assert len(me.api.notifications()) == 3
+    me.api.notifications_clear()
+    assert me.api.notifications() == []
+
+
+def test_block_and_mute(new_user):
+    me, pest = new_user("blocker"), new_user("pest")
+    me.api.account_follow(pest.id)
+    pest.api.account_follow(me.id)
+    rel = me.api.account_block(pest.id)
+    assert rel["blocking"] is True and rel["following"] is False and rel["followed_by"] is False
+    assert [a["id"] for a in me.api.blocks()] == [pest.id]
+    with pytest.raises(MastodonAPIError) as err:
+        pest.api.account_follow(me.id)
+    assert status_code(err.value) == 403
+    rel = me.api.account_unblock(pest.id)
+    assert rel["blocking"] is False
+    rel = me.api.account_mute(pest.id, notifications=False)
+    assert rel["muting"] is True and rel["muting_notifications"] is False
+    assert [a["id"] for a in me.api.mutes()] == [pest.id]
+    assert me.api.account_unmute(pest.id)["muting"] is False
+
+
+def test_hashtag_timeline(new_user):
+    author, reader = new_user("tagger"), new_user("tagreader")
+    tag = f"Tag{secrets.token_hex(3)}"
+    posted = [author.api.status_post(f"{unique('tagged')} #{tag}") for _ in range(3)]
+    author.api.status_post(f"#{tag} unlisted", visibility="unlisted")
+    timeline = reader.api.timeline_hashtag(tag.lower())
+    assert [s["id"] for s in timeline] == [s["id"] for s in reversed(posted)]
+    assert timeline[0]["tags"][0]["name"] == tag.lower()
+    page = reader.api.timeline_hashtag(tag, limit=2)
+    rest = reader.api.fetch_next(page)
+    assert [s["id"] for s in page + rest] == [s["id"] for s in reversed(posted)]
+    public = reader.api.timeline_public(local=True)
+    assert posted[-1]["id"] in [s["id"] for s in public]

@@ -74,6 +74,15 @@ fn timeline_key(user: Id) -> String {
     format!("tl:{user}")
 }
 
+/// Which original each recent reblog in `user`'s timeline shows (for reblog dedupe).
+fn reblogs_key(user: Id) -> String {
+    format!("tlr:{user}")
+}
+
+/// How many of a timeline's newest entries a reblog is checked against: a reblog whose
+/// original (or another reblog of it) is among them is not inserted again (Mastodon's 40).
+pub const REBLOG_WINDOW: usize = 40;
+
 /// Where writes are recorded while a rebuild of `user`'s timeline reads the store.
 fn pending_key(user: Id) -> String {
     format!("tlb:{user}")
@@ -193,6 +202,36 @@ impl Timelines {
             cmd.arg(&post[..]).arg(cap);
             cmd
         })
+        .await
+    }
+
+    /// Insert the reblog wrapper `reblog` of `original` into each listed user's timeline
+    /// that exists, unless the [`REBLOG_WINDOW`] newest entries there already show the
+    /// original or another reblog of it. One round trip per shard, as [`Self::insert`].
+    pub async fn insert_reblog(
+        &self,
+        reblog: Id,
+        original: Id,
+        users: &[Id],
+    ) -> Result<(), TimelineError> {
+        if reblog == Id::MIN {
+            return Ok(());
+        }
+        let (reblog, original) = (reblog.to_be_bytes(), original.to_be_bytes());
+        let cap = self.inner.cap;
+        self.per_shard_keys(
+            users,
+            |user| [timeline_key(user), pending_key(user), reblogs_key(user)],
+            "inserting a reblog",
+            |keys| {
+                let mut cmd = fcall("tl_insert_reblog", keys);
+                cmd.arg(&reblog[..])
+                    .arg(cap)
+                    .arg(&original[..])
+                    .arg(REBLOG_WINDOW);
+                cmd
+            },
+        )
         .await
     }
 
@@ -406,7 +445,9 @@ impl Timelines {
     /// Forget a timeline (admin; tests). The next read rebuilds it.
     pub async fn clear(&self, user: Id) -> Result<(), TimelineError> {
         let mut cmd = redis::cmd("DEL");
-        cmd.arg(timeline_key(user)).arg(pending_key(user));
+        cmd.arg(timeline_key(user))
+            .arg(pending_key(user))
+            .arg(reblogs_key(user));
         self.call::<i64>(
             self.shard_of(user),
             "deleting a timeline",
@@ -460,11 +501,27 @@ impl Timelines {
         context: &'static str,
         build: impl Fn(&[String]) -> redis::Cmd,
     ) -> Result<(), TimelineError> {
+        self.per_shard_keys(
+            users,
+            |user| [timeline_key(user), pending_key(user)],
+            context,
+            build,
+        )
+        .await
+    }
+
+    /// [`Self::per_shard`] with each user's keys named by `keys_of`.
+    async fn per_shard_keys<const N: usize>(
+        &self,
+        users: &[Id],
+        keys_of: impl Fn(Id) -> [String; N],
+        context: &'static str,
+        build: impl Fn(&[String]) -> redis::Cmd,
+    ) -> Result<(), TimelineError> {
         let mut groups: Vec<Vec<String>> = vec![Vec::new(); self.shard_count()];
         for user in users {
             if let Some(keys) = groups.get_mut(self.shard_of(*user)) {
-                keys.push(timeline_key(*user));
-                keys.push(pending_key(*user));
+                keys.extend(keys_of(*user));
             }
         }
         let calls = groups

@@ -3,24 +3,24 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::future::Future;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use starling_schema::Id;
-use starling_schema::model::{Page, Post, Visibility, Window};
-use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError};
+use starling_schema::model::{NotificationKind, Post, Visibility, Window};
+use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError, all_ids as all_pages};
 
-/// Followees (and mutes) read per store page.
-const PAGE: usize = 1_000;
 /// Store reads in flight at once during one rebuild.
 const CONCURRENCY: usize = 16;
 
 /// The ids of the newest `cap` posts that belong in `user`'s home timeline, newest first.
 ///
-/// Besides own and followed posts, this applies the rules that keep a post out of a
-/// timeline: direct posts reach only the accounts they mention, muted accounts are left
-/// out, and reblogs of posts whose author blocks, is blocked or muted by the user (or
-/// whose original is gone) are dropped.
+/// Besides own and followed posts (and private or direct posts that mention the user, found
+/// through their mention notifications), this applies the rules fan-out applies: direct
+/// posts reach only the accounts they mention; muted accounts are left out; a reply to
+/// someone else reaches only those who follow that account too; reblogs of posts whose
+/// author blocks, is blocked or muted by the user (or whose original is gone) are dropped;
+/// and a reblog is dropped when its original, or another reblog of it, is among the
+/// [`crate::REBLOG_WINDOW`] entries before it.
 pub(crate) async fn newest_posts<S: Store>(
     store: &S,
     user: Id,
@@ -30,13 +30,24 @@ pub(crate) async fn newest_posts<S: Store>(
         .await?
         .into_iter()
         .collect();
+    let followed: HashSet<Id> = all_pages(|w| store.following(user, w))
+        .await?
+        .into_iter()
+        .collect();
     let mut authors = vec![user];
     authors.extend(
-        all_pages(|w| store.following(user, w))
-            .await?
-            .into_iter()
+        followed
+            .iter()
+            .copied()
             .filter(|a| *a != user && !muted.contains(a)),
     );
+    let shown = |post: &Post| {
+        post.id != Id::MIN
+            && visible_to(post, user)
+            && post
+                .in_reply_to_account_id
+                .is_none_or(|to| to == post.author_id || to == user || followed.contains(&to))
+    };
 
     let per_author = Window::newest(cap.clamp(1, MAX_PAGE));
     let mut pages = stream::iter(authors)
@@ -44,23 +55,73 @@ pub(crate) async fn newest_posts<S: Store>(
         .buffer_unordered(CONCURRENCY);
     // A min-heap of the newest `cap` seen so far: (post, original if it is a reblog).
     let mut newest: BinaryHeap<Reverse<(Id, Option<Id>)>> = BinaryHeap::with_capacity(cap + 1);
-    while let Some(page) = pages.next().await {
-        for post in page?.items {
-            if post.id == Id::MIN || !visible_to(&post, user) {
-                continue;
-            }
+    let mut offer = |post: &Post| {
+        if shown(post) {
             newest.push(Reverse((post.id, post.reblog_of)));
             if newest.len() > cap {
                 newest.pop();
             }
         }
+    };
+    while let Some(page) = pages.next().await {
+        for post in page?.items {
+            offer(&post);
+        }
+    }
+    for post in mentioning(store, user, cap).await? {
+        if !muted.contains(&post.author_id) && !followed.contains(&post.author_id) {
+            offer(&post);
+        }
     }
     let mut kept: Vec<(Id, Option<Id>)> = newest.into_iter().map(|Reverse(e)| e).collect();
     let hidden = hidden_originals(store, user, &kept).await?;
     kept.retain(|(_, original)| original.is_none_or(|o| !hidden.contains(&o)));
-    kept.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+    kept.sort_unstable_by_key(|(id, _)| *id);
     kept.dedup_by_key(|(id, _)| *id);
-    Ok(kept.into_iter().map(|(id, _)| id).collect())
+    let mut ids = dedupe_reblogs(&kept);
+    ids.reverse();
+    Ok(ids)
+}
+
+/// Oldest first in, oldest first out: every entry except a reblog whose original (or
+/// another reblog of it) is among the [`crate::REBLOG_WINDOW`] entries kept before it, as
+/// `tl_insert_reblog` decides at fan-out.
+fn dedupe_reblogs(oldest_first: &[(Id, Option<Id>)]) -> Vec<Id> {
+    // What each kept entry shows: its original for a reblog, itself otherwise.
+    let mut shows: Vec<Id> = Vec::with_capacity(oldest_first.len());
+    let mut ids = Vec::with_capacity(oldest_first.len());
+    for (id, original) in oldest_first {
+        if let Some(original) = original {
+            let from = shows.len().saturating_sub(crate::REBLOG_WINDOW);
+            if shows.get(from..).is_some_and(|w| w.contains(original)) {
+                continue;
+            }
+        }
+        shows.push(original.unwrap_or(*id));
+        ids.push(*id);
+    }
+    ids
+}
+
+/// Live private and direct posts that mention `user`, through the newest `cap` of their
+/// mention notifications (fan-out delivered them to the mentioned without a follow).
+async fn mentioning<S: Store>(store: &S, user: Id, cap: usize) -> Result<Vec<Post>, StoreError> {
+    let kinds = [NotificationKind::Mention];
+    let window = Window::newest(cap.clamp(1, MAX_PAGE));
+    let page = store.notifications(user, window, Some(&kinds)).await?;
+    let ids: Vec<Id> = page.items.iter().filter_map(|n| n.post_id).collect();
+    let posts: Vec<Post> = stream::iter(owned_chunks(&ids))
+        .map(|ids| async move { store.posts_by_ids(&ids).await })
+        .buffer_unordered(CONCURRENCY)
+        .try_concat()
+        .await?;
+    Ok(posts
+        .into_iter()
+        .filter(|p| {
+            matches!(p.visibility, Visibility::Private | Visibility::Direct)
+                && p.mentions.contains(&user)
+        })
+        .collect())
 }
 
 fn visible_to(post: &Post, user: Id) -> bool {
@@ -116,20 +177,23 @@ fn owned_chunks(ids: &[Id]) -> Vec<Vec<Id>> {
     ids.chunks(MAX_BATCH).map(<[Id]>::to_vec).collect()
 }
 
-/// Every id of a paged id list, oldest first.
-async fn all_pages<F, Fut>(mut read: F) -> Result<Vec<Id>, StoreError>
-where
-    F: FnMut(Window) -> Fut,
-    Fut: Future<Output = Result<Page<Id>, StoreError>>,
-{
-    let mut all = Vec::new();
-    let mut window = Window::oldest(PAGE);
-    loop {
-        let page = read(window).await?;
-        all.extend(page.items);
-        match page.next {
-            Some(next) => window = next,
-            None => return Ok(all),
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reblog_of_something_recent_is_dropped_and_an_old_one_kept() {
+        let original = Id(1 << 16);
+        let mut entries = vec![(original, None), (Id(2 << 16), Some(original))];
+        assert_eq!(dedupe_reblogs(&entries), vec![original]);
+        // Two reblogs of an original not in the timeline: the first one only.
+        let other = Id(3);
+        entries = vec![(Id(4 << 16), Some(other)), (Id(5 << 16), Some(other))];
+        assert_eq!(dedupe_reblogs(&entries), vec![Id(4 << 16)]);
+        // 40 entries in between: shown again.
+        let mut long = vec![(original, None)];
+        long.extend((0..40).map(|i| (Id((10 + i) << 16), None)));
+        long.push((Id(100 << 16), Some(original)));
+        assert_eq!(dedupe_reblogs(&long).last(), Some(&Id(100 << 16)));
     }
 }

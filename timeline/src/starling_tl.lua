@@ -72,6 +72,57 @@ local function tl_insert(keys, args)
   return n
 end
 
+-- Whether `member` is among the `window` newest entries of timeline `tl`. Members share
+-- score 0, so reverse rank is reverse id order.
+local function recent(tl, member, window)
+  if not member then return false end
+  local rank = redis.call('ZREVRANK', tl, member)
+  return rank ~= false and rank ~= nil and rank < window
+end
+
+-- keys: tl1, tlb1, tlr1, tl2, tlb2, tlr2, ...; args: reblog, cap, original, window.
+-- Inserts a reblog wrapper like tl_insert, except into a timeline whose `window` newest
+-- entries already show the original or another reblog of it. `tlr:<user>` maps originals
+-- to the reblog last inserted for them; entries that fell out of the window are pruned
+-- whenever it holds more than twice the window, so it stays small.
+local function tl_insert_reblog(keys, args)
+  local post, cap, original, window = args[1], tonumber(args[2]), args[3], tonumber(args[4])
+  local n = 0
+  for i = 1, #keys, 3 do
+    local tl, tlb, tlr = keys[i], keys[i + 1], keys[i + 2]
+    local taken = false
+    local size = redis.call('ZCARD', tl)
+    if size > 0 then
+      taken = true
+      local shown = recent(tl, original, window)
+      if not shown then
+        local last = redis.call('HGET', tlr, original)
+        shown = last ~= post and recent(tl, last, window)
+      end
+      if not shown then
+        if redis.call('ZADD', tl, 0, post) == 1 and size > cap then
+          redis.call('ZREMRANGEBYRANK', tl, 1, size - cap)
+        end
+        redis.call('HSET', tlr, original, post)
+        if redis.call('HLEN', tlr) > 2 * window then
+          local all = redis.call('HGETALL', tlr)
+          for j = 1, #all, 2 do
+            if not recent(tl, all[j + 1], window) then
+              redis.call('HDEL', tlr, all[j])
+            end
+          end
+        end
+      end
+    end
+    if exists(tlb) then
+      redis.call('ZADD', tlb, 0, post)
+      taken = true
+    end
+    if taken then n = n + 1 end
+  end
+  return n
+end
+
 -- keys: tl1, tlb1, ...; args: post.
 local function tl_remove(keys, args)
   local post = args[1]
@@ -166,6 +217,7 @@ local function tl_unlock(keys, args)
 end
 
 redis.register_function('tl_insert', tl_insert)
+redis.register_function('tl_insert_reblog', tl_insert_reblog)
 redis.register_function('tl_remove', tl_remove)
 redis.register_function('tl_merge', tl_merge)
 redis.register_function('tl_remove_many', tl_remove_many)

@@ -31,7 +31,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/accounts/{id}/followers", web::get().to(followers))
         .route("/api/v1/accounts/{id}/following", web::get().to(following))
         .route("/api/v1/accounts/{id}/follow", web::post().to(follow))
-        .route("/api/v1/accounts/{id}/unfollow", web::post().to(unfollow));
+        .route("/api/v1/accounts/{id}/unfollow", web::post().to(unfollow))
+        .route("/api/v1/accounts/{id}/block", web::post().to(block))
+        .route("/api/v1/accounts/{id}/unblock", web::post().to(unblock))
+        .route("/api/v1/accounts/{id}/mute", web::post().to(mute))
+        .route("/api/v1/accounts/{id}/unmute", web::post().to(unmute))
+        .route("/api/v1/blocks", web::get().to(blocks))
+        .route("/api/v1/mutes", web::get().to(mutes));
 }
 
 #[derive(Deserialize)]
@@ -228,7 +234,7 @@ async fn statuses(
 
 /// Answer with a page and its Link header, computed from every id the page scanned (even
 /// ones filtered out), so the next page starts where this one stopped.
-fn with_link<T: serde::Serialize>(
+pub(super) fn with_link<T: serde::Serialize>(
     req: &HttpRequest,
     mut scanned: Vec<Id>,
     reversed: bool,
@@ -244,7 +250,7 @@ fn with_link<T: serde::Serialize>(
     res.json(body)
 }
 
-async fn account_list(
+pub(super) async fn account_list(
     req: HttpRequest,
     api: &Api,
     ids: Vec<Id>,
@@ -333,4 +339,120 @@ async fn unfollow(
         .await?;
     }
     relationship(&api, me, target).await
+}
+
+/// Block `target`. The store ends follows both ways; fan-out, given the block, takes each
+/// one's posts out of the other's timeline.
+async fn block(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let target = path_id(&path)?;
+    let me = auth.account.id;
+    if api.store.block(me, target).await? {
+        api.publish(Event::Blocked {
+            account_id: me,
+            target_id: target,
+        })
+        .await?;
+    }
+    relationship(&api, me, target).await
+}
+
+async fn unblock(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let target = path_id(&path)?;
+    let me = auth.account.id;
+    if api.account(target).await?.is_none() {
+        return Err(ApiError::not_found("Record"));
+    }
+    if api.store.unblock(me, target).await? {
+        api.publish(Event::Unblocked {
+            account_id: me,
+            target_id: target,
+        })
+        .await?;
+    }
+    relationship(&api, me, target).await
+}
+
+#[derive(Deserialize)]
+struct MuteForm {
+    /// Also hide their notifications (Mastodon's default: true).
+    #[serde(default, deserialize_with = "flex_bool")]
+    notifications: Option<bool>,
+}
+
+async fn mute(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+    Body(form): Body<MuteForm>,
+) -> ApiResult<HttpResponse> {
+    let target = path_id(&path)?;
+    let me = auth.account.id;
+    let notifications = form.notifications.unwrap_or(true);
+    if api.store.mute(me, target, notifications).await? {
+        api.publish(Event::Muted {
+            account_id: me,
+            target_id: target,
+            notifications,
+        })
+        .await?;
+    }
+    relationship(&api, me, target).await
+}
+
+async fn unmute(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let target = path_id(&path)?;
+    let me = auth.account.id;
+    if api.account(target).await?.is_none() {
+        return Err(ApiError::not_found("Record"));
+    }
+    if api.store.unmute(me, target).await? {
+        api.publish(Event::Unmuted {
+            account_id: me,
+            target_id: target,
+        })
+        .await?;
+    }
+    relationship(&api, me, target).await
+}
+
+async fn blocks(
+    req: HttpRequest,
+    api: web::Data<Api>,
+    auth: Auth,
+    Query(page): Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let cursor = page.cursor_with(40, 80)?;
+    let ids = api
+        .store
+        .blocks_of(auth.account.id, cursor.window)
+        .await?
+        .items;
+    account_list(req, &api, ids, cursor.reverse).await
+}
+
+async fn mutes(
+    req: HttpRequest,
+    api: web::Data<Api>,
+    auth: Auth,
+    Query(page): Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let cursor = page.cursor_with(40, 80)?;
+    let ids = api
+        .store
+        .mutes_of(auth.account.id, cursor.window)
+        .await?
+        .items;
+    account_list(req, &api, ids, cursor.reverse).await
 }

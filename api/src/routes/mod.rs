@@ -7,6 +7,7 @@ use crate::error::{ApiError, ApiResult};
 
 mod accounts;
 mod instance;
+pub(crate) mod notifications;
 mod oauth;
 mod ops;
 mod search;
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     timelines::configure(cfg);
     ops::configure(cfg);
     search::configure(cfg);
+    notifications::configure(cfg);
     crate::streaming::configure(cfg);
 }
 

@@ -1,22 +1,235 @@
-//! Statuses: create (with `Idempotency-Key`), show, delete.
+//! Statuses: create (with `Idempotency-Key`), show, delete; favourite, reblog and their
+//! undoing; the conversation around a status; who favourited or reblogged it.
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
+use starling_schema::Id;
 use starling_schema::events::Event;
-use starling_schema::model::{NewPost, Visibility};
+use starling_schema::model::{NewPost, Post, Visibility, Window};
 use starling_store::Store;
 
 use super::{json, path_id};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Body, MaybeAuth, flex_bool, one_or_many};
+use crate::extract::{Auth, Body, MaybeAuth, Query, flex_bool, one_or_many};
+use crate::pagination::PageParams;
 use crate::{Api, hydrate, text};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/statuses", web::post().to(create))
         .route("/api/v1/statuses/{id}", web::get().to(show))
-        .route("/api/v1/statuses/{id}", web::delete().to(delete));
+        .route("/api/v1/statuses/{id}", web::delete().to(delete))
+        .route("/api/v1/statuses/{id}/context", web::get().to(context))
+        .route("/api/v1/statuses/{id}/favourite", web::post().to(favourite))
+        .route(
+            "/api/v1/statuses/{id}/unfavourite",
+            web::post().to(unfavourite),
+        )
+        .route("/api/v1/statuses/{id}/reblog", web::post().to(reblog))
+        .route("/api/v1/statuses/{id}/unreblog", web::post().to(unreblog))
+        .route(
+            "/api/v1/statuses/{id}/favourited_by",
+            web::get().to(favourited_by),
+        )
+        .route(
+            "/api/v1/statuses/{id}/reblogged_by",
+            web::get().to(reblogged_by),
+        );
+}
+
+/// Most ancestors and descendants a context answers with (Mastodon: 40 and 60 for
+/// anonymous viewers).
+const MAX_ANCESTORS: usize = 40;
+const MAX_DESCENDANTS: usize = 200;
+
+/// The post `id` if `viewer` may see it, or 404.
+async fn visible_post(api: &Api, viewer: Option<Id>, id: Id) -> ApiResult<Arc<Post>> {
+    let post = api
+        .posts_by_ids(&[id])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("Record"))?;
+    if hydrate::can_see(api, viewer, &post).await? {
+        Ok(post)
+    } else {
+        Err(ApiError::not_found("Record"))
+    }
+}
+
+/// The post an action on `id` applies to: the original when `id` is a reblog wrapper.
+async fn action_target(api: &Api, viewer: Id, id: Id) -> ApiResult<Arc<Post>> {
+    let post = visible_post(api, Some(viewer), id).await?;
+    match post.reblog_of {
+        Some(original) => visible_post(api, Some(viewer), original).await,
+        None => Ok(post),
+    }
+}
+
+async fn one_status(api: &Api, viewer: Id, post: Arc<Post>) -> ApiResult<HttpResponse> {
+    let rendered = hydrate::statuses(api, Some(viewer), &[post]).await?;
+    let status = rendered
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("Record"))?;
+    Ok(json(&status))
+}
+
+async fn favourite(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let me = auth.account.id;
+    let post = action_target(&api, me, path_id(&path)?).await?;
+    if api.store.favourite(me, post.id).await? {
+        api.publish(Event::Favourited {
+            account_id: me,
+            post_id: post.id,
+            post_author_id: post.author_id,
+        })
+        .await?;
+    }
+    one_status(&api, me, post).await
+}
+
+async fn unfavourite(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let me = auth.account.id;
+    let post = action_target(&api, me, path_id(&path)?).await?;
+    if api.store.unfavourite(me, post.id).await? {
+        api.publish(Event::Unfavourited {
+            account_id: me,
+            post_id: post.id,
+            post_author_id: post.author_id,
+        })
+        .await?;
+    }
+    one_status(&api, me, post).await
+}
+
+async fn reblog(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let me = auth.account.id;
+    let original = action_target(&api, me, path_id(&path)?).await?;
+    let created = api.store.reblog(me, original.id).await?;
+    // Published on a repeat too: the first attempt may have died before its event left;
+    // fan-out and notifications apply it once.
+    api.publish(Event::Reblogged {
+        reblog: created.value.clone(),
+        post_author_id: original.author_id,
+    })
+    .await?;
+    one_status(&api, me, Arc::new(created.value)).await
+}
+
+async fn unreblog(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let me = auth.account.id;
+    let original = action_target(&api, me, path_id(&path)?).await?;
+    if let Some(wrapper) = api.store.unreblog(me, original.id).await? {
+        api.forget_post(wrapper.id).await;
+        api.publish(Event::Unreblogged {
+            account_id: me,
+            reblog_id: wrapper.id,
+            post_id: original.id,
+        })
+        .await?;
+    }
+    one_status(&api, me, original).await
+}
+
+/// `{ancestors, descendants}`: the chain of posts replied to, oldest first, and the replies
+/// below, depth first in reply order, each as the viewer may see them.
+async fn context(
+    api: web::Data<Api>,
+    viewer: MaybeAuth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let viewer = viewer.0.map(|a| a.account.id);
+    let post = visible_post(&api, viewer, path_id(&path)?).await?;
+    let mut ancestors = Vec::new();
+    let mut parent = post.in_reply_to_id;
+    while let Some(id) = parent {
+        if ancestors.len() >= MAX_ANCESTORS {
+            break;
+        }
+        let Some(p) = api.posts_by_ids(&[id]).await?.into_iter().next() else {
+            break;
+        };
+        parent = p.in_reply_to_id;
+        ancestors.push(p);
+    }
+    ancestors.reverse();
+    // Depth first: a stack of replies still to visit, each reply's own replies next.
+    let mut descendants = Vec::new();
+    let mut stack = vec![post.id];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(id) = stack.pop() {
+        if descendants.len() >= MAX_DESCENDANTS {
+            break;
+        }
+        if id != post.id {
+            descendants.push(id);
+        }
+        let mut window = Window::oldest(MAX_DESCENDANTS);
+        let mut children = Vec::new();
+        loop {
+            let page = api.store.replies_to(id, window).await?;
+            children.extend(page.items);
+            match page.next {
+                Some(next) if children.len() < MAX_DESCENDANTS => window = next,
+                _ => break,
+            }
+        }
+        // Oldest reply visited first.
+        stack.extend(children.into_iter().rev().filter(|c| seen.insert(*c)));
+    }
+    let descendants = api.posts_by_ids(&descendants).await?;
+    let ancestors = hydrate::filter_for(&api, viewer, ancestors).await?;
+    let descendants = hydrate::filter_for(&api, viewer, descendants).await?;
+    Ok(json(&serde_json::json!({
+        "ancestors": hydrate::statuses(&api, viewer, &ancestors).await?,
+        "descendants": hydrate::statuses(&api, viewer, &descendants).await?,
+    })))
+}
+
+async fn favourited_by(
+    req: HttpRequest,
+    api: web::Data<Api>,
+    viewer: MaybeAuth,
+    path: web::Path<String>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let viewer = viewer.0.map(|a| a.account.id);
+    let post = visible_post(&api, viewer, path_id(&path)?).await?;
+    let cursor = page.cursor_with(40, 80)?;
+    let ids = api.store.favourited_by(post.id, cursor.window).await?.items;
+    super::accounts::account_list(req, &api, ids, cursor.reverse).await
+}
+
+async fn reblogged_by(
+    req: HttpRequest,
+    api: web::Data<Api>,
+    viewer: MaybeAuth,
+    path: web::Path<String>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let viewer = viewer.0.map(|a| a.account.id);
+    let post = visible_post(&api, viewer, path_id(&path)?).await?;
+    let cursor = page.cursor_with(40, 80)?;
+    let ids = api.store.reblogged_by(post.id, cursor.window).await?.items;
+    super::accounts::account_list(req, &api, ids, cursor.reverse).await
 }
 
 #[derive(Deserialize)]

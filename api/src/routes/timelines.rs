@@ -1,16 +1,97 @@
-//! The home timeline: one range read on the reader's Redis shard (rebuilt from the store if
-//! missing), then hydration in batches.
+//! Timelines. Home: one range read on the reader's Redis shard (rebuilt from the store if
+//! missing), filtered again by the reader's blocks and mutes, then hydration in batches.
+//! Public and hashtag: pages of the store's lists of public originals, filtered the same way.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use serde::Deserialize;
+use starling_schema::Id;
+use starling_store::Store;
+
 use crate::error::ApiResult;
-use crate::extract::{Auth, Query};
+use crate::extract::{Auth, MaybeAuth, Query, flex_bool};
 use crate::pagination::{PageParams, link_header};
-use crate::{Api, hydrate};
+use crate::{Api, hydrate, text};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/timelines/home", web::get().to(home));
+    cfg.route("/api/v1/timelines/home", web::get().to(home))
+        .route("/api/v1/timelines/public", web::get().to(public))
+        .route("/api/v1/timelines/tag/{hashtag}", web::get().to(tag));
+}
+
+#[derive(Deserialize)]
+struct PublicQuery {
+    #[serde(flatten)]
+    page: PageParams,
+    /// Every account is local, so `local` changes nothing and `remote` selects nothing.
+    #[serde(default, deserialize_with = "flex_bool")]
+    remote: Option<bool>,
+    /// No post has media, so `only_media` selects nothing.
+    #[serde(default, deserialize_with = "flex_bool")]
+    only_media: Option<bool>,
+}
+
+async fn public(
+    req: HttpRequest,
+    api: web::Data<Api>,
+    viewer: MaybeAuth,
+    Query(q): Query<PublicQuery>,
+) -> ApiResult<HttpResponse> {
+    let cursor = q.page.cursor()?;
+    if q.remote == Some(true) || q.only_media == Some(true) {
+        return Ok(HttpResponse::Ok().json(Vec::<serde_json::Value>::new()));
+    }
+    let ids = api.store.public_posts(cursor.window).await?.items;
+    listed(req, &api, viewer, ids, cursor.reverse).await
+}
+
+async fn tag(
+    req: HttpRequest,
+    api: web::Data<Api>,
+    viewer: MaybeAuth,
+    path: web::Path<String>,
+    Query(q): Query<PublicQuery>,
+) -> ApiResult<HttpResponse> {
+    let cursor = q.page.cursor()?;
+    // The tag as posts store it: what `#name` parses to. Anything that is not a whole tag
+    // names no posts.
+    let raw = path.trim_start_matches('#');
+    let tag = text::hashtags(&format!("#{raw}"))
+        .into_iter()
+        .next()
+        .filter(|t| t.chars().count() == raw.chars().count());
+    let Some(tag) = tag else {
+        return Ok(HttpResponse::Ok().json(Vec::<serde_json::Value>::new()));
+    };
+    if q.only_media == Some(true) || q.remote == Some(true) {
+        return Ok(HttpResponse::Ok().json(Vec::<serde_json::Value>::new()));
+    }
+    let ids = api.store.tagged_posts(&tag, cursor.window).await?.items;
+    listed(req, &api, viewer, ids, cursor.reverse).await
+}
+
+/// A page of listed post ids as statuses the viewer may see, with its Link header (from
+/// every id scanned, so the next page starts where this one stopped).
+async fn listed(
+    req: HttpRequest,
+    api: &Api,
+    viewer: MaybeAuth,
+    mut ids: Vec<Id>,
+    reverse: bool,
+) -> ApiResult<HttpResponse> {
+    let viewer = viewer.0.map(|a| a.account.id);
+    if reverse {
+        ids.reverse();
+    }
+    let posts = api.posts_by_ids(&ids).await?;
+    let posts = hydrate::filter_for(api, viewer, posts).await?;
+    let body = hydrate::statuses(api, viewer, &posts).await?;
+    let mut res = HttpResponse::Ok();
+    if let (Some(newest), Some(oldest)) = (ids.first(), ids.last()) {
+        res.insert_header((header::LINK, link_header(&req, *newest, *oldest)));
+    }
+    Ok(res.json(body))
 }
 
 async fn home(
@@ -36,6 +117,8 @@ async fn home(
         ids.reverse();
     }
     let posts = api.posts_by_ids(&ids).await?;
+    // Blocks and mutes newer than what fan-out saw still hide their posts at once.
+    let posts = hydrate::filter_for(&api, Some(me), posts).await?;
     let body = hydrate::statuses(&api, Some(me), &posts).await?;
     let mut res = HttpResponse::Ok();
     if let (Some(newest), Some(oldest)) = (ids.first(), ids.last()) {

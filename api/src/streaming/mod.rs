@@ -576,25 +576,9 @@ async fn notification_json(api: &Api, user: Id, id: Id) -> ApiResult<Option<serd
     let Some(n) = api.store.notification(user, id).await? else {
         return Ok(None);
     };
-    let post = match n.post_id {
-        Some(id) => api.posts_by_ids(&[id]).await?.into_iter().next(),
-        None => None,
-    };
-    let status = match post {
-        Some(p) => hydrate::statuses(api, Some(user), &[p]).await?.pop(),
-        None => None,
-    };
-    let accounts = hydrate::Accounts::load(api, &[n.from_account_id]).await?;
-    let Some(account) = accounts.json(api, n.from_account_id) else {
-        return Ok(None);
-    };
-    Ok(Some(json!({
-        "id": n.id.to_string(),
-        "type": n.kind.as_str(),
-        "created_at": crate::entities::iso8601(n.created_at_ms),
-        "account": account,
-        "status": status,
-    })))
+    Ok(crate::routes::notifications::render(api, user, &[n])
+        .await?
+        .pop())
 }
 
 /// Keep this node's streaming users marked online, renewing every third of the lapse time.

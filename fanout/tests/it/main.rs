@@ -1,6 +1,8 @@
 //! Integration tests of fan-out against three real Redis shards, a real `nats-server -js`
 //! and the embedded store.
 
+mod social;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

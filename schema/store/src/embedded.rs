@@ -75,6 +75,18 @@ struct Tables {
     mutes: SingleWriterTxKeyspace,
     /// account ++ notification id → Notification
     notifications: SingleWriterTxKeyspace,
+    /// account ++ kind ++ from ++ post (0 if none) → notification id: one per cause
+    notification_keys: SingleWriterTxKeyspace,
+    /// parent post ++ reply id → ()
+    replies: SingleWriterTxKeyspace,
+    /// 0 ++ post id → (): live public originals
+    public_posts: SingleWriterTxKeyspace,
+    /// tag ++ 0x00 ++ post id → (): live public originals by hashtag
+    tagged_posts: SingleWriterTxKeyspace,
+    /// target ++ blocker → ()
+    blocked_by: SingleWriterTxKeyspace,
+    /// target ++ muter → ()
+    muted_by: SingleWriterTxKeyspace,
     /// node ++ outbox id → event payload
     outbox: SingleWriterTxKeyspace,
 }
@@ -154,8 +166,9 @@ impl<T> Ctx<T> for fjall::Result<T> {
     }
 }
 
-/// The inclusive key range of partition `p` that a window covers, or `None` if it is empty.
-fn window_range(p: Id, w: &Window) -> Option<RangeInclusive<[u8; 16]>> {
+/// The inclusive key range of the partition whose keys start with `prefix` that a window
+/// covers, or `None` if it is empty.
+fn window_range(prefix: &[u8], w: &Window) -> Option<RangeInclusive<Vec<u8>>> {
     let lo = match w.above {
         Some(a) => a.0.checked_add(1)?,
         None => 0,
@@ -164,7 +177,33 @@ fn window_range(p: Id, w: &Window) -> Option<RangeInclusive<[u8; 16]>> {
         Some(b) => b.0.checked_sub(1)?,
         None => u64::MAX,
     };
-    (lo <= hi).then(|| k2(p, Id(lo))..=k2(p, Id(hi)))
+    let key = |id: u64| [prefix, &id.to_be_bytes()].concat();
+    (lo <= hi).then(|| key(lo)..=key(hi))
+}
+
+/// The partition prefix of hashtag `tag` in `tagged_posts` (tags never hold a NUL).
+fn tag_prefix(tag: &str) -> Vec<u8> {
+    [tag.as_bytes(), &[0]].concat()
+}
+
+/// Whether a post belongs on the public and tag timelines.
+fn listed(post: &Post) -> bool {
+    post.visibility == Visibility::Public && post.reblog_of.is_none()
+}
+
+fn notification_key(n: &NewNotification) -> Vec<u8> {
+    let kind: u8 = match n.kind {
+        NotificationKind::Mention => 1,
+        NotificationKind::Follow => 2,
+        NotificationKind::Favourite => 3,
+        NotificationKind::Reblog => 4,
+    };
+    let mut key = Vec::with_capacity(25);
+    key.extend_from_slice(&k1(n.account_id));
+    key.push(kind);
+    key.extend_from_slice(&k1(n.from_account_id));
+    key.extend_from_slice(&k1(n.post_id.unwrap_or(Id::MIN)));
+    key
 }
 
 /// Read one page of partition `p` of `table` through `window`. `keep` turns a row
@@ -175,10 +214,21 @@ fn scan<T>(
     table: &SingleWriterTxKeyspace,
     p: Id,
     window: &Window,
+    keep: impl FnMut(Id, &[u8]) -> Result<Option<T>>,
+) -> Result<Page<T>> {
+    scan_prefixed(reader, table, &k1(p), window, keep)
+}
+
+/// [`scan`] over the partition whose keys start with `prefix`.
+fn scan_prefixed<T>(
+    reader: &impl Readable,
+    table: &SingleWriterTxKeyspace,
+    prefix: &[u8],
+    window: &Window,
     mut keep: impl FnMut(Id, &[u8]) -> Result<Option<T>>,
 ) -> Result<Page<T>> {
     check::window(window)?;
-    let Some(range) = window_range(p, window) else {
+    let Some(range) = window_range(prefix, window) else {
         return Ok(Page {
             items: Vec::new(),
             next: None,
@@ -194,7 +244,7 @@ fn scan<T>(
     let mut more = false;
     for row in rows {
         let (key, value) = row.into_inner().ctx("scanning a partition")?;
-        let id = Id::from_be_slice(key.get(8..).unwrap_or_default())
+        let id = Id::from_be_slice(key.get(prefix.len()..).unwrap_or_default())
             .ok_or_else(|| StoreError::backend("scanning a partition", "short key"))?;
         if let Some(item) = keep(id, &value)? {
             if items.len() == window.limit {
@@ -283,6 +333,12 @@ impl EmbeddedStore {
             blocks: open("blocks").ctx("opening table blocks")?,
             mutes: open("mutes").ctx("opening table mutes")?,
             notifications: open("notifications").ctx("opening table notifications")?,
+            notification_keys: open("notification_keys").ctx("opening table notification_keys")?,
+            replies: open("replies").ctx("opening table replies")?,
+            public_posts: open("public_posts").ctx("opening table public_posts")?,
+            tagged_posts: open("tagged_posts").ctx("opening table tagged_posts")?,
+            blocked_by: open("blocked_by").ctx("opening table blocked_by")?,
+            muted_by: open("muted_by").ctx("opening table muted_by")?,
             outbox: open("outbox").ctx("opening table outbox")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
@@ -497,6 +553,18 @@ fn tombstone(tx: &mut Tx<'_>, t: &Tables, id: Id) -> Result<Option<Post>> {
         tx.remove(&t.reblogs, k2(original, post.author_id));
         bump_post(tx, t, original, |c| dec(&mut c.reblogs))?;
     }
+    if let Some(parent) = post.in_reply_to_id {
+        tx.remove(&t.replies, k2(parent, post.id));
+    }
+    if listed(&post) {
+        tx.remove(&t.public_posts, k2(Id::MIN, post.id));
+        for tag in &post.hashtags {
+            tx.remove(
+                &t.tagged_posts,
+                [tag_prefix(tag), k1(post.id).to_vec()].concat(),
+            );
+        }
+    }
     Ok(Some(post))
 }
 
@@ -511,6 +579,19 @@ fn insert_post(tx: &mut Tx<'_>, t: &Tables, post: &Post) -> Result<()> {
         },
     )?;
     tx.insert(&t.posts_by_author, k2(post.author_id, post.id), []);
+    if let Some(parent) = post.in_reply_to_id {
+        tx.insert(&t.replies, k2(parent, post.id), []);
+    }
+    if listed(post) {
+        tx.insert(&t.public_posts, k2(Id::MIN, post.id), []);
+        for tag in &post.hashtags {
+            tx.insert(
+                &t.tagged_posts,
+                [tag_prefix(tag), k1(post.id).to_vec()].concat(),
+                [],
+            );
+        }
+    }
     let at = post.created_at_ms;
     bump_account(tx, t, post.author_id, |c| {
         c.statuses += 1;
@@ -1057,6 +1138,7 @@ impl Store for EmbeddedStore {
                 return Ok(false);
             }
             tx.insert(&t.blocks, k2(account, target), now_ms().to_be_bytes());
+            tx.insert(&t.blocked_by, k2(target, account), []);
             Ok(true)
         })
         .await
@@ -1068,6 +1150,7 @@ impl Store for EmbeddedStore {
             let t = &inner.t;
             let existed = exists(tx, &t.blocks, k2(account, target))?;
             tx.remove(&t.blocks, k2(account, target));
+            tx.remove(&t.blocked_by, k2(target, account));
             Ok(existed)
         })
         .await
@@ -1084,6 +1167,7 @@ impl Store for EmbeddedStore {
                 return Ok(false);
             }
             put(tx, &t.mutes, k2(account, target), &record)?;
+            tx.insert(&t.muted_by, k2(target, account), []);
             Ok(true)
         })
         .await
@@ -1095,6 +1179,7 @@ impl Store for EmbeddedStore {
             let t = &inner.t;
             let existed = exists(tx, &t.mutes, k2(account, target))?;
             tx.remove(&t.mutes, k2(account, target));
+            tx.remove(&t.muted_by, k2(target, account));
             Ok(existed)
         })
         .await
@@ -1129,11 +1214,16 @@ impl Store for EmbeddedStore {
             .collect()
     }
 
-    async fn notify(&self, new: NewNotification) -> Result<Notification> {
+    async fn notify(&self, new: NewNotification) -> Result<Option<Notification>> {
         self.write(move |inner, tx| {
             let t = &inner.t;
             require_account(tx, t, new.account_id)?;
+            let key = notification_key(&new);
+            if exists(tx, &t.notification_keys, &key)? {
+                return Ok(None);
+            }
             let id = inner.mint()?;
+            tx.insert(&t.notification_keys, key.as_slice(), k1(id));
             let n = Notification {
                 id,
                 account_id: new.account_id,
@@ -1143,7 +1233,7 @@ impl Store for EmbeddedStore {
                 created_at_ms: id.unix_ms(),
             };
             put(tx, &t.notifications, k2(n.account_id, id), &n)?;
-            Ok(n)
+            Ok(Some(n))
         })
         .await
     }
@@ -1197,6 +1287,38 @@ impl Store for EmbeddedStore {
             Ok(keys.len() as u64)
         })
         .await
+    }
+
+    async fn replies_to(&self, post: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(&self.snapshot(), &self.inner.t.replies, post, &window)
+    }
+
+    async fn public_posts(&self, window: Window) -> Result<Page<Id>> {
+        ids_page(
+            &self.snapshot(),
+            &self.inner.t.public_posts,
+            Id::MIN,
+            &window,
+        )
+    }
+
+    async fn tagged_posts(&self, tag: &str, window: Window) -> Result<Page<Id>> {
+        let prefix = tag_prefix(tag);
+        scan_prefixed(
+            &self.snapshot(),
+            &self.inner.t.tagged_posts,
+            &prefix,
+            &window,
+            |id, _| Ok(Some(id)),
+        )
+    }
+
+    async fn blocked_by(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(&self.snapshot(), &self.inner.t.blocked_by, account, &window)
+    }
+
+    async fn muted_by(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(&self.snapshot(), &self.inner.t.muted_by, account, &window)
     }
 
     async fn outbox_push(&self, payload: Vec<u8>) -> Result<Id> {

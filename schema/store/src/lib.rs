@@ -36,7 +36,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The system of record. Every method is one logical operation that either happens whole
 /// or not at all, and that is safe to retry: repeating a follow, favourite, block or
@@ -196,7 +196,13 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- notifications --------------------------------------------------------------
 
-    fn notify(&self, new: NewNotification) -> impl Future<Output = Result<Notification>> + Send;
+    /// Notify an account. At most one notification exists per (account, kind, from, post):
+    /// a repeat (a redelivered event, a favourite undone and done again) returns `None`
+    /// and changes nothing, even after the first was dismissed or cleared.
+    fn notify(
+        &self,
+        new: NewNotification,
+    ) -> impl Future<Output = Result<Option<Notification>>> + Send;
     /// `account`'s notifications by id, optionally only some kinds.
     fn notifications(
         &self,
@@ -217,6 +223,33 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
     /// Remove all of `account`'s notifications; returns how many.
     fn clear_notifications(&self, account: Id) -> impl Future<Output = Result<u64>> + Send;
+
+    // ---- conversations, public and tag timelines, who shuns whom ----------------------
+
+    /// Live direct replies to `post`, by id (a conversation is walked a level at a time).
+    fn replies_to(&self, post: Id, window: Window)
+    -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// Live public posts (not reblogs, not unlisted, private or direct), by id: the
+    /// public timeline. Every account is local, so it is also the local timeline.
+    fn public_posts(&self, window: Window) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// Live public posts carrying hashtag `tag` (lower-cased, without `#`), by id.
+    fn tagged_posts(
+        &self,
+        tag: &str,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// Who blocks `account`, ordered by id.
+    fn blocked_by(
+        &self,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// Who mutes `account`, ordered by id.
+    fn muted_by(
+        &self,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
 
     // ---- event outbox ---------------------------------------------------------------
 
@@ -250,6 +283,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip for readiness checks.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Every id of a paged id list, oldest first, a [`MAX_BATCH`] page at a time: for the
+/// lists of one account that callers need whole (whom it follows, blocks, mutes; who mutes
+/// or blocks it).
+pub async fn all_ids<F, Fut>(mut read: F) -> Result<Vec<Id>>
+where
+    F: FnMut(Window) -> Fut,
+    Fut: Future<Output = Result<Page<Id>>>,
+{
+    let mut all = Vec::new();
+    let mut window = Window::oldest(MAX_BATCH);
+    loop {
+        let page = read(window).await?;
+        all.extend(page.items);
+        match page.next {
+            Some(next) => window = next,
+            None => return Ok(all),
+        }
+    }
 }
 
 /// One page of a full scan and the cursor of the next (`None` when the scan is done).
@@ -355,11 +408,18 @@ delegate! {
     fn blocks_of(&self, account: Id, window: Window) -> Result<Page<Id>>;
     fn mutes_of(&self, account: Id, window: Window) -> Result<Page<Id>>;
     fn relationships(&self, account: Id, targets: &[Id]) -> Result<Vec<Relationship>>;
-    fn notify(&self, new: NewNotification) -> Result<Notification>;
+    fn notify(&self, new: NewNotification) -> Result<Option<Notification>>;
     fn notifications(&self, account: Id, window: Window, kinds: Option<&[NotificationKind]>) -> Result<Page<Notification>>;
     fn notification(&self, account: Id, id: Id) -> Result<Option<Notification>>;
     fn dismiss_notification(&self, account: Id, id: Id) -> Result<bool>;
     fn clear_notifications(&self, account: Id) -> Result<u64>;
+    // conversations, public and tag timelines, who shuns whom
+    fn replies_to(&self, post: Id, window: Window) -> Result<Page<Id>>;
+    fn public_posts(&self, window: Window) -> Result<Page<Id>>;
+    fn tagged_posts(&self, tag: &str, window: Window) -> Result<Page<Id>>;
+    fn blocked_by(&self, account: Id, window: Window) -> Result<Page<Id>>;
+    fn muted_by(&self, account: Id, window: Window) -> Result<Page<Id>>;
+    // event outbox
     fn outbox_push(&self, payload: Vec<u8>) -> Result<Id>;
     fn outbox_peek(&self, limit: usize) -> Result<Vec<(Id, Vec<u8>)>>;
     fn outbox_remove(&self, id: Id) -> Result<()>;

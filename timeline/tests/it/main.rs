@@ -224,11 +224,17 @@ mod gated {
         fn blocks_of(&self, account: Id, window: Window) -> Result<Page<Id>>;
         fn mutes_of(&self, account: Id, window: Window) -> Result<Page<Id>>;
         fn relationships(&self, account: Id, targets: &[Id]) -> Result<Vec<Relationship>>;
-        fn notify(&self, new: NewNotification) -> Result<Notification>;
+        fn notify(&self, new: NewNotification) -> Result<Option<Notification>>;
         fn notifications(&self, account: Id, window: Window, kinds: Option<&[NotificationKind]>) -> Result<Page<Notification>>;
         fn notification(&self, account: Id, id: Id) -> Result<Option<Notification>>;
         fn dismiss_notification(&self, account: Id, id: Id) -> Result<bool>;
         fn clear_notifications(&self, account: Id) -> Result<u64>;
+        // conversations, public and tag timelines, who shuns whom
+        fn replies_to(&self, post: Id, window: Window) -> Result<Page<Id>>;
+        fn public_posts(&self, window: Window) -> Result<Page<Id>>;
+        fn tagged_posts(&self, tag: &str, window: Window) -> Result<Page<Id>>;
+        fn blocked_by(&self, account: Id, window: Window) -> Result<Page<Id>>;
+        fn muted_by(&self, account: Id, window: Window) -> Result<Page<Id>>;
         fn outbox_push(&self, payload: Vec<u8>) -> Result<Id>;
         fn outbox_peek(&self, limit: usize) -> Result<Vec<(Id, Vec<u8>)>>;
         fn outbox_remove(&self, id: Id) -> Result<()>;

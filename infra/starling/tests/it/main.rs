@@ -5,4 +5,5 @@ mod cli;
 mod core_path;
 mod helpers;
 mod search;
+mod social;
 mod streaming;

@@ -362,6 +362,13 @@ async fn private_and_direct_posts_reach_only_their_audience_on_streams() {
             .await
             .is_none()
     );
+    // Besides the post, the friend is told of the mention, and of nothing else.
+    let event = ws_event(&mut friend_ws, Duration::from_secs(2))
+        .await
+        .expect("mention notification");
+    assert_eq!(event["event"], "notification");
+    assert_eq!(payload(&event)["type"], "mention");
+    assert_eq!(payload(&event)["status"]["id"], direct["id"]);
     assert!(
         ws_event(&mut friend_ws, Duration::from_millis(300))
             .await
@@ -520,5 +527,115 @@ async fn revoking_a_token_on_one_node_closes_its_streams_on_another() {
         .await;
     assert_eq!(res.status(), 401);
     node2.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_streamed_on_user_and_user_notification() {
+    let mut app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let mut notes = Sse::open(
+        &app,
+        &app.base,
+        "/api/v1/streaming/user/notification",
+        &bob.token,
+    )
+    .await;
+    let mut ws = ws_connect(
+        &app.base,
+        &format!("?stream=user&access_token={}", bob.token),
+    )
+    .await;
+
+    let mine = app.status(&bob, "favourite me").await;
+    let id = mine["id"].as_str().unwrap();
+    // Bob's own post reaches his home stream; the notification stream carries no updates.
+    assert!(
+        ws_update_of(&mut ws, id, Duration::from_secs(2))
+            .await
+            .is_some()
+    );
+    let res = app
+        .post_json(
+            &alice.token,
+            &format!("/api/v1/statuses/{id}/favourite"),
+            json!({}),
+        )
+        .await;
+    assert!(res.status().is_success());
+
+    let (name, data) = notes
+        .event(Duration::from_secs(3))
+        .await
+        .expect("notification over SSE");
+    assert_eq!(name, "notification");
+    let n: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(n["type"], "favourite");
+    assert_eq!(n["account"]["username"], "alice");
+    assert_eq!(n["status"]["id"], id);
+    let event = ws_event(&mut ws, Duration::from_secs(3))
+        .await
+        .expect("notification over WebSocket");
+    assert_eq!(event["event"], "notification");
+    assert_eq!(payload(&event)["type"], "favourite");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_and_muted_accounts_never_reach_a_users_streams() {
+    let mut app = spawn_app().await;
+    let bob = app.register("bob").await;
+    let muted = app.register("muted").await;
+    let blocked = app.register("blocked").await;
+    let friend = app.register("friend").await;
+    app.follow(&bob, &muted).await;
+    app.follow(&bob, &friend).await;
+    for (target, action) in [(&muted, "mute"), (&blocked, "block")] {
+        let res = app
+            .post_json(
+                &bob.token,
+                &format!("/api/v1/accounts/{}/{action}", target.id),
+                json!({}),
+            )
+            .await;
+        assert!(res.status().is_success(), "{action}");
+    }
+    let mut home = ws_connect(
+        &app.base,
+        &format!("?stream=user&access_token={}", bob.token),
+    )
+    .await;
+    let mut public = ws_connect(
+        &app.base,
+        &format!("?stream=public&access_token={}", bob.token),
+    )
+    .await;
+
+    app.status(&muted, "muted speaks @bob #news").await;
+    app.status(&blocked, "blocked speaks @bob #news").await;
+    let fine = app.status(&friend, "friend speaks #news").await;
+    let fine = fine["id"].as_str().unwrap();
+
+    // Only the friend's post arrives, on both streams; no mention notification either.
+    let event = ws_event(&mut home, Duration::from_secs(3))
+        .await
+        .expect("friend's update");
+    assert_eq!(event["event"], "update");
+    assert_eq!(payload(&event)["id"], fine);
+    let event = ws_event(&mut public, Duration::from_secs(3))
+        .await
+        .expect("public update");
+    assert_eq!(payload(&event)["id"], fine);
+    assert!(
+        ws_event(&mut home, Duration::from_millis(700))
+            .await
+            .is_none()
+    );
+    assert!(
+        ws_event(&mut public, Duration::from_millis(300))
+            .await
+            .is_none()
+    );
     app.stop().await;
 }

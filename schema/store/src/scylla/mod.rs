@@ -948,8 +948,12 @@ impl Store for ScyllaStore {
         if current.map(|(n,)| n.unwrap_or(false)) == Some(notifications) {
             return Ok(false);
         }
-        let values = (db(account), db(target), notifications, ms(now_ms()));
-        self.write(CTX, &st.mute_insert, values).await?;
+        let at = ms(now_ms());
+        let values = (db(account), db(target), notifications, at);
+        futures::try_join!(
+            self.write(CTX, &st.mute_insert, values),
+            self.write(CTX, &st.muted_by_insert, (db(target), db(account), at)),
+        )?;
         Ok(true)
     }
 
@@ -961,8 +965,10 @@ impl Store for ScyllaStore {
             .exists(CTX, &st.mute_get, (db(account), db(target)))
             .await?;
         if existed {
-            self.write(CTX, &st.mute_delete, (db(account), db(target)))
-                .await?;
+            futures::try_join!(
+                self.write(CTX, &st.muted_by_delete, (db(target), db(account))),
+                self.write(CTX, &st.mute_delete, (db(account), db(target))),
+            )?;
         }
         Ok(existed)
     }
@@ -1015,7 +1021,8 @@ impl Store for ScyllaStore {
 
     // ---- notifications --------------------------------------------------------------------
 
-    async fn notify(&self, new: NewNotification) -> Result<Notification> {
+    async fn notify(&self, new: NewNotification) -> Result<Option<Notification>> {
+        const CTX: &str = "writing a notification";
         self.require_accounts([new.account_id]).await?;
         let id = self.mint().await?;
         let n = Notification {
@@ -1034,13 +1041,27 @@ impl Store for ScyllaStore {
             unset(n.post_id.map(db)),
             ms(n.created_at_ms),
         );
-        self.write(
-            "writing a notification",
-            &self.st().notification_insert,
-            values,
-        )
-        .await?;
-        Ok(n)
+        let st = self.st();
+        // The row first, then the claim of its cause; a lost claim takes the row back. A
+        // crash in between can leave a second notification for one cause, never none.
+        self.write(CTX, &st.notification_insert, values).await?;
+        let claim = (
+            db(new.account_id),
+            new.kind.as_str(),
+            db(new.from_account_id),
+            db(new.post_id.unwrap_or(Id::MIN)),
+            db(id),
+        );
+        if self
+            .lwt(CTX, &st.notification_key_claim, claim)
+            .await?
+            .applied
+        {
+            return Ok(Some(n));
+        }
+        self.write(CTX, &st.notification_delete, (db(n.account_id), db(id)))
+            .await?;
+        Ok(None)
     }
 
     async fn notifications(
@@ -1127,6 +1148,36 @@ impl Store for ScyllaStore {
                 .await?;
         }
         Ok(count)
+    }
+
+    // ---- conversations, public and tag timelines, who shuns whom ---------------------------
+
+    async fn replies_to(&self, post: Id, window: Window) -> Result<Page<Id>> {
+        self.ids_page("reading replies", &self.st().replies_page, post, window)
+            .await
+    }
+
+    async fn public_posts(&self, window: Window) -> Result<Page<Id>> {
+        self.feed_page(ops::PUBLIC_FEED, window).await
+    }
+
+    async fn tagged_posts(&self, tag: &str, window: Window) -> Result<Page<Id>> {
+        self.feed_page(&ops::tag_feed(tag), window).await
+    }
+
+    async fn blocked_by(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        self.ids_page(
+            "reading blockers",
+            &self.st().blocked_by_page,
+            account,
+            window,
+        )
+        .await
+    }
+
+    async fn muted_by(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        self.ids_page("reading muters", &self.st().muted_by_page, account, window)
+            .await
     }
 
     // ---- event outbox ---------------------------------------------------------------------

@@ -5,7 +5,7 @@
 use ::scylla::value::MaybeUnset;
 use starling_schema::Id;
 use starling_schema::ids::{Mint, now_ms};
-use starling_schema::model::{Account, Created, Page, Post, Window};
+use starling_schema::model::{Account, Created, Page, Post, Visibility, Window};
 
 use super::exec::{self, db, each, ms, ms_to_us, now_us, unset};
 use super::rows::{AccountRow, StoredPost, StoredPostRow, role_str};
@@ -210,6 +210,27 @@ impl ScyllaStore {
                     None => Ok(()),
                 }
             },
+            async {
+                match post.in_reply_to_id {
+                    Some(parent) => {
+                        let values = (db(parent), db(post.id));
+                        self.write_at(CTX, &st.reply_insert, written, values).await
+                    }
+                    None => Ok(()),
+                }
+            },
+            async {
+                let day = day_of(post.id);
+                each(feeds_of(post), |feed| async move {
+                    self.write(CTX, &st.feed_day_insert, (feed.as_str(), day))
+                        .await?;
+                    let values = (feed.as_str(), day, db(post.id));
+                    self.write_at(CTX, &st.feed_post_insert, written, values)
+                        .await
+                })
+                .await
+                .map(|_| ())
+            },
         )?;
         Ok(())
     }
@@ -255,8 +276,65 @@ impl ScyllaStore {
                 self.lwt(CTX, &st.reblog_release, release).await?;
                 self.bump(CTX, &st.reblogs_add, original, -1).await
             },
+            async {
+                match post.in_reply_to_id {
+                    Some(parent) => {
+                        let values = (db(parent), db(id));
+                        self.write_at(CTX, &st.reply_delete, written, values).await
+                    }
+                    None => Ok(()),
+                }
+            },
+            async {
+                let day = day_of(post.id);
+                each(feeds_of(&post), |feed| async move {
+                    let values = (feed.as_str(), day, db(id));
+                    self.write_at(CTX, &st.feed_post_delete, written, values)
+                        .await
+                })
+                .await
+                .map(|_| ())
+            },
         )?;
         Ok(Some(post))
+    }
+
+    /// One page of a feed (see [`feeds_of`]): walks the feed's days in window order, reading
+    /// each day's slice of the window until a page and one more are found.
+    pub(super) async fn feed_page(&self, feed: &str, w: Window) -> Result<Page<Id>> {
+        const CTX: &str = "reading a public timeline";
+        crate::check::window(&w)?;
+        let Some((lo, hi)) = exec::bounds(&w) else {
+            return Ok(exec::empty_page());
+        };
+        let st = self.st();
+        let (lo_day, hi_day) = (day_of(exec::id(lo)), day_of(exec::id(hi)));
+        let mut days = Vec::new();
+        let days_st = st.feed_days_scan.pick(w.order);
+        self.scan(CTX, days_st, (feed, lo_day, hi_day), |(day,): (i32,)| {
+            days.push(day);
+            Ok(std::ops::ControlFlow::Continue(()))
+        })
+        .await?;
+        let want = w.limit + 1;
+        let mut items: Vec<Id> = Vec::with_capacity(want.min(1024));
+        let posts_st = st.feed_posts_page.pick(w.order);
+        for day in days {
+            let limit = i32::try_from(want - items.len()).unwrap_or(i32::MAX);
+            self.scan(CTX, posts_st, (feed, day, lo, hi, limit), |(id,): (i64,)| {
+                items.push(exec::id(id));
+                Ok(if items.len() >= want {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                })
+            })
+            .await?;
+            if items.len() >= want {
+                break;
+            }
+        }
+        Ok(exec::finish(items, w, |i| *i))
     }
 
     /// Set the follow `follower → followee` on or off, with its counts. True if it changed.
@@ -380,4 +458,26 @@ pub(super) fn same_digest(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+/// The UTC day (days since the epoch) an id was minted on: the bucket of public feeds.
+pub(super) fn day_of(id: Id) -> i32 {
+    i32::try_from(id.unix_ms() / 86_400_000).unwrap_or(i32::MAX)
+}
+
+/// The feeds a post is listed in: `public` and `#tag` for each hashtag, when it is a
+/// public original; none otherwise.
+pub(super) fn feeds_of(post: &Post) -> Vec<String> {
+    if post.visibility != Visibility::Public || post.reblog_of.is_some() {
+        return Vec::new();
+    }
+    std::iter::once(PUBLIC_FEED.to_owned())
+        .chain(post.hashtags.iter().map(|t| tag_feed(t)))
+        .collect()
+}
+
+pub(super) const PUBLIC_FEED: &str = "public";
+
+pub(super) fn tag_feed(tag: &str) -> String {
+    format!("#{tag}")
 }

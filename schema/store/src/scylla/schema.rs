@@ -26,7 +26,13 @@ use super::exec::{corrupt, fail, ms};
 use crate::{Result, SCHEMA_VERSION, StoreError};
 
 /// The migration files, in the order they apply.
-const MIGRATIONS: &[(&str, &str)] = &[("001_init.cql", include_str!("../../../cql/001_init.cql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_init.cql", include_str!("../../../cql/001_init.cql")),
+    (
+        "002_social.cql",
+        include_str!("../../../cql/002_social.cql"),
+    ),
+];
 
 /// The row of `schema_version` this store writes.
 const COMPONENT: &str = "store";

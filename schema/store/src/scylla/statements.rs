@@ -271,6 +271,30 @@ statements! {
     write notifications_clear = "DELETE FROM {ks}.notifications WHERE account_id = ? \
         AND id <= ?";
 
+    lwt notification_key_claim = "INSERT INTO {ks}.notification_keys (account_id, kind, \
+        from_account_id, post_id, notification_id) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS";
+
+    // ---- conversations, public and tag timelines, who shuns whom ------------------------
+    write reply_insert = "INSERT INTO {ks}.replies (post_id, reply_id) VALUES (?, ?)";
+    write reply_delete = "DELETE FROM {ks}.replies WHERE post_id = ? AND reply_id = ?";
+    window replies_page = "SELECT reply_id FROM {ks}.replies WHERE post_id = ? \
+        AND reply_id >= ? AND reply_id <= ? ORDER BY reply_id {order} LIMIT ?";
+    write feed_post_insert = "INSERT INTO {ks}.feed_posts (feed, day, post_id) VALUES (?, ?, ?)";
+    write feed_post_delete = "DELETE FROM {ks}.feed_posts WHERE feed = ? AND day = ? \
+        AND post_id = ?";
+    window feed_posts_page = "SELECT post_id FROM {ks}.feed_posts WHERE feed = ? AND day = ? \
+        AND post_id >= ? AND post_id <= ? ORDER BY post_id {order} LIMIT ?";
+    write feed_day_insert = "INSERT INTO {ks}.feed_days (feed, day) VALUES (?, ?)";
+    window feed_days_scan = "SELECT day FROM {ks}.feed_days WHERE feed = ? AND day >= ? \
+        AND day <= ? ORDER BY day {order}";
+    write muted_by_insert = "INSERT INTO {ks}.muted_by (account_id, muter_id, created_at_ms) \
+        VALUES (?, ?, ?)";
+    write muted_by_delete = "DELETE FROM {ks}.muted_by WHERE account_id = ? AND muter_id = ?";
+    window muted_by_page = "SELECT muter_id FROM {ks}.muted_by WHERE account_id = ? \
+        AND muter_id >= ? AND muter_id <= ? ORDER BY muter_id {order} LIMIT ?";
+    window blocked_by_page = "SELECT blocker_id FROM {ks}.blocked_by WHERE account_id = ? \
+        AND blocker_id >= ? AND blocker_id <= ? ORDER BY blocker_id {order} LIMIT ?";
+
     // ---- event outbox -----------------------------------------------------------------
     write outbox_insert = "INSERT INTO {ks}.outbox (node_id, id, payload) VALUES (?, ?, ?)";
     read outbox_head = "SELECT id, payload FROM {ks}.outbox WHERE node_id = ? \

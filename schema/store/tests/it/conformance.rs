@@ -1166,11 +1166,11 @@ pub async fn blocks_and_mutes_are_listed<B: Backend>(b: &B) {
 
 pub async fn notifications_page_newest_first_and_filter_by_kind<B: Backend>(b: &B) {
     let s = b.store();
-    let ids = users(s, "nt", 2).await;
+    let ids = users(s, "nt", 31).await;
     let (me, them) = (ids[0], ids[1]);
     let p = post(s, me, "notice me").await;
     let mut made = Vec::new();
-    for i in 0..30 {
+    for (i, from) in ids[1..].iter().enumerate() {
         let kind = if i % 3 == 0 {
             NotificationKind::Follow
         } else {
@@ -1180,11 +1180,12 @@ pub async fn notifications_page_newest_first_and_filter_by_kind<B: Backend>(b: &
             .notify(NewNotification {
                 account_id: me,
                 kind,
-                from_account_id: them,
+                from_account_id: *from,
                 post_id: Some(p.id),
             })
             .await
-            .unwrap();
+            .unwrap()
+            .expect("a new cause notifies");
         assert_eq!(n.account_id, me);
         made.push(n);
     }
@@ -1241,6 +1242,7 @@ pub async fn notifications_are_private_and_can_be_cleared<B: Backend>(b: &B) {
             post_id: None,
         })
         .await
+        .unwrap()
         .unwrap();
     let n2 = s
         .notify(NewNotification {
@@ -1250,6 +1252,7 @@ pub async fn notifications_are_private_and_can_be_cleared<B: Backend>(b: &B) {
             post_id: None,
         })
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(
         s.notification(ids[0], n1.id).await.unwrap(),
@@ -1274,6 +1277,201 @@ pub async fn notifications_are_private_and_can_be_cleared<B: Backend>(b: &B) {
         })
         .await;
     assert_eq!(kind(missing), ErrorKind::NotFound);
+}
+
+pub async fn notify_is_once_per_cause<B: Backend>(b: &B) {
+    let s = b.store();
+    let ids = users(s, "no", 3).await;
+    let p = post(s, ids[0], "liked twice").await;
+    let fav = |from: Id, post: Option<Id>| NewNotification {
+        account_id: ids[0],
+        kind: NotificationKind::Favourite,
+        from_account_id: from,
+        post_id: post,
+    };
+    let first = s.notify(fav(ids[1], Some(p.id))).await.unwrap();
+    assert!(first.is_some());
+    assert_eq!(s.notify(fav(ids[1], Some(p.id))).await.unwrap(), None);
+    // Another actor, another kind or no post is another cause.
+    assert!(s.notify(fav(ids[2], Some(p.id))).await.unwrap().is_some());
+    assert!(s.notify(fav(ids[1], None)).await.unwrap().is_some());
+    let reblog = NewNotification {
+        kind: NotificationKind::Reblog,
+        ..fav(ids[1], Some(p.id))
+    };
+    assert!(s.notify(reblog).await.unwrap().is_some());
+    let all = s
+        .notifications(ids[0], Window::newest(10), None)
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 4);
+    // Cleared, a redelivered cause still does not come back.
+    s.clear_notifications(ids[0]).await.unwrap();
+    assert_eq!(s.notify(fav(ids[1], Some(p.id))).await.unwrap(), None);
+}
+
+// ---- conversations, public and tag timelines, who shuns whom ----------------------------------
+
+pub async fn replies_are_listed_under_their_parent<B: Backend>(b: &B) {
+    let s = b.store();
+    let ids = users(s, "rl", 2).await;
+    let root = post(s, ids[0], "root").await;
+    let mut replies = Vec::new();
+    for i in 0..5 {
+        let r = s
+            .create_post(
+                NewPost {
+                    in_reply_to_id: Some(root.id),
+                    ..text(ids[i % 2], &format!("reply {i}"))
+                },
+                None,
+            )
+            .await
+            .unwrap()
+            .value;
+        replies.push(r.id);
+    }
+    let nested = s
+        .create_post(
+            NewPost {
+                in_reply_to_id: Some(replies[0]),
+                ..text(ids[0], "nested")
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .value;
+    let mut seen = Vec::new();
+    let mut window = Window::oldest(2);
+    loop {
+        let page = s.replies_to(root.id, window).await.unwrap();
+        seen.extend(page.items);
+        match page.next {
+            Some(next) => window = next,
+            None => break,
+        }
+    }
+    assert_eq!(seen, replies, "direct replies only, oldest first");
+    assert_eq!(
+        s.replies_to(replies[0], Window::newest(10))
+            .await
+            .unwrap()
+            .items,
+        vec![nested.id]
+    );
+    s.delete_post(replies[2]).await.unwrap();
+    let left = s
+        .replies_to(root.id, Window::newest(10))
+        .await
+        .unwrap()
+        .items;
+    assert!(!left.contains(&replies[2]), "a deleted reply is not listed");
+    assert_eq!(left.len(), 4);
+}
+
+pub async fn public_and_tag_timelines_list_public_originals<B: Backend>(b: &B) {
+    let s = b.store();
+    let ids = users(s, "pt", 2).await;
+    let with = |vis: Visibility, body: &str, tags: &[&str]| NewPost {
+        visibility: vis,
+        hashtags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        ..text(ids[0], body)
+    };
+    let mut public = Vec::new();
+    for i in 0..7 {
+        let tags: &[&str] = if i % 2 == 0 { &["rust", "fjall"] } else { &[] };
+        let p = s
+            .create_post(with(Visibility::Public, &format!("public {i}"), tags), None)
+            .await
+            .unwrap()
+            .value;
+        public.push(p.id);
+    }
+    for vis in [
+        Visibility::Unlisted,
+        Visibility::Private,
+        Visibility::Direct,
+    ] {
+        s.create_post(with(vis, "not listed", &["rust"]), None)
+            .await
+            .unwrap();
+    }
+    s.reblog(ids[1], public[0]).await.unwrap();
+    let mut seen = Vec::new();
+    let mut window = Window::newest(3);
+    loop {
+        let page = s.public_posts(window).await.unwrap();
+        seen.extend(page.items);
+        match page.next {
+            Some(next) => window = next,
+            None => break,
+        }
+    }
+    let newest_first: Vec<Id> = public.iter().rev().copied().collect();
+    assert_eq!(seen, newest_first, "public originals only, newest first");
+    let tagged = s.tagged_posts("rust", Window::newest(10)).await.unwrap();
+    let expected: Vec<Id> = [6, 4, 2, 0].iter().map(|i| public[*i]).collect();
+    assert_eq!(tagged.items, expected);
+    assert_eq!(tagged.next, None);
+    let since = s
+        .tagged_posts("rust", Window::oldest(2).above(public[0]))
+        .await
+        .unwrap();
+    assert_eq!(since.items, vec![public[2], public[4]]);
+    assert!(
+        s.tagged_posts("nothing", Window::newest(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    s.delete_post(public[6]).await.unwrap();
+    assert_eq!(
+        s.public_posts(Window::newest(1)).await.unwrap().items,
+        vec![public[5]]
+    );
+    assert_eq!(
+        s.tagged_posts("fjall", Window::newest(1))
+            .await
+            .unwrap()
+            .items,
+        vec![public[4]]
+    );
+}
+
+pub async fn blockers_and_muters_are_listed<B: Backend>(b: &B) {
+    let s = b.store();
+    let ids = users(s, "bm", 4).await;
+    let target = ids[0];
+    s.block(ids[1], target).await.unwrap();
+    s.block(ids[2], target).await.unwrap();
+    s.mute(ids[3], target, true).await.unwrap();
+    s.mute(ids[2], target, false).await.unwrap();
+    let blockers = s.blocked_by(target, Window::oldest(10)).await.unwrap();
+    assert_eq!(blockers.items, vec![ids[1], ids[2]]);
+    let muters = s.muted_by(target, Window::oldest(10)).await.unwrap();
+    assert_eq!(muters.items, vec![ids[2], ids[3]]);
+    s.unblock(ids[1], target).await.unwrap();
+    s.unmute(ids[3], target).await.unwrap();
+    assert_eq!(
+        s.blocked_by(target, Window::oldest(10))
+            .await
+            .unwrap()
+            .items,
+        vec![ids[2]]
+    );
+    assert_eq!(
+        s.muted_by(target, Window::oldest(10)).await.unwrap().items,
+        vec![ids[2]]
+    );
+    assert!(
+        s.blocked_by(ids[1], Window::oldest(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 // ---- the store as a whole -----------------------------------------------------------------
@@ -1436,7 +1634,10 @@ macro_rules! conformance_suite {
             a_block_forbids_following_either_way, mutes_record_their_notification_choice,
             relationships_answer_per_target_in_order, blocks_and_mutes_are_listed,
             notifications_page_newest_first_and_filter_by_kind,
-            notifications_are_private_and_can_be_cleared, ping_answers,
+            notifications_are_private_and_can_be_cleared, notify_is_once_per_cause,
+            replies_are_listed_under_their_parent,
+            public_and_tag_timelines_list_public_originals, blockers_and_muters_are_listed,
+            ping_answers,
             outbox_keeps_events_in_order_until_removed,
             windows_order_matches_cursor_semantics,
             full_scans_walk_every_live_post_and_account_once,
