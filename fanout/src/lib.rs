@@ -107,6 +107,8 @@ impl<S: Store + Clone> Fanout<S> {
                 Ok(())
             }
             Event::AccountCreated { .. }
+            | Event::AccountUpdated { .. }
+            | Event::AccountDeleted { .. }
             | Event::Unblocked { .. }
             | Event::Favourited { .. }
             | Event::Unfavourited { .. } => Ok(()),

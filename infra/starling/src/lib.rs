@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use starling_bus::{Bus, Publisher};
 use starling_fanout::Fanout;
-use starling_schema::settings::Settings;
+use starling_schema::settings::{Settings, StoreBackend};
 use starling_search::{Indexer, SearchIndex};
 use starling_store::AnyStore;
 use starling_timeline::Timelines;
@@ -135,8 +135,10 @@ pub async fn start_with_store(
 
     let mut http = None;
     let mut addr = None;
+    let mut admin_publisher = None;
     if let (true, Some(search)) = (roles.contains(&Role::Api), &search) {
         let publisher = Publisher::new(bus.clone(), store.clone(), &settings.nats);
+        admin_publisher = Some(publisher.clone());
         {
             let publisher = publisher.clone();
             let shutdown = shutdown.clone();
@@ -166,6 +168,39 @@ pub async fn start_with_store(
                 tracing::error!(error = %e, "HTTP server failed");
             }
         }));
+    }
+    // The embedded store belongs to this process: `starling admin` reaches it through the
+    // admin socket beside the data. Several nodes of one process share one socket.
+    if settings.store.backend == StoreBackend::Embedded {
+        let path = starling_admin::socket::socket_path(&settings.store.embedded.path);
+        match starling_admin::socket::bind(&path).await {
+            Ok(listener) => {
+                let publisher = match &admin_publisher {
+                    Some(p) => p.clone(),
+                    None => {
+                        let publisher = Publisher::new(bus.clone(), store.clone(), &settings.nats);
+                        let drain = publisher.clone();
+                        let shutdown = shutdown.clone();
+                        tasks.push(tokio::spawn(
+                            async move { drain.run_outbox(shutdown).await },
+                        ));
+                        publisher
+                    }
+                };
+                let ctx = starling_admin::AdminContext {
+                    settings: settings.clone(),
+                    store: store.clone(),
+                    timelines: timelines.clone(),
+                    bus: bus.clone(),
+                    publisher,
+                };
+                let shutdown = shutdown.clone();
+                tasks.push(tokio::spawn(starling_admin::socket::serve(
+                    listener, path, ctx, shutdown,
+                )));
+            }
+            Err(e) => tracing::info!(error = %format!("{e:#}"), "not serving the admin socket"),
+        }
     }
     if roles.contains(&Role::Fanout) {
         let fanout = Fanout::new(store.clone(), timelines.clone(), settings.fanout.clone());
