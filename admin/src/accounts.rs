@@ -10,7 +10,7 @@ use starling_schema::model::{Account, AccountCounts, NewAccount, Role, Window};
 use starling_store::{MAX_BATCH, MAX_PAGE, Store};
 
 use crate::command::{AccountsCommand, RoleArg};
-use crate::{AdminContext, Outcome, Progress};
+use crate::{AdminContext, Forget, Outcome, Progress};
 
 /// Length of a generated password.
 const RANDOM_PASSWORD_CHARS: usize = 24;
@@ -205,6 +205,7 @@ async fn set_suspended(ctx: &AdminContext, user: &str, suspended: bool) -> anyho
         .moderate_account(account.id, Some(suspended), None)
         .await
         .context("updating the account")?;
+    ctx.forget(Forget::Account(account.id)).await;
     // Search nodes drop (or restore) the account's document.
     ctx.publish(Event::AccountUpdated {
         account: account.clone(),
@@ -265,12 +266,15 @@ async fn delete(
         .into_iter()
         .next()
         .unwrap_or_default();
-    let tokens = ctx
+    let token_hashes: Vec<String> = ctx
         .store
         .tokens_of(id)
         .await
         .context("listing tokens")?
-        .len() as u64;
+        .into_iter()
+        .map(|t| t.token_hash)
+        .collect();
+    let tokens = token_hashes.len() as u64;
     let mut report = Deleted {
         account: Some(account.clone()),
         followers: counts.followers,
@@ -349,6 +353,10 @@ async fn delete(
         .delete_account(id)
         .await
         .context("deleting the account")?;
+    ctx.forget(Forget::Account(id)).await;
+    for hash in token_hashes {
+        ctx.forget(Forget::Token(hash)).await;
+    }
     if let Err(e) = ctx.timelines.clear(id).await {
         progress.note(&format!(
             "the account's own timeline could not be removed ({e}); it expires with its shard"

@@ -41,6 +41,19 @@ pub use command::{
 };
 pub use graph::TokenLine;
 
+/// Something an API node in this process may hold in a cache and must drop at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Forget {
+    Account(Id),
+    /// By the token's hash.
+    Token(String),
+}
+
+/// How a server running the commands drops what its API caches (suspended accounts, revoked
+/// tokens). API nodes in other processes notice within their cache lifetimes.
+pub type ForgetHook =
+    std::sync::Arc<dyn Fn(Forget) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// Everything a command may touch.
 #[derive(Clone)]
 pub struct AdminContext {
@@ -49,6 +62,8 @@ pub struct AdminContext {
     pub timelines: Timelines,
     pub bus: Bus,
     pub publisher: Publisher<AnyStore>,
+    /// Set when the commands run inside a server with an API.
+    pub forget: Option<ForgetHook>,
 }
 
 impl AdminContext {
@@ -69,7 +84,15 @@ impl AdminContext {
             timelines,
             bus,
             publisher,
+            forget: None,
         })
+    }
+
+    /// Tell this process's API to drop what it caches of `what`.
+    pub(crate) async fn forget(&self, what: Forget) {
+        if let Some(hook) = &self.forget {
+            hook(what).await;
+        }
     }
 
     /// Publish an event as the API would: back once JetStream has it or the outbox keeps it.

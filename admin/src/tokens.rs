@@ -7,7 +7,7 @@ use starling_schema::model::{NewApp, NewToken, TokenInfo};
 use starling_store::{AnyStore, Store};
 
 use crate::command::TokensCommand;
-use crate::{AdminContext, Outcome};
+use crate::{AdminContext, Forget, Outcome};
 
 /// The app that tokens issued by an operator belong to.
 pub(crate) const APP_NAME: &str = "starling-admin";
@@ -194,6 +194,9 @@ async fn revoke(
                 .await
                 .context("revoking a token")?;
         if gone {
+            if !dry_run {
+                ctx.forget(Forget::Token(hash.clone())).await;
+            }
             revoked.push(hash);
         }
     }

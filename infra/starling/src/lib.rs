@@ -136,6 +136,7 @@ pub async fn start_with_store(
     let mut http = None;
     let mut addr = None;
     let mut admin_publisher = None;
+    let mut admin_api = None;
     if let (true, Some(search)) = (roles.contains(&Role::Api), &search) {
         let publisher = Publisher::new(bus.clone(), store.clone(), &settings.nats);
         admin_publisher = Some(publisher.clone());
@@ -161,6 +162,7 @@ pub async fn start_with_store(
             settings.clone(),
             search.clone(),
         ));
+        admin_api = Some(api.clone());
         let server = starling_api::server(api, listener).context("starting the HTTP server")?;
         http = Some(server.handle());
         tasks.push(tokio::spawn(async move {
@@ -193,6 +195,22 @@ pub async fn start_with_store(
                     timelines: timelines.clone(),
                     bus: bus.clone(),
                     publisher,
+                    forget: admin_api.clone().map(|api: Arc<starling_api::Api>| {
+                        let hook: starling_admin::ForgetHook = Arc::new(move |what| {
+                            let api = api.clone();
+                            Box::pin(async move {
+                                match what {
+                                    starling_admin::Forget::Account(id) => {
+                                        api.forget_account(id).await
+                                    }
+                                    starling_admin::Forget::Token(hash) => {
+                                        api.forget_token(&hash).await
+                                    }
+                                }
+                            })
+                        });
+                        hook
+                    }),
                 };
                 let shutdown = shutdown.clone();
                 tasks.push(tokio::spawn(starling_admin::socket::serve(
