@@ -103,6 +103,10 @@ struct Imported {
     tokens_issued: u64,
     tokens_kept: u64,
     seconds: f64,
+    /// Seconds spent on each phase.
+    accounts_seconds: f64,
+    follows_seconds: f64,
+    tokens_seconds: f64,
     edges_per_second: f64,
     dry_run: bool,
 }
@@ -141,6 +145,7 @@ async fn import(
     }
 
     // Accounts: node → account id.
+    let phase = Instant::now();
     let ids: HashMap<u64, Id> = match &options.prefix {
         Some(prefix) => {
             let (ids, created) =
@@ -151,7 +156,9 @@ async fn import(
         None => existing_accounts(ctx, &nodes, concurrency).await?,
     };
 
+    report.accounts_seconds = phase.elapsed().as_secs_f64();
     // Follows, in store batches.
+    let phase = Instant::now();
     let mut edges: Vec<(Id, Id)> = Vec::with_capacity(parsed.len() * 2);
     for (u, v) in &parsed {
         if let (Some(a), Some(b)) = (ids.get(u), ids.get(v)) {
@@ -178,7 +185,9 @@ async fn import(
     .await?;
     progress.finish();
     report.follows_new = new.iter().sum();
+    report.follows_seconds = phase.elapsed().as_secs_f64();
 
+    let phase = Instant::now();
     if let Some(out) = &options.tokens_out {
         let prefix = options.prefix.as_deref().unwrap_or_default();
         let (issued, kept) =
@@ -186,6 +195,7 @@ async fn import(
         report.tokens_issued = issued;
         report.tokens_kept = kept;
     }
+    report.tokens_seconds = phase.elapsed().as_secs_f64();
     report.seconds = started.elapsed().as_secs_f64();
     report.edges_per_second = report.follows_offered as f64 / report.seconds.max(1e-9);
     if report.follows_new > 0 {

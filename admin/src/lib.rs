@@ -36,8 +36,8 @@ use starling_store::{AnyStore, Store};
 use starling_timeline::Timelines;
 
 pub use command::{
-    AccountsCommand, AdminCommand, FeedsCommand, GraphCommand, ShardsCommand, StatusesCommand,
-    TokensCommand,
+    AccountsCommand, AdminCommand, Bulk, FeedsCommand, GraphCommand, RoleArg, ShardsCommand,
+    StatusesCommand, TokensCommand,
 };
 pub use graph::TokenLine;
 
@@ -303,4 +303,81 @@ pub(crate) fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
         out.push(iter.by_ref().take(size).collect());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_owned_and_cover_everything_in_order() {
+        let chunks = chunked((0..7).collect::<Vec<u32>>(), 3);
+        assert_eq!(chunks, vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]);
+        assert!(chunked(Vec::<u32>::new(), 3).is_empty());
+        assert_eq!(chunked(vec![1], 0), vec![vec![1]], "a zero size means one");
+    }
+
+    #[tokio::test]
+    async fn concurrently_runs_everything_and_stops_at_the_first_error() {
+        let mut got = concurrently(0..10u32, 3, |i| async move { Ok(i * 2) })
+            .await
+            .unwrap();
+        got.sort_unstable();
+        assert_eq!(got, (0..10).map(|i| i * 2).collect::<Vec<_>>());
+        let err = concurrently(0..10u32, 3, |i| async move {
+            anyhow::ensure!(i != 4, "four");
+            Ok(i)
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.to_string(), "four");
+    }
+
+    #[test]
+    fn requests_round_trip_through_json() {
+        let command = AdminCommand::Graph {
+            command: GraphCommand::Import {
+                file: "/tmp/edges.txt".into(),
+                undirected: true,
+                create_accounts: Some("u".into()),
+                tokens_out: None,
+                dry_run: false,
+                bulk: Bulk {
+                    concurrency: 2,
+                    batch_size: 100,
+                },
+            },
+        };
+        let json = serde_json::to_string(&command).unwrap();
+        let back: AdminCommand = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    }
+
+    #[test]
+    fn relative_paths_become_absolute_before_they_travel() {
+        let mut command = AdminCommand::Graph {
+            command: GraphCommand::Import {
+                file: "edges.txt".into(),
+                undirected: false,
+                create_accounts: None,
+                tokens_out: Some("out/tokens.jsonl".into()),
+                dry_run: true,
+                bulk: Bulk {
+                    concurrency: 1,
+                    batch_size: 1,
+                },
+            },
+        };
+        command.absolutize().unwrap();
+        let AdminCommand::Graph {
+            command: GraphCommand::Import {
+                file, tokens_out, ..
+            },
+        } = command
+        else {
+            panic!("still an import");
+        };
+        assert!(file.is_absolute() && file.ends_with("edges.txt"));
+        assert!(tokens_out.unwrap().is_absolute());
+    }
 }
