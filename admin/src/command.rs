@@ -39,6 +39,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: StatusesCommand,
     },
+    /// Follower, following and status counts.
+    Counters {
+        #[command(subcommand)]
+        command: CountersCommand,
+    },
     /// Check the store, every Redis shard, NATS and its consumers; exit non-zero if
     /// something is wrong.
     Doctor,
@@ -226,6 +231,19 @@ pub enum StatusesCommand {
         older_than: u64,
         #[arg(long)]
         dry_run: bool,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountersCommand {
+    /// Recompute every account's counts from the store and fix those that drifted.
+    Recount {
+        #[arg(long)]
+        dry_run: bool,
+        /// Accounts recounted at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },

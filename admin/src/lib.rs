@@ -15,6 +15,7 @@
 
 mod accounts;
 mod command;
+mod counters;
 mod doctor;
 mod feeds;
 mod graph;
@@ -36,8 +37,8 @@ use starling_store::{AnyStore, Store};
 use starling_timeline::Timelines;
 
 pub use command::{
-    AccountsCommand, AdminCommand, Bulk, FeedsCommand, GraphCommand, RoleArg, ShardsCommand,
-    StatusesCommand, TokensCommand,
+    AccountsCommand, AdminCommand, Bulk, CountersCommand, FeedsCommand, GraphCommand, RoleArg,
+    ShardsCommand, StatusesCommand, TokensCommand,
 };
 pub use graph::TokenLine;
 
@@ -226,6 +227,7 @@ pub async fn run(
         AdminCommand::Feeds { command } => feeds::run(ctx, command, progress).await,
         AdminCommand::Shards { command } => shards::run(ctx, command, progress).await,
         AdminCommand::Statuses { command } => statuses::run(ctx, command, progress).await,
+        AdminCommand::Counters { command } => counters::run(ctx, command, progress).await,
         AdminCommand::Doctor => doctor::run(ctx).await,
     }
 }

@@ -1360,6 +1360,19 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn set_account_counts(&self, id: Id, counts: AccountCounts) -> Result<()> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            require_account(tx, t, id)?;
+            bump_account(tx, t, id, |c| {
+                c.followers = counts.followers;
+                c.following = counts.following;
+                c.statuses = counts.statuses;
+            })
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<()> {
         self.inner
             .t

@@ -267,6 +267,15 @@ pub trait Store: Send + Sync + 'static {
     /// Its posts are the caller's to delete first, each with its own event. True if it
     /// existed.
     fn delete_account(&self, id: Id) -> impl Future<Output = Result<bool>> + Send;
+    /// Overwrite an account's follower, following and status counts with values recounted
+    /// from the rows (`counts.last_status_at_ms` is ignored). `NotFound` if there is no
+    /// such account. Concurrent follows during a recount may leave a count off by their
+    /// number; recount again when it is quiet.
+    fn set_account_counts(
+        &self,
+        id: Id,
+        counts: AccountCounts,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     // ---- operations -----------------------------------------------------------------
 
@@ -391,6 +400,7 @@ delegate! {
     fn moderate_account(&self, id: Id, suspended: Option<bool>, role: Option<Role>) -> Result<Account>;
     fn import_follows(&self, edges: Vec<(Id, Id)>) -> Result<u64>;
     fn delete_account(&self, id: Id) -> Result<bool>;
+    fn set_account_counts(&self, id: Id, counts: AccountCounts) -> Result<()>;
     fn ping(&self) -> Result<()>;
 }
 

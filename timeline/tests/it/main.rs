@@ -238,6 +238,7 @@ mod gated {
         fn moderate_account(&self, id: Id, suspended: Option<bool>, role: Option<Role>) -> Result<Account>;
         fn import_follows(&self, edges: Vec<(Id, Id)>) -> Result<u64>;
         fn delete_account(&self, id: Id) -> Result<bool>;
+        fn set_account_counts(&self, id: Id, counts: AccountCounts) -> Result<()>;
         fn ping(&self) -> Result<()>;
     }
 }

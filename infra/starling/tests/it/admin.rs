@@ -681,6 +681,34 @@ async fn feeds_follows_and_doctor_with_the_server_down() {
     let unfollowed = admin_json(&d.config, &["graph", "unfollow", "gina", "hank"]).await;
     assert_eq!(unfollowed["changed"], true);
 
+    // Counters: drifted counts are found and fixed from the rows.
+    open_store(&d.settings)
+        .set_account_counts(
+            hank_id,
+            starling_schema::model::AccountCounts {
+                followers: 41,
+                following: 0,
+                statuses: 9,
+                last_status_at_ms: None,
+            },
+        )
+        .await
+        .unwrap();
+    let dry = admin_json(&d.config, &["counters", "recount", "--dry-run"]).await;
+    assert_eq!(
+        (dry["accounts"].as_u64(), dry["fixed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let fixed = admin_json(&d.config, &["counters", "recount"]).await;
+    assert_eq!(fixed["fixed"], 1);
+    let counts = open_store(&d.settings)
+        .account_counts(&[hank_id])
+        .await
+        .unwrap()[0];
+    assert_eq!((counts.followers, counts.statuses), (0, 1));
+    let again = admin_json(&d.config, &["counters", "recount"]).await;
+    assert_eq!(again["fixed"], 0);
+
     // Purge: nothing is older than a day yet.
     let purge = admin_json(&d.config, &["statuses", "purge", "--older-than", "1"]).await;
     assert_eq!(purge["removed"], 0);

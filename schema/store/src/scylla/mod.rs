@@ -1316,6 +1316,41 @@ impl Store for ScyllaStore {
         Ok(true)
     }
 
+    async fn set_account_counts(&self, id: Id, counts: AccountCounts) -> Result<()> {
+        const CTX: &str = "setting account counts";
+        if self.account(id).await?.is_none() {
+            return Err(StoreError::NotFound("account"));
+        }
+        // Counters can only be added to: add the difference to what they hold now.
+        let st = self.st();
+        let have = self
+            .account_counts(&[id])
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let delta = |want: u64, have: u64| {
+            i64::try_from(want)
+                .unwrap_or(i64::MAX)
+                .saturating_sub(i64::try_from(have).unwrap_or(i64::MAX))
+        };
+        let (followers, following, statuses) = (
+            delta(counts.followers, have.followers),
+            delta(counts.following, have.following),
+            delta(counts.statuses, have.statuses),
+        );
+        if followers != 0 {
+            self.bump(CTX, &st.followers_add, id, followers).await?;
+        }
+        if following != 0 {
+            self.bump(CTX, &st.following_add, id, following).await?;
+        }
+        if statuses != 0 {
+            self.bump(CTX, &st.statuses_add, id, statuses).await?;
+        }
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<()> {
         self.write("pinging the cluster", &self.st().ping, ()).await
     }

@@ -1517,6 +1517,30 @@ pub async fn deleting_an_account_removes_it_everywhere_in_the_store<B: Backend>(
     user(s, "leaving").await;
 }
 
+pub async fn account_counts_can_be_set_from_a_recount<B: Backend>(b: &B) {
+    let s = b.store();
+    let ids = users(s, "recount", 2).await;
+    s.follow(ids[0], ids[1]).await.unwrap();
+    let want = starling_schema::model::AccountCounts {
+        followers: 7,
+        following: 0,
+        statuses: 3,
+        last_status_at_ms: None,
+    };
+    s.set_account_counts(ids[0], want).await.unwrap();
+    let got = s.account_counts(&[ids[0]]).await.unwrap()[0];
+    assert_eq!((got.followers, got.following, got.statuses), (7, 0, 3));
+    // Later changes count from the new values.
+    s.unfollow(ids[0], ids[1]).await.unwrap();
+    s.follow(ids[1], ids[0]).await.unwrap();
+    let got = s.account_counts(&[ids[0]]).await.unwrap()[0];
+    assert_eq!((got.followers, got.following), (8, 0));
+    assert_eq!(
+        kind(s.set_account_counts(Id(424_242), want).await),
+        ErrorKind::NotFound
+    );
+}
+
 /// Instantiate every case above as a `#[tokio::test]` for one backend. `$make` is an async
 /// fn returning `Option<impl Backend>`; `None` means the backend is not available here and
 /// the test says so and passes.
@@ -1551,6 +1575,7 @@ macro_rules! conformance_suite {
             // admin
             moderation_suspends_and_changes_roles, imported_follows_are_counted_once,
             deleting_an_account_removes_it_everywhere_in_the_store,
+            account_counts_can_be_set_from_a_recount,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
