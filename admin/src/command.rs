@@ -39,6 +39,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: StatusesCommand,
     },
+    /// This node's search index.
+    Search {
+        #[command(subcommand)]
+        command: SearchCommand,
+    },
     /// Follower, following and status counts.
     Counters {
         #[command(subcommand)]
@@ -247,6 +252,29 @@ pub enum CountersCommand {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchPart {
+    Statuses,
+    Accounts,
+}
+
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchCommand {
+    /// Rebuild the index from the store, resuming an interrupted rebuild. The indexer role
+    /// must not run on this index meanwhile.
+    Reindex {
+        #[arg(long, value_enum)]
+        only: Option<SearchPart>,
+        /// Start over instead of resuming.
+        #[arg(long)]
+        restart: bool,
+    },
+    /// Documents in the index, and whether a rebuild was left unfinished.
+    Stats,
 }
 
 impl AdminCommand {

@@ -19,6 +19,8 @@ mod counters;
 mod doctor;
 mod feeds;
 mod graph;
+pub mod reindex;
+mod search;
 mod shards;
 pub mod socket;
 mod statuses;
@@ -38,7 +40,7 @@ use starling_timeline::Timelines;
 
 pub use command::{
     AccountsCommand, AdminCommand, Bulk, CountersCommand, FeedsCommand, GraphCommand, RoleArg,
-    ShardsCommand, StatusesCommand, TokensCommand,
+    SearchCommand, SearchPart, ShardsCommand, StatusesCommand, TokensCommand,
 };
 pub use graph::TokenLine;
 
@@ -227,6 +229,7 @@ pub async fn run(
         AdminCommand::Feeds { command } => feeds::run(ctx, command, progress).await,
         AdminCommand::Shards { command } => shards::run(ctx, command, progress).await,
         AdminCommand::Statuses { command } => statuses::run(ctx, command, progress).await,
+        AdminCommand::Search { command } => search::run(ctx, command, progress).await,
         AdminCommand::Counters { command } => counters::run(ctx, command, progress).await,
         AdminCommand::Doctor => doctor::run(ctx).await,
     }

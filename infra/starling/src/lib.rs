@@ -2,7 +2,7 @@
 //! binary is a thin command line over this; integration tests start whole nodes with it,
 //! several in one process when they test multi-node behaviour.
 
-pub mod reindex;
+pub use starling_admin::reindex;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;

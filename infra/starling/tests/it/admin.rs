@@ -161,6 +161,13 @@ async fn accounts_and_tokens_work_with_the_server_down() {
     let list = admin_json(&d.config, &["accounts", "list"]).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
 
+    // The search index is rebuilt from the store: carol's account is its one document.
+    let rebuilt = admin_json(&d.config, &["search", "reindex"]).await;
+    assert_eq!(rebuilt["documents"], 1);
+    let stats = admin_json(&d.config, &["search", "stats"]).await;
+    assert_eq!(stats["documents"], 1);
+    assert_eq!(stats["interrupted_rebuild"], false);
+
     // Bad input: a clear message and a non-zero exit, never a panic.
     let missing = admin(&d.config, &["accounts", "show", "nobody"]).await;
     assert!(!missing.status.success());
@@ -275,6 +282,12 @@ async fn commands_reach_a_running_server_through_its_socket() {
     assert!(gone, "removed status still in home: {ids:?}");
     let again = admin(&config, &["statuses", "remove", &post_id]).await;
     assert!(!again.status.success());
+
+    // A rebuild cannot run beside this server's indexer, and says so.
+    let reindex = admin(&config, &["search", "reindex"]).await;
+    assert!(!reindex.status.success());
+    let err = String::from_utf8_lossy(&reindex.stderr);
+    assert!(err.contains("indexer"), "{err}");
 
     // Revocation is immediate on this server too.
     admin_json(&config, &["tokens", "revoke", &token]).await;
