@@ -306,20 +306,7 @@ async fn delete(
             break;
         }
         for post in page.items {
-            if let Some(post) = ctx
-                .store
-                .delete_post(post.id)
-                .await
-                .context("deleting a post")?
-            {
-                ctx.publish(Event::PostDeleted {
-                    post_id: post.id,
-                    author_id: post.author_id,
-                    visibility: post.visibility,
-                    reblog_of: post.reblog_of,
-                    mentions: post.mentions.clone(),
-                })
-                .await?;
+            if let Some(post) = crate::statuses::delete(ctx, post.id).await? {
                 removed.push(post.id);
                 progress.advance(1);
             }

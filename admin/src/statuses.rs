@@ -30,8 +30,9 @@ pub(crate) async fn run(
     }
 }
 
-/// Tombstone one post and publish its delete. True if it was live.
-async fn delete(ctx: &AdminContext, id: Id) -> anyhow::Result<Option<Post>> {
+/// Tombstone one post and publish its delete, so fan-out and the indexers forget it.
+/// The post if it was live.
+pub(crate) async fn delete(ctx: &AdminContext, id: Id) -> anyhow::Result<Option<Post>> {
     let Some(post) = ctx
         .store
         .delete_post(id)
