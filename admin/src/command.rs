@@ -278,6 +278,21 @@ pub enum SearchCommand {
 }
 
 impl AdminCommand {
+    /// The noun, for logs (never the arguments: they may hold a password).
+    pub fn noun(&self) -> &'static str {
+        match self {
+            AdminCommand::Accounts { .. } => "accounts",
+            AdminCommand::Tokens { .. } => "tokens",
+            AdminCommand::Graph { .. } => "graph",
+            AdminCommand::Feeds { .. } => "feeds",
+            AdminCommand::Shards { .. } => "shards",
+            AdminCommand::Statuses { .. } => "statuses",
+            AdminCommand::Search { .. } => "search",
+            AdminCommand::Counters { .. } => "counters",
+            AdminCommand::Doctor => "doctor",
+        }
+    }
+
     /// Make file paths absolute, so a server running elsewhere (its own working directory)
     /// reads and writes the files the operator named.
     pub fn absolutize(&mut self) -> std::io::Result<()> {

@@ -130,8 +130,10 @@ async fn handle(stream: UnixStream, ctx: AdminContext) -> anyhow::Result<()> {
     });
     let reply = match serde_json::from_str::<Request>(&line) {
         Ok(request) => {
-            let kind = format!("{:?}", std::mem::discriminant(&request.command));
-            tracing::info!(command = %kind, "admin command over the socket");
+            tracing::info!(
+                noun = request.command.noun(),
+                "admin command over the socket"
+            );
             match crate::run(&ctx, request.command, &Sender(tx.clone())).await {
                 Ok(outcome) => Reply::Outcome(outcome),
                 Err(e) => Reply::Error(format!("{e:#}")),
