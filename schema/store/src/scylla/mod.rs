@@ -1286,22 +1286,25 @@ impl Store for ScyllaStore {
         let Some(account) = self.account(id).await? else {
             return Ok(false);
         };
-        // Follows first, a page at a time from the start (each page removes what it read),
-        // then the tokens, then the rows that make the account reachable: a crash part-way
-        // leaves an account that a retry finishes deleting.
+        // Follows first, a page at a time, then the tokens, then the rows that make the
+        // account reachable: a crash part-way leaves an account that a retry finishes.
+        let mut window = Window::oldest(MAX_BATCH);
         loop {
-            let page = self.following(id, Window::oldest(MAX_BATCH)).await?;
-            if page.items.is_empty() {
-                break;
-            }
+            let page = self.following(id, window).await?;
             each(page.items, |followee| self.set_follow(id, followee, false)).await?;
-        }
-        loop {
-            let page = self.followers(id, Window::oldest(MAX_BATCH)).await?;
-            if page.items.is_empty() {
-                break;
+            match page.next {
+                Some(next) => window = next,
+                None => break,
             }
+        }
+        let mut window = Window::oldest(MAX_BATCH);
+        loop {
+            let page = self.followers(id, window).await?;
             each(page.items, |follower| self.set_follow(follower, id, false)).await?;
+            match page.next {
+                Some(next) => window = next,
+                None => break,
+            }
         }
         for token in self.tokens_of(id).await? {
             self.revoke_token(&token.token_hash).await?;
