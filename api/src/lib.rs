@@ -123,6 +123,11 @@ impl Api {
         }
     }
 
+    /// Drop a cached account (an operator suspended, changed or deleted it).
+    pub async fn forget_account(&self, id: Id) {
+        self.accounts.invalidate(&id).await;
+    }
+
     pub async fn account(&self, id: Id) -> ApiResult<Option<Arc<Account>>> {
         Ok(self.accounts_by_ids(&[id]).await?.into_iter().next())
     }

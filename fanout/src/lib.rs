@@ -196,9 +196,11 @@ impl<S: Store + Clone> Fanout<S> {
                 }
                 Ok(())
             }
-            Event::AccountCreated { .. } | Event::Unblocked { .. } | Event::Unfavourited { .. } => {
-                Ok(())
-            }
+            Event::AccountCreated { .. }
+            | Event::AccountUpdated { .. }
+            | Event::AccountDeleted { .. }
+            | Event::Unblocked { .. }
+            | Event::Unfavourited { .. } => Ok(()),
         }
     }
 

@@ -78,6 +78,7 @@ pub enum Change {
     DeletePost(Id),
     /// Index (or re-index) an account; a suspended one is removed instead.
     Account(Box<Account>),
+    DeleteAccount(Id),
 }
 
 /// An open index: the reader every query uses, and what a writer needs. Cheap to clone.
@@ -163,6 +164,9 @@ impl SearchIndex {
                         .add_document(self.account_doc(account))
                         .map_err(|e| SearchError::index("adding an account", e))?;
                 }
+            }
+            Change::DeleteAccount(id) => {
+                writer.delete_term(Term::from_field_u64(f.account_id, id.0));
             }
         }
         Ok(())

@@ -30,7 +30,10 @@ pub fn change_of(event: &Event) -> Option<Change> {
     match event {
         Event::PostCreated { post } => Some(Change::Post(Box::new(post.clone()))),
         Event::PostDeleted { post_id, .. } => Some(Change::DeletePost(*post_id)),
-        Event::AccountCreated { account } => Some(Change::Account(Box::new(account.clone()))),
+        Event::AccountCreated { account } | Event::AccountUpdated { account } => {
+            Some(Change::Account(Box::new(account.clone())))
+        }
+        Event::AccountDeleted { account_id } => Some(Change::DeleteAccount(*account_id)),
         _ => None,
     }
 }

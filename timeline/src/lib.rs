@@ -12,6 +12,7 @@
 //! It depends on `starling-schema` and the store trait (for rebuilds) and never on HTTP,
 //! NATS, fan-out or the api crate; no Redis type appears in its public API.
 
+mod admin;
 mod error;
 mod presence;
 mod rebuild;
@@ -30,6 +31,7 @@ use starling_schema::settings::RedisSettings;
 use starling_store::Store;
 use tracing::{info, warn};
 
+pub use admin::{ShardInfo, TimelinePage};
 pub use error::TimelineError;
 pub use ring::Ring;
 

@@ -2,7 +2,7 @@
 //! binary is a thin command line over this; integration tests start whole nodes with it,
 //! several in one process when they test multi-node behaviour.
 
-pub mod reindex;
+pub use starling_admin::reindex;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use starling_bus::{Bus, Publisher};
 use starling_fanout::Fanout;
-use starling_schema::settings::Settings;
+use starling_schema::settings::{Settings, StoreBackend};
 use starling_search::{Indexer, SearchIndex};
 use starling_store::AnyStore;
 use starling_timeline::Timelines;
@@ -137,9 +137,11 @@ pub async fn start_with_store(
 
     let mut http = None;
     let mut addr = None;
-    let mut streams = None;
+    let mut admin_publisher = None;
+    let mut api_context = None;
     if let (true, Some(search)) = (roles.contains(&Role::Api), &search) {
         let publisher = Publisher::new(bus.clone(), store.clone(), &settings.nats);
+        admin_publisher = Some(publisher.clone());
         {
             let publisher = publisher.clone();
             let shutdown = shutdown.clone();
@@ -163,7 +165,7 @@ pub async fn start_with_store(
             search.clone(),
         ));
         starling_api::streaming::Hub::start(&api);
-        streams = Some(api.clone());
+        api_context = Some(api.clone());
         let server = starling_api::server(api, listener).context("starting the HTTP server")?;
         http = Some(server.handle());
         tasks.push(tokio::spawn(async move {
@@ -171,6 +173,55 @@ pub async fn start_with_store(
                 tracing::error!(error = %e, "HTTP server failed");
             }
         }));
+    }
+    // The embedded store belongs to this process: `starling admin` reaches it through the
+    // admin socket beside the data. Several nodes of one process share one socket.
+    if settings.store.backend == StoreBackend::Embedded {
+        let path = starling_admin::socket::socket_path(&settings.store.embedded.path);
+        match starling_admin::socket::bind(&path).await {
+            Ok(listener) => {
+                let publisher = match &admin_publisher {
+                    Some(p) => p.clone(),
+                    None => {
+                        let publisher = Publisher::new(bus.clone(), store.clone(), &settings.nats);
+                        let drain = publisher.clone();
+                        let shutdown = shutdown.clone();
+                        tasks.push(tokio::spawn(
+                            async move { drain.run_outbox(shutdown).await },
+                        ));
+                        publisher
+                    }
+                };
+                let ctx = starling_admin::AdminContext {
+                    settings: settings.clone(),
+                    store: store.clone(),
+                    timelines: timelines.clone(),
+                    bus: bus.clone(),
+                    publisher,
+                    forget: api_context.clone().map(|api: Arc<starling_api::Api>| {
+                        let hook: starling_admin::ForgetHook = Arc::new(move |what| {
+                            let api = api.clone();
+                            Box::pin(async move {
+                                match what {
+                                    starling_admin::Forget::Account(id) => {
+                                        api.forget_account(id).await
+                                    }
+                                    starling_admin::Forget::Token(hash) => {
+                                        api.forget_token(&hash).await
+                                    }
+                                }
+                            })
+                        });
+                        hook
+                    }),
+                };
+                let shutdown = shutdown.clone();
+                tasks.push(tokio::spawn(starling_admin::socket::serve(
+                    listener, path, ctx, shutdown,
+                )));
+            }
+            Err(e) => tracing::info!(error = %format!("{e:#}"), "not serving the admin socket"),
+        }
     }
     if roles.contains(&Role::Fanout) {
         let fanout = Fanout::new(store.clone(), timelines.clone(), settings.fanout.clone())
@@ -203,7 +254,7 @@ pub async fn start_with_store(
         search,
         shutdown,
         http,
-        api: streams,
+        api: api_context,
         tasks,
     })
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use figment::value::Value;
-use starling_schema::settings::{LogFormat, Settings};
+use starling_schema::settings::{LogFormat, Settings, StoreBackend};
 use starling_store::AnyStore;
 
 #[derive(Parser)]
@@ -55,6 +55,15 @@ enum Command {
     Migrate,
     /// Print the effective settings as JSON (secrets hidden).
     Config,
+    /// The operator's commands (like Mastodon's tootctl). They talk to the store, Redis and
+    /// NATS directly, or through the running server when it holds the embedded store.
+    Admin {
+        /// Print the result as JSON (for scripts).
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: starling_admin::AdminCommand,
+    },
     /// The search index.
     Search {
         #[command(subcommand)]
@@ -140,6 +149,9 @@ impl Cli {
         }
         if let Some(l) = &self.log {
             flags.push(("log.filter", Value::from(l.as_str())));
+        } else if matches!(self.command, Command::Admin { .. }) {
+            // Commands speak through their output; logs only when something is wrong.
+            flags.push(("log.filter", Value::from("warn,fjall=error,lsm_tree=error")));
         }
         flags
     }
@@ -157,11 +169,12 @@ fn init_logging(settings: &Settings) {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let flags = cli.flags();
     let settings = Settings::load(cli.config.as_deref(), &flags).context("loading settings")?;
     init_logging(&settings);
     match cli.command {
+        Command::Admin { json, command } => return admin(settings, command, json).await,
         Command::Serve { roles, .. } => {
             let roles = starling::Role::parse_list(&roles)?;
             let node = starling::start(settings, &roles).await?;
@@ -207,7 +220,111 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run an admin command through the running server's socket if one answers, else directly.
+async fn admin(
+    settings: Settings,
+    mut command: starling_admin::AdminCommand,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use starling_admin::socket;
+    command.absolutize().context("resolving file paths")?;
+    let bars = Bars::default();
+    let mut remote = None;
+    if settings.store.backend == StoreBackend::Embedded {
+        let path = socket::socket_path(&settings.store.embedded.path);
+        remote = socket::connect(&path).await;
+    }
+    let outcome = match remote {
+        Some(stream) => socket::call(stream, &command, &bars).await,
+        None => {
+            let store = AnyStore::open(&settings).await.context(
+                "opening the store (if `starling serve` runs on it, its admin socket did not answer)",
+            )?;
+            let ctx = starling_admin::AdminContext::connect(settings, store).await?;
+            starling_admin::run(&ctx, command, &bars).await
+        }
+    };
+    bars.clear();
+    let outcome = outcome?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome.data).context("printing the result")?
+        );
+    } else {
+        for line in &outcome.lines {
+            println!("{line}");
+        }
+        println!("{}", outcome.summary);
+    }
+    if outcome.failed {
+        if json {
+            eprintln!("starling: {}", outcome.summary);
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Admin progress as indicatif bars on stderr (hidden when stderr is not a terminal).
+#[derive(Default)]
+struct Bars(std::sync::Mutex<Option<indicatif::ProgressBar>>);
+
+impl Bars {
+    fn clear(&self) {
+        if let Ok(mut bar) = self.0.lock()
+            && let Some(bar) = bar.take()
+        {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl starling_admin::Progress for Bars {
+    fn event(&self, event: starling_admin::ProgressEvent) {
+        use starling_admin::ProgressEvent;
+        let Ok(mut slot) = self.0.lock() else { return };
+        match event {
+            ProgressEvent::Start { task, total } => {
+                if let Some(old) = slot.take() {
+                    old.finish();
+                }
+                let (bar, template) = match total {
+                    Some(n) => (
+                        indicatif::ProgressBar::new(n),
+                        "{prefix}: [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta})",
+                    ),
+                    None => (
+                        indicatif::ProgressBar::new_spinner(),
+                        "{spinner} {prefix}: {human_pos} ({per_sec}, {elapsed})",
+                    ),
+                };
+                let style = indicatif::ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                bar.set_style(style.progress_chars("=> "));
+                bar.set_prefix(task);
+                bar.enable_steady_tick(std::time::Duration::from_millis(200));
+                *slot = Some(bar);
+            }
+            ProgressEvent::Advance { by } => {
+                if let Some(bar) = slot.as_ref() {
+                    bar.inc(by);
+                }
+            }
+            ProgressEvent::Finish => {
+                if let Some(bar) = slot.take() {
+                    bar.finish();
+                }
+            }
+            ProgressEvent::Note { message } => match slot.as_ref() {
+                Some(bar) => bar.suspend(|| eprintln!("note: {message}")),
+                None => eprintln!("note: {message}"),
+            },
+        }
+    }
 }
 
 async fn wait_for_signal() {
@@ -235,7 +352,7 @@ async fn wait_for_signal() {
 #[tokio::main]
 async fn main() -> ExitCode {
     match run(Cli::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("starling: {e:#}");
             ExitCode::FAILURE

@@ -20,6 +20,12 @@ pub const WIRE_VERSION: u32 = 1;
 pub enum Event {
     #[serde(rename = "account.created")]
     AccountCreated { account: Account },
+    /// An operator changed the account (suspension, role): readers and indexes refresh it.
+    #[serde(rename = "account.updated")]
+    AccountUpdated { account: Account },
+    /// An operator deleted the account; its posts were deleted first, each with its event.
+    #[serde(rename = "account.deleted")]
+    AccountDeleted { account_id: Id },
     #[serde(rename = "post.created")]
     PostCreated { post: Post },
     #[serde(rename = "post.deleted")]
@@ -76,6 +82,8 @@ impl Event {
     pub fn type_name(&self) -> &'static str {
         match self {
             Event::AccountCreated { .. } => "account.created",
+            Event::AccountUpdated { .. } => "account.updated",
+            Event::AccountDeleted { .. } => "account.deleted",
             Event::PostCreated { .. } => "post.created",
             Event::PostDeleted { .. } => "post.deleted",
             Event::Followed { .. } => "follow.created",
@@ -203,6 +211,7 @@ mod tests {
     fn round_trips_every_kind_with_its_type_name() {
         let events = vec![
             Event::PostCreated { post: post() },
+            Event::AccountDeleted { account_id: Id(7) },
             Event::PostDeleted {
                 post_id: Id(1),
                 author_id: Id(2),

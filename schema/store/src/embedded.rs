@@ -14,6 +14,7 @@
 //!
 //! Values are JSON: readable with any tool, and cheap next to the I/O.
 
+use std::collections::{HashMap, HashSet};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
@@ -1363,6 +1364,124 @@ impl Store for EmbeddedStore {
         scan_table(&snap, &self.inner.t.accounts, after, limit, |bytes| {
             decode(bytes).map(Some)
         })
+    }
+
+    async fn moderate_account(
+        &self,
+        id: Id,
+        suspended: Option<bool>,
+        role: Option<Role>,
+    ) -> Result<Account> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let mut account: Account =
+                get(tx, &t.accounts, k1(id))?.ok_or(StoreError::NotFound("account"))?;
+            if let Some(suspended) = suspended {
+                account.suspended = suspended;
+            }
+            if let Some(role) = role {
+                account.role = role;
+            }
+            put(tx, &t.accounts, k1(id), &account)?;
+            Ok(account)
+        })
+        .await
+    }
+
+    async fn import_follows(&self, edges: Vec<(Id, Id)>) -> Result<u64> {
+        check::edges(edges.len())?;
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let mut known = HashSet::new();
+            let mut deltas: HashMap<Id, (u64, u64)> = HashMap::new();
+            let mut added = 0;
+            for (follower, followee) in edges {
+                if follower == followee {
+                    continue;
+                }
+                for id in [follower, followee] {
+                    if !known.contains(&id) {
+                        require_account(tx, t, id)?;
+                        known.insert(id);
+                    }
+                }
+                if exists(tx, &t.following, k2(follower, followee))?
+                    || exists(tx, &t.blocks, k2(follower, followee))?
+                    || exists(tx, &t.blocks, k2(followee, follower))?
+                {
+                    continue;
+                }
+                let at = now_ms().to_be_bytes();
+                tx.insert(&t.following, k2(follower, followee), at);
+                tx.insert(&t.followers, k2(followee, follower), at);
+                deltas.entry(follower).or_default().1 += 1;
+                deltas.entry(followee).or_default().0 += 1;
+                added += 1;
+            }
+            for (id, (followers, following)) in deltas {
+                bump_account(tx, t, id, |c| {
+                    c.followers += followers;
+                    c.following += following;
+                })?;
+            }
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn delete_account(&self, id: Id) -> Result<bool> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let Some(account) = get::<Account>(tx, &t.accounts, k1(id))? else {
+                return Ok(false);
+            };
+            let partition = |tx: &Tx<'_>, table: &SingleWriterTxKeyspace| -> Result<Vec<Id>> {
+                tx.prefix(table, k1(id))
+                    .map(|row| {
+                        let key = row.key().ctx("listing an account's rows")?;
+                        Id::from_be_slice(key.get(8..16).unwrap_or_default()).ok_or_else(|| {
+                            StoreError::backend("listing an account's rows", "short key")
+                        })
+                    })
+                    .collect()
+            };
+            for followee in partition(tx, &t.following)? {
+                remove_follow(tx, t, id, followee)?;
+            }
+            for follower in partition(tx, &t.followers)? {
+                remove_follow(tx, t, follower, id)?;
+            }
+            let hashes: Vec<Vec<u8>> = tx
+                .prefix(&t.tokens_by_account, k1(id))
+                .map(|row| row.key().ctx("listing tokens").map(|k| k.to_vec()))
+                .collect::<Result<_>>()?;
+            for key in hashes {
+                tx.remove(&t.tokens, key.get(8..).unwrap_or_default());
+                tx.remove(&t.tokens_by_account, key.as_slice());
+            }
+            tx.remove(
+                &t.usernames,
+                validate::username_key(&account.username).as_str(),
+            );
+            tx.remove(&t.credentials, k1(id));
+            tx.remove(&t.account_counts, k1(id));
+            tx.remove(&t.accounts, k1(id));
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn set_account_counts(&self, id: Id, counts: AccountCounts) -> Result<()> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            require_account(tx, t, id)?;
+            bump_account(tx, t, id, |c| {
+                c.followers = counts.followers;
+                c.following = counts.following;
+                c.statuses = counts.statuses;
+            })
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -16,7 +16,7 @@ use starling_schema::Id;
 use starling_schema::model::{
     Account, AccountCounts, App, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
     NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page, Post,
-    PostCounts, Relationship, TokenInfo, ViewerFlags, Window,
+    PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
 use starling_schema::settings::{Settings, StoreBackend};
 
@@ -279,6 +279,37 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Scan<Account>>> + Send;
 
+    // ---- admin (the operator's commands) --------------------------------------------
+
+    /// Suspend or unsuspend an account and/or change its role; `None` leaves a field as it
+    /// is. Returns the account as it now is; `NotFound` if there is none.
+    fn moderate_account(
+        &self,
+        id: Id,
+        suspended: Option<bool>,
+        role: Option<Role>,
+    ) -> impl Future<Output = Result<Account>> + Send;
+    /// Follow edges in bulk, for imports: each `(follower, followee)` not yet followed is
+    /// added with its counts, as [`Store::follow`] would; self-follows, edges already
+    /// present and edges a block forbids are skipped. At most [`MAX_PAGE`] edges per call.
+    /// `NotFound` (nothing written on the embedded store) if an account is missing.
+    /// Returns how many follows were new.
+    fn import_follows(&self, edges: Vec<(Id, Id)>) -> impl Future<Output = Result<u64>> + Send;
+    /// Remove an account for good: its row, its username (free again), credentials,
+    /// tokens, counts, and its follows in both directions (the other sides' counts follow).
+    /// Its posts are the caller's to delete first, each with its own event. True if it
+    /// existed.
+    fn delete_account(&self, id: Id) -> impl Future<Output = Result<bool>> + Send;
+    /// Overwrite an account's follower, following and status counts with values recounted
+    /// from the rows (`counts.last_status_at_ms` is ignored). `NotFound` if there is no
+    /// such account. Concurrent follows during a recount may leave a count off by their
+    /// number; recount again when it is quiet.
+    fn set_account_counts(
+        &self,
+        id: Id,
+        counts: AccountCounts,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     // ---- operations -----------------------------------------------------------------
 
     /// Cheap round trip for readiness checks.
@@ -425,6 +456,11 @@ delegate! {
     fn outbox_remove(&self, id: Id) -> Result<()>;
     fn scan_posts(&self, after: Option<Id>, limit: usize) -> Result<Scan<Post>>;
     fn scan_accounts(&self, after: Option<Id>, limit: usize) -> Result<Scan<Account>>;
+    // admin
+    fn moderate_account(&self, id: Id, suspended: Option<bool>, role: Option<Role>) -> Result<Account>;
+    fn import_follows(&self, edges: Vec<(Id, Id)>) -> Result<u64>;
+    fn delete_account(&self, id: Id) -> Result<bool>;
+    fn set_account_counts(&self, id: Id, counts: AccountCounts) -> Result<()>;
     fn ping(&self) -> Result<()>;
 }
 
@@ -438,6 +474,13 @@ pub(crate) mod check {
     pub fn scan_limit(limit: usize) -> Result<(), StoreError> {
         if limit == 0 || limit > MAX_BATCH {
             return Err(Invalid::new("limit", format!("must be 1 to {MAX_BATCH}")).into());
+        }
+        Ok(())
+    }
+
+    pub fn edges(edges: usize) -> Result<(), StoreError> {
+        if edges > MAX_PAGE {
+            return Err(Invalid::new("edges", format!("at most {MAX_PAGE} per request")).into());
         }
         Ok(())
     }

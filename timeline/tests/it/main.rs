@@ -142,7 +142,7 @@ mod gated {
     use starling_schema::model::{
         Account, AccountCounts, App, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
         NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page, Post,
-        PostCounts, Relationship, TokenInfo, ViewerFlags, Window,
+        PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
     };
     use starling_store::embedded::EmbeddedStore;
     use starling_store::{Result, Store};
@@ -240,6 +240,11 @@ mod gated {
         fn outbox_remove(&self, id: Id) -> Result<()>;
         fn scan_posts(&self, after: Option<Id>, limit: usize) -> Result<starling_store::Scan<Post>>;
         fn scan_accounts(&self, after: Option<Id>, limit: usize) -> Result<starling_store::Scan<Account>>;
+        // admin
+        fn moderate_account(&self, id: Id, suspended: Option<bool>, role: Option<Role>) -> Result<Account>;
+        fn import_follows(&self, edges: Vec<(Id, Id)>) -> Result<u64>;
+        fn delete_account(&self, id: Id) -> Result<bool>;
+        fn set_account_counts(&self, id: Id, counts: AccountCounts) -> Result<()>;
         fn ping(&self) -> Result<()>;
     }
 }

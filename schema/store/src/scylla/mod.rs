@@ -103,7 +103,7 @@ use self::rows::{
     AccountRow, AppRow, NotificationRow, PostRow, StoredPost, StoredPostRow, TokenRow,
 };
 use self::statements::{Preparer, Statements};
-use crate::{IDEMPOTENCY_TTL_MS, Result, Scan, Store, StoreError, check, secrets};
+use crate::{IDEMPOTENCY_TTL_MS, MAX_BATCH, Result, Scan, Store, StoreError, check, secrets};
 
 /// A keyspace name, checked to be a plain identifier, and its quoted CQL form (quoted so
 /// that its case is kept exactly).
@@ -1280,6 +1280,123 @@ impl Store for ScyllaStore {
             .then(|| items.last().map(|a| a.id))
             .flatten();
         Ok(Scan { items, next })
+    }
+
+    // ---- admin ----------------------------------------------------------------------------
+
+    async fn moderate_account(
+        &self,
+        id: Id,
+        suspended: Option<bool>,
+        role: Option<Role>,
+    ) -> Result<Account> {
+        let mut account = self
+            .account(id)
+            .await?
+            .ok_or(StoreError::NotFound("account"))?;
+        if let Some(suspended) = suspended {
+            account.suspended = suspended;
+        }
+        if let Some(role) = role {
+            account.role = role;
+        }
+        self.write_account("moderating an account", &account)
+            .await?;
+        Ok(account)
+    }
+
+    async fn import_follows(&self, edges: Vec<(Id, Id)>) -> Result<u64> {
+        check::edges(edges.len())?;
+        let edges: Vec<(Id, Id)> = edges.into_iter().filter(|(a, b)| a != b).collect();
+        let ids: HashSet<Id> = edges.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        let found = each(ids, |id| self.account(id)).await?;
+        if found.iter().any(Option::is_none) {
+            return Err(StoreError::NotFound("account"));
+        }
+        // Each edge is a follow of its own (a compare-and-set on the edge's version), so
+        // counts stay right when an import runs beside live follows or is run again.
+        let added = each(edges, |(follower, followee)| async move {
+            if self.blocked_either_way(follower, followee).await? {
+                return Ok(false);
+            }
+            self.set_follow(follower, followee, true).await
+        })
+        .await?;
+        Ok(added.into_iter().filter(|new| *new).count() as u64)
+    }
+
+    async fn delete_account(&self, id: Id) -> Result<bool> {
+        const CTX: &str = "deleting an account";
+        let st = self.st();
+        let Some(account) = self.account(id).await? else {
+            return Ok(false);
+        };
+        // Follows first, a page at a time, then the tokens, then the rows that make the
+        // account reachable: a crash part-way leaves an account that a retry finishes.
+        let mut window = Window::oldest(MAX_BATCH);
+        loop {
+            let page = self.following(id, window).await?;
+            each(page.items, |followee| self.set_follow(id, followee, false)).await?;
+            match page.next {
+                Some(next) => window = next,
+                None => break,
+            }
+        }
+        let mut window = Window::oldest(MAX_BATCH);
+        loop {
+            let page = self.followers(id, window).await?;
+            each(page.items, |follower| self.set_follow(follower, id, false)).await?;
+            match page.next {
+                Some(next) => window = next,
+                None => break,
+            }
+        }
+        for token in self.tokens_of(id).await? {
+            self.revoke_token(&token.token_hash).await?;
+        }
+        let key = validate::username_key(&account.username);
+        self.write(CTX, &st.account_delete, (db(id),)).await?;
+        futures::try_join!(
+            self.write(CTX, &st.username_delete, (key.as_str(),)),
+            self.write(CTX, &st.credentials_delete, (db(id),)),
+            self.write(CTX, &st.account_counters_delete, (db(id),)),
+        )?;
+        Ok(true)
+    }
+
+    async fn set_account_counts(&self, id: Id, counts: AccountCounts) -> Result<()> {
+        const CTX: &str = "setting account counts";
+        if self.account(id).await?.is_none() {
+            return Err(StoreError::NotFound("account"));
+        }
+        // Counters can only be added to: add the difference to what they hold now.
+        let st = self.st();
+        let have = self
+            .account_counts(&[id])
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let delta = |want: u64, have: u64| {
+            i64::try_from(want)
+                .unwrap_or(i64::MAX)
+                .saturating_sub(i64::try_from(have).unwrap_or(i64::MAX))
+        };
+        let (followers, following, statuses) = (
+            delta(counts.followers, have.followers),
+            delta(counts.following, have.following),
+            delta(counts.statuses, have.statuses),
+        );
+        if followers != 0 {
+            self.bump(CTX, &st.followers_add, id, followers).await?;
+        }
+        if following != 0 {
+            self.bump(CTX, &st.following_add, id, following).await?;
+        }
+        if statuses != 0 {
+            self.bump(CTX, &st.statuses_add, id, statuses).await?;
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<()> {

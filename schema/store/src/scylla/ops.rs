@@ -120,12 +120,8 @@ impl ScyllaStore {
 
     // ---- writes shared by several operations -----------------------------------------------
 
-    /// Write an account row and claim its username; on a lost claim, take the row back.
-    /// Returns whether the account was created.
-    pub(super) async fn insert_account(&self, account: &Account, key: &str) -> Result<bool> {
-        const CTX: &str = "creating an account";
-        let st = self.st();
-        let a = account;
+    /// Write (or overwrite) an account's row.
+    pub(super) async fn write_account(&self, context: &'static str, a: &Account) -> Result<()> {
         let values = (
             db(a.id),
             a.username.as_str(),
@@ -137,9 +133,18 @@ impl ScyllaStore {
             a.suspended,
             ms(a.created_at_ms),
         );
+        self.write(context, &self.st().account_insert, values).await
+    }
+
+    /// Write an account row and claim its username; on a lost claim, take the row back.
+    /// Returns whether the account was created.
+    pub(super) async fn insert_account(&self, account: &Account, key: &str) -> Result<bool> {
+        const CTX: &str = "creating an account";
+        let st = self.st();
+        let a = account;
         // The account first: a crash before the claim leaves an unreachable row, not a
         // username that points nowhere.
-        self.write(CTX, &st.account_insert, values).await?;
+        self.write_account(CTX, a).await?;
         if self
             .lwt(CTX, &st.username_claim, (key, db(a.id)))
             .await?

@@ -124,6 +124,7 @@ statements! {
         locked, bot, role, suspended, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
     write account_delete = "DELETE FROM {ks}.accounts WHERE id = ?";
     read username_get = "SELECT account_id FROM {ks}.usernames WHERE username_key = ?";
+    write username_delete = "DELETE FROM {ks}.usernames WHERE username_key = ?";
     lwt username_claim = "INSERT INTO {ks}.usernames (username_key, account_id) VALUES (?, ?) \
         IF NOT EXISTS";
     read credentials_get = "SELECT password_hash FROM {ks}.credentials WHERE account_id = ?";
@@ -132,6 +133,7 @@ statements! {
     write credentials_delete = "DELETE FROM {ks}.credentials WHERE account_id = ?";
     read account_counters_get = "SELECT followers, following, statuses \
         FROM {ks}.account_counters WHERE account_id = ?";
+    write account_counters_delete = "DELETE FROM {ks}.account_counters WHERE account_id = ?";
     counter followers_add = "UPDATE {ks}.account_counters SET followers = followers + ? \
         WHERE account_id = ?";
     counter following_add = "UPDATE {ks}.account_counters SET following = following + ? \

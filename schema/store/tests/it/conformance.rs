@@ -1607,6 +1607,138 @@ pub async fn windows_order_matches_cursor_semantics<B: Backend>(b: &B) {
     );
 }
 
+// ---- admin ------------------------------------------------------------------------------
+
+pub async fn moderation_suspends_and_changes_roles<B: Backend>(b: &B) {
+    let s = b.store();
+    let a = user(s, "moderated").await;
+    let got = s.moderate_account(a, Some(true), None).await.unwrap();
+    assert!(got.suspended);
+    assert_eq!(got.role, Role::User);
+    let got = s
+        .moderate_account(a, None, Some(Role::Admin))
+        .await
+        .unwrap();
+    assert!(got.suspended, "None leaves suspension as it was");
+    assert_eq!(got.role, Role::Admin);
+    let stored = s.accounts_by_ids(&[a]).await.unwrap();
+    assert!(stored[0].suspended);
+    assert_eq!(stored[0].role, Role::Admin);
+    let back = s.moderate_account(a, Some(false), None).await.unwrap();
+    assert!(!back.suspended);
+    assert_eq!(
+        kind(s.moderate_account(Id(12345), Some(true), None).await),
+        ErrorKind::NotFound
+    );
+}
+
+pub async fn imported_follows_are_counted_once<B: Backend>(b: &B) {
+    let s = b.store();
+    let ids = users(s, "imp", 4).await;
+    let (a, bb, c, d) = (ids[0], ids[1], ids[2], ids[3]);
+    s.block(d, a).await.unwrap();
+    let edges = vec![
+        (a, bb),
+        (a, c),
+        (bb, c),
+        (c, a),
+        (a, a),
+        (a, bb),
+        (a, d),
+        (d, a),
+    ];
+    assert_eq!(s.import_follows(edges.clone()).await.unwrap(), 4);
+    // Run again: nothing new, counts unchanged.
+    assert_eq!(s.import_follows(edges).await.unwrap(), 0);
+    let counts = s.account_counts(&[a, bb, c, d]).await.unwrap();
+    assert_eq!((counts[0].following, counts[0].followers), (2, 1));
+    assert_eq!((counts[1].following, counts[1].followers), (1, 1));
+    assert_eq!((counts[2].following, counts[2].followers), (1, 2));
+    assert_eq!((counts[3].following, counts[3].followers), (0, 0));
+    let followers_of_c = s.followers(c, Window::oldest(10)).await.unwrap().items;
+    assert_eq!(followers_of_c.len(), 2);
+    assert!(followers_of_c.contains(&a) && followers_of_c.contains(&bb));
+    assert_eq!(
+        kind(s.import_follows(vec![(a, Id(999_999))]).await),
+        ErrorKind::NotFound
+    );
+    let too_many = vec![(a, bb); MAX_PAGE + 1];
+    assert_eq!(kind(s.import_follows(too_many).await), ErrorKind::Invalid);
+}
+
+pub async fn deleting_an_account_removes_it_everywhere_in_the_store<B: Backend>(b: &B) {
+    let s = b.store();
+    let gone = user(s, "leaving").await;
+    let ids = users(s, "stays", 2).await;
+    let (x, y) = (ids[0], ids[1]);
+    s.follow(gone, x).await.unwrap();
+    s.follow(y, gone).await.unwrap();
+    s.follow(x, y).await.unwrap();
+    let issued = s
+        .issue_token(NewToken {
+            account_id: Some(gone),
+            app_id: None,
+            scopes: vec!["read".into()],
+            expires_at_ms: None,
+        })
+        .await
+        .unwrap();
+    assert!(s.delete_account(gone).await.unwrap());
+    assert!(
+        !s.delete_account(gone).await.unwrap(),
+        "a second delete finds nothing"
+    );
+    assert!(s.accounts_by_ids(&[gone]).await.unwrap().is_empty());
+    assert!(
+        s.accounts_by_usernames(&["leaving"])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.token(&issued.token).await.unwrap().is_none());
+    assert_eq!(
+        kind(s.verify_password("leaving", "correct horse battery").await),
+        ErrorKind::Unauthorized
+    );
+    let counts = s.account_counts(&[x, y]).await.unwrap();
+    assert_eq!((counts[0].followers, counts[0].following), (0, 1));
+    assert_eq!((counts[1].followers, counts[1].following), (1, 0));
+    assert_eq!(
+        s.followers(x, Window::oldest(10)).await.unwrap().items,
+        vec![]
+    );
+    assert_eq!(
+        s.following(y, Window::oldest(10)).await.unwrap().items,
+        vec![]
+    );
+    // The username is free again.
+    user(s, "leaving").await;
+}
+
+pub async fn account_counts_can_be_set_from_a_recount<B: Backend>(b: &B) {
+    let s = b.store();
+    let ids = users(s, "recount", 2).await;
+    s.follow(ids[0], ids[1]).await.unwrap();
+    let want = starling_schema::model::AccountCounts {
+        followers: 7,
+        following: 0,
+        statuses: 3,
+        last_status_at_ms: None,
+    };
+    s.set_account_counts(ids[0], want).await.unwrap();
+    let got = s.account_counts(&[ids[0]]).await.unwrap()[0];
+    assert_eq!((got.followers, got.following, got.statuses), (7, 0, 3));
+    // Later changes count from the new values.
+    s.unfollow(ids[0], ids[1]).await.unwrap();
+    s.follow(ids[1], ids[0]).await.unwrap();
+    let got = s.account_counts(&[ids[0]]).await.unwrap()[0];
+    assert_eq!((got.followers, got.following), (8, 0));
+    assert_eq!(
+        kind(s.set_account_counts(Id(424_242), want).await),
+        ErrorKind::NotFound
+    );
+}
+
 /// Instantiate every case above as a `#[tokio::test]` for one backend. `$make` is an async
 /// fn returning `Option<impl Backend>`; `None` means the backend is not available here and
 /// the test says so and passes.
@@ -1641,6 +1773,10 @@ macro_rules! conformance_suite {
             outbox_keeps_events_in_order_until_removed,
             windows_order_matches_cursor_semantics,
             full_scans_walk_every_live_post_and_account_once,
+            // admin
+            moderation_suspends_and_changes_roles, imported_follows_are_counted_once,
+            deleting_an_account_removes_it_everywhere_in_the_store,
+            account_counts_can_be_set_from_a_recount,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

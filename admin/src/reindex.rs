@@ -1,4 +1,5 @@
-//! `starling search reindex`: rebuild this node's search index from the store.
+//! `starling search reindex` and `starling admin search reindex`: rebuild this node's
+//! search index from the store.
 //!
 //! Walks every live post and account with the store's full scan, a page at a time, and
 //! commits the index every few pages. After each commit the scan cursor is written to
@@ -20,7 +21,7 @@ use starling_store::{AnyStore, Store};
 const PAGE: usize = 1_000;
 /// Pages between two commits (and state saves).
 const PAGES_PER_COMMIT: usize = 20;
-const STATE_FILE: &str = "reindex-state.json";
+pub(crate) const STATE_FILE: &str = "reindex-state.json";
 
 /// What to rebuild.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
