@@ -179,6 +179,43 @@ async fn open_streams(
     (handles, failed, first)
 }
 
+/// Close the sockets and match their `update` events with the acknowledged posts: one
+/// delivery per (socket, post), lag from the acknowledgement (0 when the event came first).
+fn stream_lag(
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    failed: usize,
+    first_error: Option<String>,
+    arrivals: &Arrivals,
+    acked: &HashMap<u64, Instant>,
+    expected: u64,
+) -> StreamLag {
+    let sockets = handles.len();
+    for h in handles {
+        h.abort();
+    }
+    let mut lag = histogram();
+    let mut delivered = 0;
+    if let Ok(a) = arrivals.lock() {
+        let mut once = HashSet::new();
+        for &(user, id, at) in a.iter() {
+            if let Some(ack) = acked.get(&id)
+                && once.insert((user, id))
+            {
+                delivered += 1;
+                record_ms(&mut lag, at.saturating_duration_since(*ack));
+            }
+        }
+    }
+    StreamLag {
+        sockets,
+        failed,
+        first_error,
+        expected,
+        delivered,
+        lag,
+    }
+}
+
 /// Run `mix` open-loop at `opts.rate`.
 pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Result<RunResult> {
     let schedule = Schedule::new(opts.rate, opts.warmup, opts.duration)?;
@@ -322,42 +359,28 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
         // Let the last events arrive, then close the sockets.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (handles, failed, first_error) = sockets;
-        let sockets_open = handles.len();
-        for h in handles {
-            h.abort();
-        }
         let acked: HashMap<u64, (usize, Instant)> = posted
             .lock()
             .map(|p| p.iter().map(|&(id, a, t)| (id, (a, t))).collect())
             .unwrap_or_default();
-        let mut expected = 0u64;
-        for (author, _) in acked.values() {
-            expected += ctx.followers[*author]
-                .iter()
-                .filter(|f| streaming.contains(f))
-                .count() as u64;
-        }
-        let mut h = histogram();
-        let mut delivered = 0;
-        if let Ok(a) = arrivals.lock() {
-            let mut once = HashSet::new();
-            for &(user, id, at) in a.iter() {
-                if let Some((_, ack)) = acked.get(&id)
-                    && once.insert((user, id))
-                {
-                    delivered += 1;
-                    record_ms(&mut h, at.saturating_duration_since(*ack));
-                }
-            }
-        }
-        Some(StreamLag {
-            sockets: sockets_open,
+        let expected = acked
+            .values()
+            .map(|(author, _)| {
+                ctx.followers[*author]
+                    .iter()
+                    .filter(|f| streaming.contains(f))
+                    .count() as u64
+            })
+            .sum();
+        let acked = acked.into_iter().map(|(id, (_, t))| (id, t)).collect();
+        Some(stream_lag(
+            handles,
             failed,
             first_error,
+            &arrivals,
+            &acked,
             expected,
-            delivered,
-            lag: h,
-        })
+        ))
     } else {
         None
     };
@@ -481,31 +504,15 @@ pub async fn run_celebrity(ctx: &Ctx, o: &CelebrityOptions) -> anyhow::Result<Ce
 
     let lag_stream = if o.streams > 0 {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let sockets = handles.len();
-        for h in handles {
-            h.abort();
-        }
-        let mut h = histogram();
-        let mut delivered = 0;
-        if let Ok(a) = arrivals.lock() {
-            let mut once = HashSet::new();
-            for &(user, id, at) in a.iter() {
-                if let Some(ack) = acked.get(&id)
-                    && once.insert((user, id))
-                {
-                    delivered += 1;
-                    record_ms(&mut h, at.saturating_duration_since(*ack));
-                }
-            }
-        }
-        Some(StreamLag {
-            sockets,
+        let expected = handles.len() as u64 * u64::from(o.posts);
+        Some(stream_lag(
+            handles,
             failed,
             first_error,
-            expected: sockets as u64 * u64::from(o.posts),
-            delivered,
-            lag: h,
-        })
+            &arrivals,
+            &acked,
+            expected,
+        ))
     } else {
         None
     };

@@ -134,12 +134,7 @@ async fn seed_over_api(api: &Api, graph: &Graph, opts: &SeedOptions) -> anyhow::
         .collect()
         .await;
     pb.finish();
-    anyhow::ensure!(
-        failures.is_empty(),
-        "{} follows failed, first: {}",
-        failures.len(),
-        failures[0]
-    );
+    none_failed(&failures, "follows")?;
     Ok(users)
 }
 
@@ -217,11 +212,12 @@ async fn posts(api: &Api, users: &Arc<Vec<User>>, opts: &SeedOptions) -> anyhow:
         .collect()
         .await;
     pb.finish();
-    anyhow::ensure!(
-        failures.is_empty(),
-        "{} posts failed, first: {}",
-        failures.len(),
-        failures[0]
-    );
-    Ok(())
+    none_failed(&failures, "posts")
+}
+
+fn none_failed(failures: &[String], what: &str) -> anyhow::Result<()> {
+    match failures.first() {
+        None => Ok(()),
+        Some(first) => anyhow::bail!("{} {what} failed, first: {first}", failures.len()),
+    }
 }

@@ -354,3 +354,51 @@ async fn command_line_seeds_runs_a_sweep_and_writes_the_page() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_socket_records_update_events() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    // A WebSocket server speaking Mastodon's streaming format, standing in until
+    // Starling's own streaming lands on this branch.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let status = serde_json::json!({"id": "4242", "content": "<p>x</p>"}).to_string();
+        for frame in [
+            serde_json::json!({"stream": ["user"], "event": "delete", "payload": "1"}),
+            serde_json::json!({"stream": ["user"], "event": "update", "payload": status}),
+        ] {
+            ws.send(Message::text(frame.to_string())).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let arrivals = starling_bench::stream::Arrivals::default();
+    let api = Api::new(&format!("http://{addr}"), 1, Duration::from_secs(5)).unwrap();
+    let task = starling_bench::stream::open(&api.streaming_url("tok"), 7, arrivals.clone())
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if !arrivals.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got: Vec<(usize, u64)> = arrivals
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|&(u, id, _)| (u, id))
+        .collect();
+    assert_eq!(got, vec![(7, 4242)]);
+    task.abort();
+    // Nothing listening: opening fails with an error, not a hang.
+    let closed = "ws://127.0.0.1:1/api/v1/streaming?stream=user&access_token=t";
+    assert!(
+        starling_bench::stream::open(closed, 0, arrivals)
+            .await
+            .is_err()
+    );
+}
