@@ -245,6 +245,8 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
     let (sample_tx, mut sample_rx) =
         tokio::sync::mpsc::unbounded_channel::<(u64, usize, Instant)>();
 
+    // A run may overrun its schedule by its own length (at least 10 s), no more.
+    let give_up_at = measure_start + opts.duration + opts.duration.max(Duration::from_secs(10));
     let workers = opts.connections.max(1);
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..workers {
@@ -263,6 +265,23 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
                 let due = start + schedule.due(i);
                 tokio::time::sleep_until(due.into()).await;
                 let sent = Instant::now();
+                if sent > give_up_at {
+                    // The server is so far behind that finishing the schedule would take
+                    // minutes: the rest is counted, unsent, as failed at its current lateness.
+                    if !schedule.is_warmup(i) {
+                        let second =
+                            due.saturating_duration_since(measure_start).as_secs() as usize;
+                        let micros = sent.saturating_duration_since(due).as_micros() as u64;
+                        rec.record(
+                            op.name(),
+                            micros,
+                            second,
+                            Some("abandoned (server too far behind)"),
+                        );
+                        last_done = last_done.max(sent);
+                    }
+                    continue;
+                }
                 let result = run_op(&api, &users, &op).await;
                 let done = Instant::now();
                 if schedule.is_warmup(i) {
