@@ -206,9 +206,10 @@ impl Graph {
             mean_followers: self.edges.len() as f64 / f64::from(self.users.max(1)),
             max_followers: counts.iter().copied().max().unwrap_or(0),
             reciprocity: reciprocal as f64 / self.edges.len().max(1) as f64,
+            // From the smallest follower count any account has: the law's own k_min.
             exponent_estimate: crate::dist::estimate_exponent(
                 counts.iter().copied(),
-                1,
+                counts.iter().copied().filter(|&c| c > 0).min().unwrap_or(1),
                 u64::from(self.users.saturating_sub(1)),
             ),
         }
@@ -222,7 +223,8 @@ pub struct GraphSummary {
     pub mean_followers: f64,
     pub max_followers: u64,
     pub reciprocity: f64,
-    /// Follower-count exponent estimated from the graph (celebrities included).
+    /// Follower-count exponent estimated from the graph (celebrities and returned follows
+    /// included, so it is only near the generator's exponent when those are few).
     pub exponent_estimate: Option<f64>,
 }
 

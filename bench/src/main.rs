@@ -488,9 +488,23 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
             report.sweep = Some(SweepReport {
                 p99_bound_ms: a.p99_ms,
                 steps: steps.iter().map(|s| s.0.clone()).collect(),
+                ops_p99_ms: steps
+                    .iter()
+                    .map(|s| {
+                        s.1.ops
+                            .iter()
+                            .map(|o| (o.name.clone(), o.latency.p99_ms))
+                            .collect()
+                    })
+                    .collect(),
                 best_rate: best.map(|b| steps[b].0.target_rate),
             });
-            report.run = best.map(|b| steps[b].1.clone());
+            // The best step's figures; when none held, the lowest rate tried shows why.
+            let shown = best.or_else(|| {
+                (0..steps.len())
+                    .min_by(|&x, &y| steps[x].0.target_rate.total_cmp(&steps[y].0.target_rate))
+            });
+            report.run = shown.map(|b| steps[b].1.clone());
         } else {
             let r = runner::run_mix(&ctx, mix, &opts(a.rate)).await?;
             report.run = Some(RunReport::of(&r));

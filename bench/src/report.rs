@@ -159,6 +159,8 @@ impl CelebrityReport {
 pub struct SweepReport {
     pub p99_bound_ms: f64,
     pub steps: Vec<Step>,
+    /// p99 (ms) of each operation at each step, in the order of `steps`.
+    pub ops_p99_ms: Vec<BTreeMap<String, f64>>,
     /// The highest target rate that held, if any did.
     pub best_rate: Option<f64>,
 }
@@ -177,7 +179,7 @@ pub struct Report {
     pub settings: BTreeMap<String, String>,
     pub ceilings: Option<Ceilings>,
     pub sweep: Option<SweepReport>,
-    /// The run at the fixed rate, or the sweep's best step.
+    /// The run at the fixed rate, or the sweep's best step (its lowest step when none held).
     pub run: Option<RunReport>,
     pub celebrity: Option<CelebrityReport>,
     /// `(title, file name)` of the charts written beside the report.
@@ -255,16 +257,27 @@ impl Report {
             );
             let _ = writeln!(
                 md,
-                "| target req/s | achieved req/s | p99 ms | errors | held |"
+                "| target req/s | achieved req/s | p99 ms | p99 by operation, ms | errors | held |"
             );
-            let _ = writeln!(md, "|---:|---:|---:|---:|:---:|");
-            for st in &s.steps {
+            let _ = writeln!(md, "|---:|---:|---:|---|---:|:---:|");
+            for (i, st) in s.steps.iter().enumerate() {
+                let by_op = s
+                    .ops_p99_ms
+                    .get(i)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(op, v)| format!("{op} {}", ms(*v)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
                 let _ = writeln!(
                     md,
-                    "| {:.0} | {:.0} | {} | {:.2}% | {} |",
+                    "| {:.0} | {:.0} | {} | {} | {:.2}% | {} |",
                     st.target_rate,
                     st.achieved_rate,
                     ms(st.p99_ms),
+                    by_op,
                     st.error_share * 100.0,
                     if st.held { "yes" } else { "no" }
                 );
@@ -278,10 +291,10 @@ impl Report {
             );
         }
         if let Some(r) = &self.run {
-            let label = if self.sweep.is_some() {
-                "At that rate"
-            } else {
-                "Run"
+            let label = match &self.sweep {
+                Some(s) if s.best_rate.is_some() => "At that rate",
+                Some(_) => "At the lowest rate tried (it did not hold)",
+                None => "Run",
             };
             let _ = writeln!(
                 md,
