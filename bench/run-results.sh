@@ -41,6 +41,12 @@ echo "# Everything below is run by: bash bench/run-results.sh" >"$commands"
 pids=()
 
 cleanup() {
+    # The server first (it stops gracefully while Redis and NATS are still there).
+    if [[ -n "${server:-}" ]]; then
+        kill "$server" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$server" 2>/dev/null || true
+    fi
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [[ "${KEEP:-0}" != 1 ]]; then rm -rf "$work"; else echo "work directory kept: $work"; fi

@@ -58,6 +58,9 @@ impl Api {
     pub fn new(base: &str, connections: usize, timeout: Duration) -> anyhow::Result<Api> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
+            // Below actix-web's 5 s keep-alive, so a pooled connection is never reused just
+            // as the server closes it (which fails the request with no status).
+            .pool_idle_timeout(Duration::from_secs(2))
             .timeout(timeout)
             .tcp_nodelay(true)
             .build()
@@ -165,13 +168,23 @@ impl Api {
             .as_str()
             .with_context(|| format!("no access_token registering {username}"))?
             .to_owned();
-        let me: Value = serde_json::from_slice(
-            &self
-                .get(Some(&token), "/api/v1/accounts/verify_credentials")
-                .await
-                .context("verify_credentials")?,
-        )
-        .context("verify_credentials body")?;
+        // A read, so safe to retry when the connection (not the server) failed.
+        let mut body = self
+            .get(Some(&token), "/api/v1/accounts/verify_credentials")
+            .await;
+        for _ in 0..2 {
+            match &body {
+                Err(Failure(kind)) if !kind.starts_with("http ") => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    body = self
+                        .get(Some(&token), "/api/v1/accounts/verify_credentials")
+                        .await;
+                }
+                _ => break,
+            }
+        }
+        let me: Value = serde_json::from_slice(&body.context("verify_credentials")?)
+            .context("verify_credentials body")?;
         let id = me["id"].as_str().context("no id in verify_credentials")?;
         Ok((id.to_owned(), token))
     }
