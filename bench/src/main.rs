@@ -657,9 +657,11 @@ fn page_cmd(
                     .map(|r| format!("fixed {:.0} req/s", r.target_rate))
             })
             .unwrap_or_else(|| "-".into());
+        let held = rep.sweep.as_ref().is_none_or(|s| s.best_rate.is_some());
         let p99 = rep
             .run
             .as_ref()
+            .filter(|_| held)
             .map(|r| format!("{:.2} ms", r.all.p99_ms))
             .unwrap_or_else(|| "-".into());
         let lag = rep

@@ -408,7 +408,7 @@ impl Report {
             {
                 let _ = writeln!(
                     md,
-                    "- this workload's achieved rate is {:.0}% of the trivial-endpoint ceiling",
+                    "- this workload's achieved rate is {:.2}% of the trivial-endpoint ceiling",
                     100.0 * r.achieved_rate / c.http_health_rps
                 );
             }

@@ -169,12 +169,11 @@ async fn admin_import(
         status.success(),
         "`starling admin graph import` failed: {status}"
     );
-    let text = tokio::fs::read_to_string(&tokens_path)
-        .await
+    let text = std::fs::read_to_string(&tokens_path)
         .with_context(|| format!("reading {}", tokens_path.display()))?;
     let users = read_tokens_file(&text)?;
     // The tokens stay in the (private) state file only.
-    tokio::fs::remove_file(&tokens_path).await.ok();
+    std::fs::remove_file(&tokens_path).ok();
     Ok(users)
 }
 
