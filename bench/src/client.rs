@@ -233,6 +233,21 @@ impl Api {
         Ok(page.iter().any(|s| s["id"].as_str() == Some(id.as_str())))
     }
 
+    /// Whether status `id` is among the statuses `/api/v2/search` finds for `word`.
+    pub async fn search_has(&self, token: &str, word: &str, id: u64) -> Result<bool, Failure> {
+        let body = self
+            .get(
+                Some(token),
+                &format!("/api/v2/search?type=statuses&limit=40&q={word}"),
+            )
+            .await?;
+        let found: Value = serde_json::from_slice(&body).map_err(|_| Failure("body".into()))?;
+        let id = id.to_string();
+        Ok(found["statuses"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|st| st["id"].as_str() == Some(id.as_str()))))
+    }
+
     pub async fn account_statuses(&self, token: &str, account_id: &str) -> Result<(), Failure> {
         self.get(
             Some(token),

@@ -555,7 +555,11 @@ fn write_outputs(report: &mut Report, out: &Path) -> anyhow::Result<()> {
         if let Some(s) = &r.fanout_lag_stream {
             cdfs.push(("streaming".to_owned(), s.lag.cdf.clone()));
         }
-        let title = format!("{}: fan-out lag CDF", report.name);
+        cdfs.push((
+            "search freshness".to_owned(),
+            r.search_freshness.cdf.clone(),
+        ));
+        let title = format!("{}: fan-out lag and search freshness CDF", report.name);
         write(
             title.clone(),
             format!("{slug}-lag.svg"),

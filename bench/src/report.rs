@@ -21,7 +21,7 @@ pub struct OpReport {
     pub per_second: Vec<u64>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct LagReport {
     pub latency: Latency,
     /// Followers (or deliveries) that never showed the post within the timeout.
@@ -69,6 +69,9 @@ pub struct RunReport {
     pub late_send_share: f64,
     pub send_lateness_p99_ms: f64,
     pub fanout_lag_home: LagReport,
+    /// Post acknowledged → found by `/api/v2/search` (absent from older reports).
+    #[serde(default)]
+    pub search_freshness: LagReport,
     pub fanout_lag_stream: Option<StreamReport>,
 }
 
@@ -104,6 +107,11 @@ impl RunReport {
                 latency: Latency::of(&r.lag_home),
                 missed: r.lag_home_missed,
                 cdf: cdf(&r.lag_home),
+            },
+            search_freshness: LagReport {
+                latency: Latency::of(&r.search_fresh),
+                missed: r.search_missed,
+                cdf: cdf(&r.search_fresh),
             },
             fanout_lag_stream: r.lag_stream.as_ref().map(StreamReport::of),
         }
@@ -353,6 +361,11 @@ impl Report {
                     stream_line(s)
                 );
             }
+            let _ = writeln!(
+                md,
+                "\nSearch freshness (post acknowledged → found by `/api/v2/search`): {}.",
+                lag_line(&r.search_freshness)
+            );
             let _ = writeln!(md);
         }
         if let Some(c) = &self.celebrity {

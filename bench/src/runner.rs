@@ -101,6 +101,9 @@ pub struct RunResult {
     pub late_sends: u64,
     pub lag_home: Histogram<u64>,
     pub lag_home_missed: u64,
+    /// Post acknowledged → found by `/api/v2/search` (the post's author searching).
+    pub search_fresh: Histogram<u64>,
+    pub search_missed: u64,
     pub lag_stream: Option<StreamLag>,
 }
 
@@ -142,6 +145,39 @@ pub async fn watch_home(
             tokio::time::sleep(rest).await;
         }
     }
+}
+
+/// A word of a post to find it by: its longest plain alphanumeric word (the random words
+/// of generated posts are unique in practice), if it has one of five characters or more.
+pub fn search_word(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .filter(|w| w.len() >= 5 && w.chars().all(|c| c.is_ascii_alphanumeric()))
+        .max_by_key(|w| w.len())
+        .map(str::to_owned)
+}
+
+/// Poll `/api/v2/search` for `word` until status `id` is among the results; the time from
+/// `acked` to the answer that first had it, or `None` after `timeout`.
+pub async fn watch_search(
+    api: &Api,
+    token: &str,
+    word: &str,
+    id: u64,
+    acked: Instant,
+    poll: Duration,
+    timeout: Duration,
+) -> Option<Duration> {
+    let deadline = acked + timeout;
+    while Instant::now() < deadline {
+        let asked = Instant::now();
+        if let Ok(true) = api.search_has(token, word, id).await {
+            return Some(Instant::now().saturating_duration_since(acked));
+        }
+        if let Some(rest) = poll.checked_sub(asked.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+    }
+    None
 }
 
 fn record_ms(h: &mut Histogram<u64>, d: Duration) {
@@ -241,9 +277,10 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
     let posted: Arc<Mutex<Vec<(u64, usize, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
     let last_sample = Arc::new(AtomicU64::new(0));
     let lag = Arc::new(Mutex::new((histogram(), 0u64)));
+    let fresh = Arc::new(Mutex::new((histogram(), 0u64)));
     let mut samplers = tokio::task::JoinSet::new();
     let (sample_tx, mut sample_rx) =
-        tokio::sync::mpsc::unbounded_channel::<(u64, usize, Instant)>();
+        tokio::sync::mpsc::unbounded_channel::<(u64, usize, Instant, Option<String>)>();
 
     // A run may overrun its schedule by its own length (at least 10 s), no more.
     let give_up_at = measure_start + opts.duration + opts.duration.max(Duration::from_secs(10));
@@ -297,7 +334,7 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
                 let err = result.as_ref().err().map(|e| e.0.as_str());
                 rec.record(op.name(), micros, second, err);
                 last_done = last_done.max(done);
-                if let (Op::Post { user, .. }, Ok(Some(id))) = (&op, &result) {
+                if let (Op::Post { user, text }, Ok(Some(id))) = (&op, &result) {
                     if let Ok(mut p) = posted.lock() {
                         p.push((*id, *user, done));
                     }
@@ -314,7 +351,7 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
                             )
                             .is_ok()
                     {
-                        let _ = sample_tx.send((*id, *user, done));
+                        let _ = sample_tx.send((*id, *user, done, search_word(text)));
                     }
                 }
             }
@@ -331,11 +368,32 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
             ctx.followers.clone(),
             lag.clone(),
         );
+        let fresh = fresh.clone();
         let lag_opts = opts.lag.clone();
         let seed = opts.seed;
         tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(seed ^ 0x1a6);
-            while let Some((id, author, acked)) = sample_rx.recv().await {
+            while let Some((id, author, acked, word)) = sample_rx.recv().await {
+                if let Some(word) = word {
+                    let (api, token, fresh, o) = (
+                        api.clone(),
+                        users[author].token.clone(),
+                        fresh.clone(),
+                        lag_opts.clone(),
+                    );
+                    // Search commits are batched, so a poll every 50 ms is fine enough.
+                    let poll = o.poll.max(Duration::from_millis(50));
+                    samplers.spawn(async move {
+                        let found =
+                            watch_search(&api, &token, &word, id, acked, poll, o.timeout).await;
+                        if let Ok(mut f) = fresh.lock() {
+                            match found {
+                                Some(d) => record_ms(&mut f.0, d),
+                                None => f.1 += 1,
+                            }
+                        }
+                    });
+                }
                 let mut fs = followers[author].clone();
                 if fs.is_empty() {
                     continue;
@@ -408,6 +466,10 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
         .lock()
         .map(|l| (l.0.clone(), l.1))
         .unwrap_or_else(|_| (histogram(), 0));
+    let (search_fresh, search_missed) = fresh
+        .lock()
+        .map(|l| (l.0.clone(), l.1))
+        .unwrap_or_else(|_| (histogram(), 0));
     Ok(RunResult {
         target_rate: opts.rate,
         achieved_rate,
@@ -416,6 +478,8 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
         late_sends,
         lag_home,
         lag_home_missed,
+        search_fresh,
+        search_missed,
         lag_stream,
     })
 }
@@ -543,4 +607,16 @@ pub async fn run_celebrity(ctx: &Ctx, o: &CelebrityOptions) -> anyhow::Result<Ce
         lag_home,
         lag_stream,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_word_is_the_longest_plain_word() {
+        let text = "@u1 @u22 http://example.org/abcdefghij abc Qx7zPq9 xyzw Kk2mm";
+        assert_eq!(search_word(text).as_deref(), Some("Qx7zPq9"));
+        assert_eq!(search_word("@someone http://example.org/x hi"), None);
+    }
 }

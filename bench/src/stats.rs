@@ -110,7 +110,7 @@ impl Recorder {
 }
 
 /// Percentiles of a histogram in milliseconds.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
     pub count: u64,
     pub mean_ms: f64,

@@ -181,6 +181,9 @@ async fn open_loop_run_measures_every_operation_and_fanout_lag() {
     );
     assert!(!r.lag_home.is_empty(), "fan-out lag was sampled");
     assert_eq!(r.lag_home_missed, 0, "every watched follower saw the post");
+    // The indexer role runs too: sampled posts were found by search.
+    assert!(!r.search_fresh.is_empty(), "search freshness was sampled");
+    assert_eq!(r.search_missed, 0, "every sampled post became searchable");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
