@@ -199,9 +199,16 @@ record "$bench" run --state "$twitter_state" --workload celebrity --name "celebr
     --celebrity-streams 50
 reports+=(--report "$results/celebrity-$twitter_name/report.json")
 
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+cores=$(nproc)
 {
-    echo "Load on this machine while these figures were taken (other work shares the 2 cores):"
-    echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end of the run."
+    echo "Load average at the end of the run: $load on $cores cores."
+    if awk -v l="${load%% *}" -v c="$cores" 'BEGIN { exit !(l > c) }'; then
+        echo "**Other work was using this machine during the run (load above the core count), so"
+        echo "these figures show contention, not Starling's capacity;** the report's share of sends"
+        echo "over 1 ms late shows how far the load generator itself was held back. Regenerate on a"
+        echo "quiet machine."
+    fi
     echo
 } >>"$notes"
 echo "==> writing bench/RESULTS.md"
