@@ -210,8 +210,9 @@ impl Conn {
         }
     }
 
-    /// Accounts whose posts this connection must never be shown: those its user blocks or
-    /// mutes (re-read every [`EXCLUDED_TTL`]).
+    /// Accounts whose posts this connection must never be shown: those its user blocks, is
+    /// blocked by or mutes (the newest [`EXCLUDED_MAX`] of each, re-read every
+    /// [`EXCLUDED_TTL`]).
     async fn excluded(&self, api: &Api) -> ApiResult<Arc<HashSet<Id>>> {
         let Some(user) = self.user else {
             return Ok(Arc::default());
@@ -223,12 +224,19 @@ impl Conn {
             return Ok(set.clone());
         }
         let window = Window::newest(EXCLUDED_MAX.min(starling_store::MAX_PAGE));
-        let (blocks, mutes) = tokio::join!(
+        let (blocks, blockers, mutes) = tokio::join!(
             api.store.blocks_of(user, window),
+            api.store.blocked_by(user, window),
             api.store.mutes_of(user, window)
         );
-        let set: Arc<HashSet<Id>> =
-            Arc::new(blocks?.items.into_iter().chain(mutes?.items).collect());
+        let set: Arc<HashSet<Id>> = Arc::new(
+            blocks?
+                .items
+                .into_iter()
+                .chain(blockers?.items)
+                .chain(mutes?.items)
+                .collect(),
+        );
         if let Ok(mut cached) = self.excluded.lock() {
             *cached = Some((Instant::now(), set.clone()));
         }
