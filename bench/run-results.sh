@@ -30,6 +30,15 @@ cargo build --release -p starling -p starling-bench
 starling=$target/release/starling
 bench=$target/release/starling-bench
 
+# Other work on the machine skews every figure: wait (up to two minutes) for the load the
+# build left to settle, and note what it was.
+cores=$(nproc)
+for _ in $(seq 1 24); do
+    awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v c="$cores" 'BEGIN { exit !(l <= c / 2) }' && break
+    sleep 5
+done
+start_load=$(cut -d' ' -f1-3 /proc/loadavg)
+
 work=$(mktemp -d /tmp/starling-bench.XXXXXX)
 results=$root/bench/results
 rm -rf "$results"
@@ -153,32 +162,17 @@ reports=(--report "$results/dsb-mixed-1k/report.json")
 # 2. twitter on a 100,000-user Zipf graph with a 50,000-follower celebrity. Seeding that
 #    many users goes through the admin bulk import (password hashing alone over the API
 #    would take about an hour).
-if "$starling" admin graph import --help >/dev/null 2>&1; then
-    echo "==> twitter: seeding $TWITTER_USERS users with the admin bulk import"
-    record "$bench" seed --base "$base" --state "$work/twitter.json" --users "$TWITTER_USERS" \
-        --exponent 2.0 --celebrities 1 --celebrity-followers "$CELEBRITY_FOLLOWERS" \
-        --reciprocity 0.1 --seed 2 --prefix t --posts-per-user 1 \
-        --admin-import --starling "$starling" --config "$work/starling.toml"
-    twitter_name=twitter-${TWITTER_USERS}
-    twitter_state=$work/twitter.json
-else
-    # Until the admin import lands: the 1,000-user graph already seeded (its celebrity has
-    # 500 followers). Signing up many more users over the API is not an option on this
-    # build: each sign-up grows the server's memory by several MiB.
-    {
-        echo "**The 100,000-user \`twitter\` configuration did not run:** this build of \`starling\`"
-        echo "has no \`admin graph import\`, and seeding 100,000 users through the public API does not"
-        echo "fit one run on this machine (password hashing for each sign-up, and the server's"
-        echo "resident memory grows by about 7 MiB per sign-up, which was reported as a server bug)."
-        echo "In its place, \`twitter\` and \`celebrity\` ran on the 1,000-user graph of \`dsb-mixed\`"
-        echo "(whose celebrity has 500 followers). Re-run \`bash bench/run-results.sh\` once the admin"
-        echo "import is merged."
-        echo
-    } >>"$notes"
-    echo "==> twitter: no admin import in this build; using the 1,000-user graph"
-    twitter_state=$work/dsb.json
-    twitter_name=twitter-1k
-fi
+echo "==> twitter: seeding $TWITTER_USERS users with the admin bulk import"
+record "$bench" seed --base "$base" --state "$work/twitter.json" --users "$TWITTER_USERS" \
+    --exponent 2.0 --celebrities 1 --celebrity-followers "$CELEBRITY_FOLLOWERS" \
+    --reciprocity 0.1 --seed 2 --prefix t --posts-per-user 1 \
+    --admin-import --starling "$starling" --config "$work/starling.toml"
+# A bulk import writes follows straight to the store, so no home timeline holds them yet (the
+# import says so); an operator builds them, as a running service has them for its users.
+echo "==> twitter: building home timelines after the import"
+record "$starling" --config "$work/starling.toml" admin feeds build --all
+twitter_name=twitter-${TWITTER_USERS}
+twitter_state=$work/twitter.json
 streaming_note=$(curl -s -o /dev/null -w '%{http_code}' "$base/api/v1/streaming/health" || true)
 if [[ "$streaming_note" != 200 ]]; then
     {
@@ -200,12 +194,12 @@ record "$bench" run --state "$twitter_state" --workload celebrity --name "celebr
 reports+=(--report "$results/celebrity-$twitter_name/report.json")
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
-cores=$(nproc)
 {
-    echo "Load average at the end of the run: $load on $cores cores."
-    if awk -v l="${load%% *}" -v c="$cores" 'BEGIN { exit !(l > c) }'; then
-        echo "**Other work was using this machine during the run (load above the core count), so"
-        echo "these figures show contention, not Starling's capacity;** the report's share of sends"
+    echo "Load average before the run (after the build settled): $start_load on $cores cores; at"
+    echo "the end of the run: $load (the run itself: server, Redis, NATS and the load generator)."
+    if awk -v l="${start_load%% *}" -v c="$cores" 'BEGIN { exit !(l > c) }'; then
+        echo "**Other work was using this machine when the run started (load above the core count),"
+        echo "so these figures show contention, not Starling's capacity;** the report's share of sends"
         echo "over 1 ms late shows how far the load generator itself was held back. Regenerate on a"
         echo "quiet machine."
     fi
