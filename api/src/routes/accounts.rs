@@ -304,21 +304,42 @@ async fn relationship(api: &Api, me: Id, target: Id) -> ApiResult<HttpResponse> 
     Ok(json(&entities::relationship(rel)))
 }
 
+/// The end of a relationship action on `target`: publish `event` if the store says it
+/// changed something, then answer the relationship as it now stands.
+async fn settle(
+    api: &Api,
+    me: Id,
+    target: Id,
+    changed: bool,
+    event: Event,
+) -> ApiResult<HttpResponse> {
+    if changed {
+        api.publish(event).await?;
+    }
+    relationship(api, me, target).await
+}
+
+/// An undo (unfollow, unblock, unmute) names an account that must exist, even when there is
+/// nothing to undo.
+async fn existing(api: &Api, target: Id) -> ApiResult<Id> {
+    match api.account(target).await? {
+        Some(_) => Ok(target),
+        None => Err(ApiError::not_found("Record")),
+    }
+}
+
 async fn follow(
     api: web::Data<Api>,
     auth: Auth,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let target = path_id(&path)?;
-    let me = auth.account.id;
-    if api.store.follow(me, target).await? {
-        api.publish(Event::Followed {
-            follower_id: me,
-            followee_id: target,
-        })
-        .await?;
-    }
-    relationship(&api, me, target).await
+    let (me, target) = (auth.account.id, path_id(&path)?);
+    let changed = api.store.follow(me, target).await?;
+    let event = Event::Followed {
+        follower_id: me,
+        followee_id: target,
+    };
+    settle(&api, me, target, changed, event).await
 }
 
 async fn unfollow(
@@ -326,19 +347,13 @@ async fn unfollow(
     auth: Auth,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let target = path_id(&path)?;
-    let me = auth.account.id;
-    if api.account(target).await?.is_none() {
-        return Err(ApiError::not_found("Record"));
-    }
-    if api.store.unfollow(me, target).await? {
-        api.publish(Event::Unfollowed {
-            follower_id: me,
-            followee_id: target,
-        })
-        .await?;
-    }
-    relationship(&api, me, target).await
+    let (me, target) = (auth.account.id, existing(&api, path_id(&path)?).await?);
+    let changed = api.store.unfollow(me, target).await?;
+    let event = Event::Unfollowed {
+        follower_id: me,
+        followee_id: target,
+    };
+    settle(&api, me, target, changed, event).await
 }
 
 /// Block `target`. The store ends follows both ways; fan-out, given the block, takes each
@@ -348,16 +363,13 @@ async fn block(
     auth: Auth,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let target = path_id(&path)?;
-    let me = auth.account.id;
-    if api.store.block(me, target).await? {
-        api.publish(Event::Blocked {
-            account_id: me,
-            target_id: target,
-        })
-        .await?;
-    }
-    relationship(&api, me, target).await
+    let (me, target) = (auth.account.id, path_id(&path)?);
+    let changed = api.store.block(me, target).await?;
+    let event = Event::Blocked {
+        account_id: me,
+        target_id: target,
+    };
+    settle(&api, me, target, changed, event).await
 }
 
 async fn unblock(
@@ -365,19 +377,13 @@ async fn unblock(
     auth: Auth,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let target = path_id(&path)?;
-    let me = auth.account.id;
-    if api.account(target).await?.is_none() {
-        return Err(ApiError::not_found("Record"));
-    }
-    if api.store.unblock(me, target).await? {
-        api.publish(Event::Unblocked {
-            account_id: me,
-            target_id: target,
-        })
-        .await?;
-    }
-    relationship(&api, me, target).await
+    let (me, target) = (auth.account.id, existing(&api, path_id(&path)?).await?);
+    let changed = api.store.unblock(me, target).await?;
+    let event = Event::Unblocked {
+        account_id: me,
+        target_id: target,
+    };
+    settle(&api, me, target, changed, event).await
 }
 
 #[derive(Deserialize)]
@@ -393,18 +399,15 @@ async fn mute(
     path: web::Path<String>,
     Body(form): Body<MuteForm>,
 ) -> ApiResult<HttpResponse> {
-    let target = path_id(&path)?;
-    let me = auth.account.id;
+    let (me, target) = (auth.account.id, path_id(&path)?);
     let notifications = form.notifications.unwrap_or(true);
-    if api.store.mute(me, target, notifications).await? {
-        api.publish(Event::Muted {
-            account_id: me,
-            target_id: target,
-            notifications,
-        })
-        .await?;
-    }
-    relationship(&api, me, target).await
+    let changed = api.store.mute(me, target, notifications).await?;
+    let event = Event::Muted {
+        account_id: me,
+        target_id: target,
+        notifications,
+    };
+    settle(&api, me, target, changed, event).await
 }
 
 async fn unmute(
@@ -412,19 +415,13 @@ async fn unmute(
     auth: Auth,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let target = path_id(&path)?;
-    let me = auth.account.id;
-    if api.account(target).await?.is_none() {
-        return Err(ApiError::not_found("Record"));
-    }
-    if api.store.unmute(me, target).await? {
-        api.publish(Event::Unmuted {
-            account_id: me,
-            target_id: target,
-        })
-        .await?;
-    }
-    relationship(&api, me, target).await
+    let (me, target) = (auth.account.id, existing(&api, path_id(&path)?).await?);
+    let changed = api.store.unmute(me, target).await?;
+    let event = Event::Unmuted {
+        account_id: me,
+        target_id: target,
+    };
+    settle(&api, me, target, changed, event).await
 }
 
 async fn blocks(
