@@ -185,6 +185,9 @@ pub struct Conn {
     /// Cancelled to disconnect it: too slow, token revoked, node stopping.
     pub closed: CancellationToken,
     excluded: Mutex<Option<(Instant, Arc<HashSet<Id>>)>>,
+    /// Its subscriptions (changed under the registry's lock), so closing it visits only the
+    /// channels it is on.
+    subs: Mutex<Vec<Sub>>,
 }
 
 impl Conn {
@@ -344,6 +347,7 @@ impl Hub {
             tx,
             closed: hub.shutdown.child_token(),
             excluded: Mutex::new(None),
+            subs: Mutex::default(),
         });
         if let Ok(mut reg) = hub.registry.lock() {
             reg.conns.insert(conn.id, conn.clone());
@@ -394,13 +398,12 @@ impl Hub {
             Some(state) => add_sub(&mut state.subs, conn, sub),
             None => {
                 let task = tokio::spawn(dispatch(api.clone(), channel.clone(), subscription));
-                reg.channels.insert(
-                    channel,
-                    ChannelState {
-                        subs: vec![(conn.clone(), sub)],
-                        task,
-                    },
-                );
+                let mut state = ChannelState {
+                    subs: Vec::new(),
+                    task,
+                };
+                add_sub(&mut state.subs, conn, sub);
+                reg.channels.insert(channel, state);
             }
         }
         Ok(())
@@ -426,6 +429,9 @@ impl Hub {
         };
         if let Ok(mut reg) = self.registry.lock() {
             detach(&mut reg, &channel, |(c, s)| c.id == conn.id && s == sub);
+            if let Ok(mut subs) = conn.subs.lock() {
+                subs.retain(|s| s != sub);
+            }
         }
     }
 
@@ -433,14 +439,17 @@ impl Hub {
         let Ok(mut reg) = self.registry.lock() else {
             return;
         };
-        if let Some(conn) = reg.conns.remove(&id) {
-            conn.closed.cancel();
-            self.open.fetch_sub(1, Ordering::AcqRel);
-            metrics::closed();
-        }
-        let channels: Vec<Channel> = reg.channels.keys().cloned().collect();
-        for channel in channels {
-            detach(&mut reg, &channel, |(c, _)| c.id == id);
+        let Some(conn) = reg.conns.remove(&id) else {
+            return;
+        };
+        conn.closed.cancel();
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        metrics::closed();
+        let subs = conn.subs.lock().map(|s| s.clone()).unwrap_or_default();
+        for sub in subs {
+            if let Ok(channel) = sub.channel(conn.user) {
+                detach(&mut reg, &channel, |(c, _)| c.id == id);
+            }
         }
     }
 
@@ -488,9 +497,13 @@ impl Hub {
 }
 
 fn add_sub(subs: &mut Vec<(Arc<Conn>, Sub)>, conn: &Arc<Conn>, sub: Sub) {
-    if !subs.iter().any(|(c, s)| c.id == conn.id && *s == sub) {
-        subs.push((conn.clone(), sub));
+    if subs.iter().any(|(c, s)| c.id == conn.id && *s == sub) {
+        return;
     }
+    if let Ok(mut own) = conn.subs.lock() {
+        own.push(sub.clone());
+    }
+    subs.push((conn.clone(), sub));
 }
 
 /// Drop the matching subscriptions of `channel`; the last one out stops its dispatcher,
