@@ -191,10 +191,6 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn user(&self) -> Option<Id> {
-        self.user
-    }
-
     /// Queue an event without waiting; a full queue means the client is not keeping up.
     fn offer(&self, out: Outgoing) {
         match self.tx.try_send(out) {
@@ -290,11 +286,6 @@ impl Hub {
             open: AtomicUsize::new(0),
             shutdown: CancellationToken::new(),
         }
-    }
-
-    /// Connections open on this node.
-    pub fn open_connections(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
     }
 
     /// Close every stream (the node is stopping).
