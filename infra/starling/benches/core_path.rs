@@ -15,11 +15,11 @@ use hdrhistogram::Histogram;
 use starling::Role;
 use starling_schema::Id;
 use starling_schema::model::{ImportAccount, NewToken, Window};
-use starling_schema::settings::{EmbeddedSettings, Settings};
-use starling_store::embedded::EmbeddedStore;
 use starling_store::{AnyStore, Store};
-use starling_testkit::{NatsServer, RedisShards};
+
 use tokio::sync::Mutex;
+
+mod common;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -166,26 +166,8 @@ async fn run() {
     let seconds = env("SECONDS", 10);
     let followers = env("FOLLOWERS", 50_000) as usize;
 
-    let redis = RedisShards::start(1).expect("redis");
-    let nats = NatsServer::start().expect("nats");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut settings = Settings::default();
-    settings.log.filter = "error".into();
-    settings.api.listen = "127.0.0.1:0".into();
-    settings.redis.shards = redis.urls();
-    settings.nats.url = nats.url();
-    settings.store.embedded = EmbeddedSettings {
-        path: dir.path().join("store"),
-        fsync: false,
-        cache_mib: 256,
-    };
-    settings.search.path = dir.path().join("search");
-    let store = AnyStore::Embedded(
-        EmbeddedStore::open(&settings.store.embedded, 0, settings.limits.clone()).expect("store"),
-    );
-    let node = starling::start_with_store(settings, &Role::all(), store.clone())
-        .await
-        .expect("node");
+    let local = common::start(&Role::all()).await;
+    let (node, store, redis) = (local.node, local.store, local.redis);
     let base = format!("http://{}", node.addr.expect("addr"));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)

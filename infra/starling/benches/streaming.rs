@@ -13,11 +13,10 @@ use futures::StreamExt;
 use hdrhistogram::Histogram;
 use starling::Role;
 use starling_schema::model::{ImportAccount, NewToken};
-use starling_schema::settings::{EmbeddedSettings, Settings};
-use starling_store::embedded::EmbeddedStore;
-use starling_store::{AnyStore, Store};
-use starling_testkit::{NatsServer, RedisShards};
+use starling_store::Store;
 use tokio_tungstenite::tungstenite::Message;
+
+mod common;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -50,26 +49,8 @@ async fn run() {
     let posts = env("POSTS", 200);
     let rate = env("RATE", 10).max(1);
 
-    let redis = RedisShards::start(1).expect("redis");
-    let nats = NatsServer::start().expect("nats");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut settings = Settings::default();
-    settings.log.filter = "error".into();
-    settings.api.listen = "127.0.0.1:0".into();
-    settings.redis.shards = redis.urls();
-    settings.nats.url = nats.url();
-    settings.store.embedded = EmbeddedSettings {
-        path: dir.path().join("store"),
-        fsync: false,
-        cache_mib: 256,
-    };
-    settings.search.path = dir.path().join("search");
-    let store = AnyStore::Embedded(
-        EmbeddedStore::open(&settings.store.embedded, 0, settings.limits.clone()).expect("store"),
-    );
-    let node = starling::start_with_store(settings, &[Role::Api, Role::Fanout], store.clone())
-        .await
-        .expect("node");
+    let local = common::start(&[Role::Api, Role::Fanout]).await;
+    let (node, store, _redis) = (local.node, local.store, local.redis);
     let addr = node.addr.expect("addr");
     let base = format!("http://{addr}");
 
