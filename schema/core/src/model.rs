@@ -134,6 +134,24 @@ pub struct NewToken {
     pub expires_at_ms: Option<u64>,
 }
 
+/// An authorization code waiting to be exchanged for a token (OAuth 2 authorization code
+/// grant). The code itself is never stored, only its digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthCode {
+    pub app_id: Id,
+    pub client_id: String,
+    pub account_id: Id,
+    /// Exactly as the authorization request named it.
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+    /// PKCE (RFC 7636): the challenge and its method (`S256` or `plain`), when the
+    /// request carried one.
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub created_at_ms: u64,
+    pub expires_at_ms: u64,
+}
+
 /// A token and its secret value, which is shown exactly once.
 pub struct IssuedToken {
     pub token: String,

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use starling_schema::Id;
 use starling_schema::ids::{IdGenerator, Mint, now_ms};
 use starling_schema::model::{
-    Account, AccountCounts, App, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
+    Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
     NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Order, Page, Post,
     PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
@@ -90,6 +90,10 @@ struct Tables {
     muted_by: SingleWriterTxKeyspace,
     /// node ++ outbox id → event payload
     outbox: SingleWriterTxKeyspace,
+    /// app id → client_id (schema version 3)
+    apps_by_id: SingleWriterTxKeyspace,
+    /// code digest → AuthCode (schema version 3)
+    auth_codes: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -341,6 +345,8 @@ impl EmbeddedStore {
             blocked_by: open("blocked_by").ctx("opening table blocked_by")?,
             muted_by: open("muted_by").ctx("opening table muted_by")?,
             outbox: open("outbox").ctx("opening table outbox")?,
+            apps_by_id: open("apps_by_id").ctx("opening table apps_by_id")?,
+            auth_codes: open("auth_codes").ctx("opening table auth_codes")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -384,9 +390,31 @@ impl EmbeddedStore {
                 ));
             }
         }
+        self.backfill_apps_by_id()?;
         meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes())
             .ctx("writing the schema version")?;
         Ok(SCHEMA_VERSION)
+    }
+
+    /// Version 3 looks apps up by id too: index the apps registered before it (few rows,
+    /// and re-indexing an app writes the same value again).
+    fn backfill_apps_by_id(&self) -> Result<()> {
+        let t = &self.inner.t;
+        let snap = self.snapshot();
+        let mut tx = self.inner.db.write_tx();
+        for row in snap.iter(&t.apps) {
+            let (_, value) = row.into_inner().ctx("indexing apps by id")?;
+            let stored: StoredApp = decode(&value)?;
+            if !exists(&snap, &t.apps_by_id, k1(stored.app.id))? {
+                tx.insert(
+                    &t.apps_by_id,
+                    k1(stored.app.id),
+                    stored.app.client_id.as_bytes(),
+                );
+            }
+        }
+        tx.commit().ctx("indexing apps by id")?;
+        Ok(())
     }
 
     /// Run `f` in one write transaction on a blocking thread, and commit if it succeeds.
@@ -768,6 +796,11 @@ impl Store for EmbeddedStore {
                 secret_digest: secrets::digest(&client_secret),
             };
             put(tx, &inner.t.apps, stored.app.client_id.as_str(), &stored)?;
+            tx.insert(
+                &inner.t.apps_by_id,
+                k1(stored.app.id),
+                stored.app.client_id.as_bytes(),
+            );
             Ok(IssuedApp {
                 app: stored.app,
                 client_secret,
@@ -849,6 +882,45 @@ impl Store for EmbeddedStore {
             }
         }
         Ok(out)
+    }
+
+    async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
+        let stored: Option<StoredApp> = get(&self.snapshot(), &self.inner.t.apps, client_id)?;
+        Ok(stored.map(|s| s.app))
+    }
+
+    async fn app_by_id(&self, id: Id) -> Result<Option<App>> {
+        let snap = self.snapshot();
+        let t = &self.inner.t;
+        let Some(client_id) = snap.get(&t.apps_by_id, k1(id)).ctx("reading an app id")? else {
+            return Ok(None);
+        };
+        let stored: Option<StoredApp> = get(&snap, &t.apps, client_id)?;
+        Ok(stored.map(|s| s.app))
+    }
+
+    async fn create_auth_code(&self, code: AuthCode) -> Result<String> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            require_account(tx, t, code.account_id)?;
+            let secret = secrets::random_secret();
+            put(tx, &t.auth_codes, secrets::digest(&secret), &code)?;
+            Ok(secret)
+        })
+        .await
+    }
+
+    async fn take_auth_code(&self, code: &str) -> Result<Option<AuthCode>> {
+        let digest = secrets::digest(code);
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let Some(found) = get::<AuthCode>(tx, &t.auth_codes, digest.as_str())? else {
+                return Ok(None);
+            };
+            tx.remove(&t.auth_codes, digest.as_str());
+            Ok((found.expires_at_ms > now_ms()).then_some(found))
+        })
+        .await
     }
 
     async fn follow(&self, follower: Id, followee: Id) -> Result<bool> {

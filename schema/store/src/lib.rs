@@ -14,7 +14,7 @@ use std::future::Future;
 
 use starling_schema::Id;
 use starling_schema::model::{
-    Account, AccountCounts, App, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
+    Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
     NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page, Post,
     PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
@@ -36,7 +36,9 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+/// How long an authorization code may wait to be exchanged (Doorkeeper's default).
+pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
 /// The system of record. Every method is one logical operation that either happens whole
 /// or not at all, and that is safe to retry: repeating a follow, favourite, block or
@@ -91,6 +93,20 @@ pub trait Store: Send + Sync + 'static {
     /// Revoke by the token's hash (`TokenInfo::token_hash`). True if it existed.
     fn revoke_token(&self, token_hash: &str) -> impl Future<Output = Result<bool>> + Send;
     fn tokens_of(&self, account: Id) -> impl Future<Output = Result<Vec<TokenInfo>>> + Send;
+
+    // ---- authorization codes (schema version 3) ---------------------------------------
+
+    /// An app by its public client id (the authorize page shows it), or `None`.
+    fn app_by_client_id(&self, client_id: &str) -> impl Future<Output = Result<Option<App>>> + Send;
+    /// An app by its id (a token names its app by id), or `None`. Apps registered before
+    /// schema version 3 on ScyllaDB are not found this way.
+    fn app_by_id(&self, id: Id) -> impl Future<Output = Result<Option<App>>> + Send;
+    /// Keep an authorization code for `code.expires_at_ms`; returns the code, which is
+    /// stored only as a digest and shown exactly once.
+    fn create_auth_code(&self, code: AuthCode) -> impl Future<Output = Result<String>> + Send;
+    /// Use up a code: the first call with a live code returns what it was issued for and
+    /// removes it; any later call, an unknown or an expired code returns `None`.
+    fn take_auth_code(&self, code: &str) -> impl Future<Output = Result<Option<AuthCode>>> + Send;
 
     // ---- follows --------------------------------------------------------------------
 
@@ -416,6 +432,10 @@ delegate! {
     fn token(&self, token: &str) -> Result<Option<TokenInfo>>;
     fn revoke_token(&self, token_hash: &str) -> Result<bool>;
     fn tokens_of(&self, account: Id) -> Result<Vec<TokenInfo>>;
+    fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>>;
+    fn app_by_id(&self, id: Id) -> Result<Option<App>>;
+    fn create_auth_code(&self, code: AuthCode) -> Result<String>;
+    fn take_auth_code(&self, code: &str) -> Result<Option<AuthCode>>;
     fn follow(&self, follower: Id, followee: Id) -> Result<bool>;
     fn unfollow(&self, follower: Id, followee: Id) -> Result<bool>;
     fn followers(&self, account: Id, window: Window) -> Result<Page<Id>>;

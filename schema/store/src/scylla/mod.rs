@@ -90,7 +90,7 @@ use ::scylla::value::Counter;
 use starling_schema::Id;
 use starling_schema::ids::{IdGenerator, now_ms};
 use starling_schema::model::{
-    Account, AccountCounts, App, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
+    Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
     NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page, Post,
     PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
@@ -100,7 +100,7 @@ use starling_schema::{Invalid, validate};
 use self::exec::{db, each, empty_page, fail, finish, ms, unms, unset};
 use self::ops::same_digest;
 use self::rows::{
-    AccountRow, AppRow, NotificationRow, PostRow, StoredPost, StoredPostRow, TokenRow,
+    AccountRow, AppRow, AuthCodeRow, NotificationRow, PostRow, StoredPost, StoredPostRow, TokenRow,
 };
 use self::statements::{Preparer, Statements};
 use crate::{IDEMPOTENCY_TTL_MS, MAX_BATCH, Result, Scan, Store, StoreError, check, secrets};
@@ -459,6 +459,12 @@ impl Store for ScyllaStore {
         );
         self.write("registering an app", &self.st().app_insert, values)
             .await?;
+        self.write(
+            "registering an app",
+            &self.st().app_id_insert,
+            (db(app.id), app.client_id.as_str()),
+        )
+        .await?;
         Ok(IssuedApp { app, client_secret })
     }
 
@@ -472,6 +478,66 @@ impl Store for ScyllaStore {
             }
             _ => Err(StoreError::Unauthorized("invalid client credentials")),
         }
+    }
+
+    async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>> {
+        let row = self
+            .row::<AppRow>("reading an app", &self.st().app_get, (client_id,))
+            .await?;
+        Ok(row.map(AppRow::into_app))
+    }
+
+    async fn app_by_id(&self, id: Id) -> Result<Option<App>> {
+        let row = self
+            .row::<(String,)>("reading an app", &self.st().app_id_get, (db(id),))
+            .await?;
+        match row {
+            Some((client_id,)) => self.app_by_client_id(&client_id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn create_auth_code(&self, code: AuthCode) -> Result<String> {
+        const CTX: &str = "keeping an authorization code";
+        self.require_accounts([code.account_id]).await?;
+        let secret = secrets::random_secret();
+        let ttl_secs = code
+            .expires_at_ms
+            .saturating_sub(now_ms())
+            .div_ceil(1000)
+            .clamp(1, i32::MAX as u64);
+        let values = (
+            secrets::digest(&secret),
+            db(code.app_id),
+            code.client_id.as_str(),
+            db(code.account_id),
+            code.redirect_uri.as_str(),
+            code.scopes.as_slice(),
+            unset(code.code_challenge.as_deref()),
+            unset(code.code_challenge_method.as_deref()),
+            ms(code.created_at_ms),
+            ms(code.expires_at_ms),
+            i32::try_from(ttl_secs).unwrap_or(i32::MAX),
+        );
+        self.write(CTX, &self.st().auth_code_insert, values).await?;
+        Ok(secret)
+    }
+
+    async fn take_auth_code(&self, code: &str) -> Result<Option<AuthCode>> {
+        const CTX: &str = "using an authorization code";
+        let hash = secrets::digest(code);
+        let Some(row) = self
+            .row::<AuthCodeRow>(CTX, &self.st().auth_code_get, (hash.as_str(),))
+            .await?
+        else {
+            return Ok(None);
+        };
+        // Two exchanges of one code may both read it; only one deletes it.
+        let taken = self
+            .lwt(CTX, &self.st().auth_code_take, (hash.as_str(),))
+            .await?;
+        let code = row.into_code();
+        Ok((taken.applied && code.expires_at_ms > now_ms()).then_some(code))
     }
 
     async fn issue_token(&self, new: NewToken) -> Result<IssuedToken> {

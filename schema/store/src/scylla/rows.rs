@@ -3,6 +3,7 @@
 
 use ::scylla::DeserializeRow;
 use starling_schema::model::{
+    AuthCode,
     Account, App, Notification, NotificationKind, Post, Role, TokenInfo, Visibility,
 };
 
@@ -161,6 +162,42 @@ impl AppRow {
             scopes: self.scopes,
             client_id: self.client_id,
             created_at_ms: unms(self.created_at_ms),
+        }
+    }
+}
+
+#[derive(DeserializeRow)]
+pub(super) struct AuthCodeRow {
+    #[scylla(default_when_null)]
+    app_id: i64,
+    #[scylla(default_when_null)]
+    client_id: String,
+    #[scylla(default_when_null)]
+    account_id: i64,
+    #[scylla(default_when_null)]
+    redirect_uri: String,
+    #[scylla(default_when_null)]
+    scopes: Vec<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    #[scylla(default_when_null)]
+    created_at_ms: i64,
+    #[scylla(default_when_null)]
+    expires_at_ms: i64,
+}
+
+impl AuthCodeRow {
+    pub(super) fn into_code(self) -> AuthCode {
+        AuthCode {
+            app_id: id(self.app_id),
+            client_id: self.client_id,
+            account_id: id(self.account_id),
+            redirect_uri: self.redirect_uri,
+            scopes: self.scopes,
+            code_challenge: self.code_challenge,
+            code_challenge_method: self.code_challenge_method,
+            created_at_ms: unms(self.created_at_ms),
+            expires_at_ms: unms(self.expires_at_ms),
         }
     }
 }

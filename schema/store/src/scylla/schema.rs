@@ -32,6 +32,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "002_social.cql",
         include_str!("../../../cql/002_social.cql"),
     ),
+    ("003_oauth.cql", include_str!("../../../cql/003_oauth.cql")),
 ];
 
 /// The row of `schema_version` this store writes.

@@ -162,6 +162,17 @@ statements! {
     write token_of_delete = "DELETE FROM {ks}.tokens_by_account \
         WHERE account_id = ? AND token_hash = ?";
 
+    // ---- authorization codes (003_oauth.cql) --------------------------------------------
+    read app_id_get = "SELECT client_id FROM {ks}.apps_by_id WHERE id = ?";
+    write app_id_insert = "INSERT INTO {ks}.apps_by_id (id, client_id) VALUES (?, ?)";
+    read auth_code_get = "SELECT app_id, client_id, account_id, redirect_uri, scopes, \
+        code_challenge, code_challenge_method, created_at_ms, expires_at_ms \
+        FROM {ks}.auth_codes WHERE code_hash = ?";
+    write auth_code_insert = "INSERT INTO {ks}.auth_codes (code_hash, app_id, client_id, \
+        account_id, redirect_uri, scopes, code_challenge, code_challenge_method, created_at_ms, \
+        expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
+    lwt auth_code_take = "DELETE FROM {ks}.auth_codes WHERE code_hash = ? IF EXISTS";
+
     // ---- follows ----------------------------------------------------------------------
     read follow_edge_get = "SELECT active, version FROM {ks}.follow_edges \
         WHERE follower_id = ? AND followee_id = ?";

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use futures::StreamExt;
 use starling_schema::model::{
-    Created, ImportAccount, NewAccount, NewApp, NewNotification, NewPost, NewToken,
+    AuthCode, Created, ImportAccount, NewAccount, NewApp, NewNotification, NewPost, NewToken,
     NotificationKind, Order, Page, Post, Role, Visibility, Window,
 };
 use starling_schema::{ErrorKind, Id};
@@ -331,6 +331,122 @@ pub async fn bulk_import_skips_taken_usernames<B: Backend>(b: &B) {
 }
 
 // ---- apps and tokens ------------------------------------------------------------------
+
+// ---- authorization codes (schema version 3) ---------------------------------------------
+
+pub async fn apps_are_found_by_client_id_and_by_id<B: Backend>(b: &B) {
+    let s = b.store();
+    let issued = s
+        .create_app(NewApp {
+            name: "Ivory".into(),
+            website: None,
+            redirect_uris: vec![
+                "com.tapbots.Ivory.19300:/request_token/x".into(),
+                "urn:ietf:wg:oauth:2.0:oob".into(),
+            ],
+            scopes: vec!["read".into(), "write".into(), "follow".into()],
+        })
+        .await
+        .unwrap();
+    let by_client = s
+        .app_by_client_id(&issued.app.client_id)
+        .await
+        .unwrap()
+        .expect("app by client id");
+    assert_eq!(by_client, issued.app);
+    let by_id = s
+        .app_by_id(issued.app.id)
+        .await
+        .unwrap()
+        .expect("app by id");
+    assert_eq!(by_id, issued.app);
+    assert_eq!(s.app_by_client_id("unknown").await.unwrap(), None);
+    assert_eq!(s.app_by_id(Id(1)).await.unwrap(), None);
+}
+
+fn code_for(app: &starling_schema::model::App, account: Id, ttl_ms: u64) -> AuthCode {
+    let now = starling_schema::ids::now_ms();
+    AuthCode {
+        app_id: app.id,
+        client_id: app.client_id.clone(),
+        account_id: account,
+        redirect_uri: "https://app.example/callback".into(),
+        scopes: vec!["read".into(), "write".into()],
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGcSFY8Q".into()),
+        code_challenge_method: Some("S256".into()),
+        created_at_ms: now,
+        expires_at_ms: now + ttl_ms,
+    }
+}
+
+pub async fn auth_codes_are_hashed_single_use_and_expire<B: Backend>(b: &B) {
+    let s = b.store();
+    let alice = user(s, "codealice").await;
+    let app = s
+        .create_app(NewApp {
+            name: "Elk".into(),
+            website: None,
+            redirect_uris: vec!["https://app.example/callback".into()],
+            scopes: vec!["read".into(), "write".into()],
+        })
+        .await
+        .unwrap()
+        .app;
+    let wanted = code_for(&app, alice, 600_000);
+    let code = s.create_auth_code(wanted.clone()).await.unwrap();
+    assert!(code.len() >= 32, "a code is long and random: {code}");
+    assert_eq!(s.take_auth_code("not-a-code").await.unwrap(), None);
+    assert_eq!(s.take_auth_code(&code).await.unwrap(), Some(wanted));
+    assert_eq!(
+        s.take_auth_code(&code).await.unwrap(),
+        None,
+        "a code works once"
+    );
+    let other = s
+        .create_auth_code(code_for(&app, alice, 600_000))
+        .await
+        .unwrap();
+    assert_ne!(other, code, "every code is new");
+
+    let short = s.create_auth_code(code_for(&app, alice, 1_000)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(
+        s.take_auth_code(&short).await.unwrap(),
+        None,
+        "an expired code is refused"
+    );
+    assert_eq!(
+        kind(s.create_auth_code(code_for(&app, Id(42), 600_000)).await),
+        ErrorKind::NotFound,
+        "a code for a missing account is refused"
+    );
+}
+
+pub async fn concurrent_exchanges_of_one_code_win_once<B: Backend>(b: &B) {
+    let s = b.store();
+    let alice = user(s, "racealice").await;
+    let app = s
+        .create_app(NewApp {
+            name: "Phanpy".into(),
+            website: None,
+            redirect_uris: vec!["https://app.example/callback".into()],
+            scopes: vec!["read".into()],
+        })
+        .await
+        .unwrap()
+        .app;
+    let code = s
+        .create_auth_code(code_for(&app, alice, 600_000))
+        .await
+        .unwrap();
+    let takes = futures::future::join_all((0..8).map(|_| {
+        let s = s.clone();
+        let code = code.clone();
+        async move { s.take_auth_code(&code).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(takes.iter().filter(|t| t.is_some()).count(), 1);
+}
 
 pub async fn app_secret_verifies_only_itself<B: Backend>(b: &B) {
     let s = b.store();
@@ -1777,6 +1893,9 @@ macro_rules! conformance_suite {
             moderation_suspends_and_changes_roles, imported_follows_are_counted_once,
             deleting_an_account_removes_it_everywhere_in_the_store,
             account_counts_can_be_set_from_a_recount,
+            // authorization codes (schema version 3)
+            apps_are_found_by_client_id_and_by_id, auth_codes_are_hashed_single_use_and_expire,
+            concurrent_exchanges_of_one_code_win_once,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
