@@ -13,6 +13,9 @@ pub struct ApiError {
     pub message: String,
     /// A status more precise than the kind's (413, 415).
     pub status: Option<StatusCode>,
+    /// An OAuth 2 error code (`invalid_grant`, ...): the body's `error` is this code and
+    /// `error_description` the message, as RFC 6749 section 5.2 has it.
+    pub oauth: Option<&'static str>,
 }
 
 impl ApiError {
@@ -21,6 +24,16 @@ impl ApiError {
             kind,
             message: message.into(),
             status: None,
+            oauth: None,
+        }
+    }
+
+    /// An OAuth 2 error (`/oauth/token`, `/oauth/revoke`) with the status Doorkeeper uses.
+    pub fn oauth(status: StatusCode, code: &'static str, description: impl Into<String>) -> ApiError {
+        ApiError {
+            status: Some(status),
+            oauth: Some(code),
+            ..ApiError::invalid(description)
         }
     }
 
@@ -96,7 +109,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status_code()).json(serde_json::json!({
-            "error": self.message,
+            "error": self.oauth.unwrap_or(&self.message),
             "error_description": self.message,
         }))
     }

@@ -21,6 +21,7 @@ use starling_schema::settings::Settings;
 use starling_store::{AnyStore, Store};
 use starling_timeline::Timelines;
 
+mod cors;
 pub mod entities;
 pub mod error;
 pub mod extract;
@@ -47,6 +48,11 @@ pub struct Api {
     posts: Cache<Id, Arc<Post>>,
     accounts: Cache<Id, Arc<Account>>,
     tokens: Cache<String, Arc<TokenInfo>>,
+    // ---- sign-in (OAuth pages) and discovery ----
+    /// Signs the sign-in pages' session cookies and CSRF tokens.
+    sessions: routes::oauth::session::SessionKey,
+    /// Users and posts for nodeinfo, counted now and then.
+    usage: routes::discovery::UsageCounts,
 }
 
 impl Api {
@@ -74,6 +80,12 @@ impl Api {
                 .time_to_live(Duration::from_secs(10))
                 .build(),
             hub: streaming::Hub::new(settings.streaming.clone()),
+            sessions: routes::oauth::session::SessionKey::new(
+                settings.api.session_secret.as_deref(),
+                settings.api.session_hours,
+                &settings.api.public_url,
+            ),
+            usage: routes::discovery::UsageCounts::default(),
             store,
             timelines,
             bus,
@@ -216,6 +228,8 @@ pub fn server(api: Arc<Api>, listener: std::net::TcpListener) -> std::io::Result
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .wrap(actix_web::middleware::from_fn(metrics::observe))
+            // Outermost, so error answers and preflights carry CORS headers too.
+            .wrap(actix_web::middleware::from_fn(cors::cors))
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })

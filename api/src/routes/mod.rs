@@ -6,9 +6,10 @@ use starling_schema::Id;
 use crate::error::{ApiError, ApiResult};
 
 mod accounts;
+pub(crate) mod discovery;
 mod instance;
 pub(crate) mod notifications;
-mod oauth;
+pub(crate) mod oauth;
 mod ops;
 mod search;
 mod statuses;
@@ -17,6 +18,7 @@ mod timelines;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     instance::configure(cfg);
     oauth::configure(cfg);
+    discovery::configure(cfg);
     accounts::configure(cfg);
     statuses::configure(cfg);
     timelines::configure(cfg);

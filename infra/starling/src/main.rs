@@ -214,6 +214,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if shown.store.scylla.password.is_some() {
                 shown.store.scylla.password = Some("<hidden>".into());
             }
+            if shown.api.session_secret.is_some() {
+                shown.api.session_secret = Some("<hidden>".into());
+            }
             println!(
                 "{}",
                 serde_json::to_string_pretty(&shown).context("printing settings")?

@@ -51,6 +51,12 @@ pub struct ApiSettings {
     pub account_cache: u64,
     /// Whether `POST /api/v1/accounts` accepts new sign-ups.
     pub registrations: bool,
+    /// Key that signs the sign-in pages' session cookies and CSRF tokens. Every api node
+    /// behind one public URL needs the same value; unset, each process picks a random one
+    /// (sessions then end when it restarts and work only on the node that signed them).
+    pub session_secret: Option<String>,
+    /// How long a browser session on the sign-in pages lasts, in hours.
+    pub session_hours: u64,
 }
 
 impl Default for ApiSettings {
@@ -66,6 +72,8 @@ impl Default for ApiSettings {
             post_cache: 100_000,
             account_cache: 50_000,
             registrations: true,
+            session_secret: None,
+            session_hours: 24 * 7,
         }
     }
 }
