@@ -430,6 +430,7 @@ async fn pkce_plain_with_basic_client_auth_and_wrong_or_missing_verifiers() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
         let expected = if verifier.is_some() { "invalid_grant" } else { "invalid_request" };
         assert_eq!(err["error"], expected);
+        form.retain(|(k, _)| *k != "code_verifier");
         form.push(("code_verifier", VERIFIER));
         let (status, err) = exchange(&app, &form).await;
         assert_eq!((status, &err["error"]), (StatusCode::BAD_REQUEST, &Value::from("invalid_grant")));
