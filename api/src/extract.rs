@@ -24,12 +24,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type = req
+        let content_type_raw = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
-            .to_ascii_lowercase();
+            .to_owned();
+        let content_type = content_type_raw.to_ascii_lowercase();
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             let bytes =
@@ -47,9 +48,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
                 };
                 serde_json::from_slice(bytes).map_err(|e| e.to_string())
             } else if content_type.starts_with("multipart/") {
-                return Err(ApiError::unsupported_media(
-                    "multipart bodies are not accepted here; send form-encoded or JSON",
-                ));
+                let fields = multipart_fields(&content_type_raw, bytes).await?;
+                serde_html_form::to_string(&fields)
+                    .map_err(|e| e.to_string())
+                    .and_then(|form| serde_html_form::from_str(&form).map_err(|e| e.to_string()))
             } else {
                 serde_html_form::from_bytes(&bytes).map_err(|e| e.to_string())
             };
@@ -57,6 +59,39 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
                 .map(Body)
                 .map_err(|e| ApiError::invalid(format!("Invalid request body: {e}")))
         })
+    }
+}
+
+/// The text fields of a `multipart/form-data` body, in order (`key[]` repeats as in forms).
+/// File parts are refused: nothing here takes uploads yet.
+async fn multipart_fields(
+    content_type: &str,
+    bytes: web::Bytes,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|e| ApiError::invalid(format!("Invalid multipart body: {e}")))?;
+    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    let mut fields = Vec::new();
+    loop {
+        let field = parts
+            .next_field()
+            .await
+            .map_err(|e| ApiError::invalid(format!("Invalid multipart body: {e}")))?;
+        let Some(field) = field else {
+            return Ok(fields);
+        };
+        if field.file_name().is_some() {
+            return Err(ApiError::unsupported_media(
+                "file uploads are not accepted here",
+            ));
+        }
+        let name = field.name().unwrap_or_default().to_owned();
+        let value = field
+            .text()
+            .await
+            .map_err(|e| ApiError::invalid(format!("Invalid multipart body: {e}")))?;
+        fields.push((name, value));
     }
 }
 

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# The Python client stage: real Mastodon clients from PyPI (Mastodon.py and toot) drive a
-# running Starling over HTTP.
+# The client stages: real Mastodon clients drive one running Starling over HTTP.
+#
+#   python   Mastodon.py and toot from PyPI (pytest, infra/clients/*.py)
+#   node     masto.js and megalodon from npm (node --test, infra/clients/node/test/*.test.mjs)
+#   browser  Debian's Chromium driven by playwright-core (infra/clients/node/test/browser.test.mjs)
 #
 # Builds `starling` (debug), starts two redis-server shards, a JetStream nats-server and
 # `starling serve` on free loopback ports with a fresh data directory, waits for /ready, runs
-# `pytest -q infra/clients` against it and stops everything it started on exit.
+# the stages against it one after the other and stops everything it started on exit. Each
+# stage ends with a line `stage NAME: N passed, M failed`; test.sh adds them up.
 #
 # Usage (from anywhere): bash infra/clients/run.sh [PYTEST ARGS...]
-# Exits with pytest's exit code. Env: STARLING_LOG__FILTER (default warn) for the server log,
-# CLIENTS_VENV to put the virtualenv elsewhere (default target/clients-venv), CLIENTS_STARLING_BIN to
-# test an already built binary instead of building one.
+# Exits non-zero if any stage failed. Env: CLIENT_STAGES (default "python node browser"),
+# STARLING_LOG__FILTER (default warn) for the server log, CLIENTS_VENV to put the virtualenv
+# elsewhere (default target/clients-venv), CLIENTS_STARLING_BIN to test an already built binary
+# instead of building one, CLIENTS_OUTPUT (default target/client-output) for the browser
+# stage's screenshots.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -21,16 +27,28 @@ fi
 # Debian puts the daemons in /usr/sbin, which is often not on a user's PATH.
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 
+stages="${CLIENT_STAGES:-python node browser}"
+has_stage() { [[ " $stages " == *" $1 "* ]]; }
+
 need_deps=false
 for tool in redis-server nats-server python3 curl cargo; do
     command -v "$tool" >/dev/null 2>&1 || need_deps=true
 done
+if has_stage node || has_stage browser; then
+    for tool in node npm; do
+        command -v "$tool" >/dev/null 2>&1 || need_deps=true
+    done
+fi
+if has_stage browser && [[ ! -x /usr/bin/chromium ]]; then
+    need_deps=true
+fi
 if [[ $need_deps == true ]]; then
     bash infra/install-deps.sh
 fi
 
-# --- the clients: a virtualenv with the pinned packages --------------------------------------
+# --- the clients: a virtualenv and node_modules with the pinned packages ----------------------
 venv="${CLIENTS_VENV:-$root/target/clients-venv}"
+if has_stage python; then
 req="$root/infra/clients/requirements.txt"
 if [[ ! -x "$venv/bin/python" ]]; then
     echo "==> creating the client virtualenv at $venv"
@@ -43,6 +61,20 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "==> pip install -r infra/clients/requirements.txt"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
     echo "$want" >"$stamp"
+fi
+fi
+
+node_dir="$root/infra/clients/node"
+if has_stage node || has_stage browser; then
+    # Reinstall only when the lockfile changed since the last successful `npm ci`. No test
+    # tool may download a browser: Chromium is Debian's.
+    stamp="$node_dir/node_modules/.lock.sha256"
+    want=$(sha256sum "$node_dir/package-lock.json" | cut -d' ' -f1)
+    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+        echo "==> npm ci (infra/clients/node)"
+        (cd "$node_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+        echo "$want" >"$stamp"
+    fi
 fi
 
 # --- the server ------------------------------------------------------------------------------
@@ -156,20 +188,68 @@ until curl -fsS -o /dev/null --max-time 2 "$base_url/ready" 2>/dev/null; do
 done
 
 # --- the tests -------------------------------------------------------------------------------
-echo "==> pytest -q infra/clients"
-set +e
-STARLING_BASE_URL="$base_url" \
-    STARLING_CLIENTS_VENV="$venv" \
-    PYTHONDONTWRITEBYTECODE=1 \
-    "$venv/bin/python" -m pytest -q --tb=short -p no:cacheprovider infra/clients "$@" 2>&1 | tee "$tmp/pytest.out"
-code=${PIPESTATUS[0]}
-set -e
-if [[ $code -ne 0 ]]; then
+output="${CLIENTS_OUTPUT:-$root/target/client-output}"
+mkdir -p "$output"
+summaries=()
+overall=0
+
+server_log_tail() {
     echo "--- the end of the server log ---"
     tail -n 40 "$tmp/starling.log" || true
     echo "---"
-    # Repeat pytest's summary so that it stays the closing line.
-    grep -E '^(=+ )?[0-9]+ (passed|failed|error|errors|skipped|deselected)|^(=+ )?no tests ran' \
-        "$tmp/pytest.out" | tail -n 1 || true
+}
+
+if has_stage python; then
+    echo "==> stage python: pytest -q infra/clients"
+    set +e
+    STARLING_BASE_URL="$base_url" \
+        STARLING_CLIENTS_VENV="$venv" \
+        PYTHONDONTWRITEBYTECODE=1 \
+        "$venv/bin/python" -m pytest -q --tb=short -p no:cacheprovider infra/clients "$@" 2>&1 | tee "$tmp/pytest.out"
+    code=${PIPESTATUS[0]}
+    set -e
+    line=$(grep -E '^(=+ )?[0-9]+ (passed|failed|error|errors|skipped|deselected)|^(=+ )?no tests ran' \
+        "$tmp/pytest.out" | tail -n 1 || true)
+    p=$(grep -oE '[0-9]+ passed' <<<"$line" | cut -d' ' -f1 || true)
+    f=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$line" | awk '{n += $1} END {print n + 0}' || true)
+    summaries+=("stage python: ${p:-0} passed, ${f:-0} failed")
+    if [[ $code -ne 0 ]]; then
+        overall=1
+        server_log_tail
+    fi
 fi
-exit "$code"
+
+node_stage() { # NAME FILES...
+    local name=$1
+    shift
+    echo "==> stage $name: node --test ${*#"$node_dir/"}"
+    set +e
+    (cd "$node_dir" && STARLING_BASE_URL="$base_url" STARLING_TEST_OUTPUT="$output" \
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+        node --test --test-reporter=spec --test-reporter-destination=stdout \
+        --test-reporter=tap --test-reporter-destination="$tmp/$name.tap" "$@") 2>&1
+    local code=$?
+    set -e
+    local p f
+    p=$(grep -E '^# pass [0-9]+' "$tmp/$name.tap" | tail -n 1 | awk '{print $3}' || true)
+    # Cancelled tests (a failed hook, a timeout) count as failed.
+    f=$(grep -E '^# (fail|cancelled) [0-9]+' "$tmp/$name.tap" | awk '{n += $3} END {print n + 0}' || true)
+    if [[ $code -ne 0 && "${f:-0}" == 0 ]]; then f=1; fi
+    summaries+=("stage $name: ${p:-0} passed, ${f:-0} failed")
+    if [[ $code -ne 0 ]]; then
+        overall=1
+        server_log_tail
+    fi
+}
+
+if has_stage node; then
+    mapfile -t node_tests < <(find "$node_dir/test" -maxdepth 1 -name '*.test.mjs' ! -name 'browser*.test.mjs' | sort)
+    node_stage node "${node_tests[@]#"$node_dir/"}"
+fi
+if has_stage browser; then
+    node_stage browser test/browser.test.mjs
+fi
+
+echo
+printf '%s\n' "${summaries[@]}"
+exit "$overall"
