@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Starling needs on a fresh Debian/Ubuntu machine:
-# redis-server, nats-server, a C toolchain, Python with venv, curl, CA certificates and
-# Rust with rustfmt and clippy. Installs only what is missing, so running it again does
+# redis-server, nats-server, a C toolchain, Python with venv, curl, CA certificates, Node.js
+# with npm and Chromium (the Node and browser client stages), and Rust with rustfmt and
+# clippy. Installs only what is missing, so running it again does
 # nothing; starts no service. Needs root, or sudo, only when something is missing.
 set -euo pipefail
 
@@ -65,6 +66,11 @@ has python3 || missing+=(python3)
 has curl || missing+=(curl)
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || pkg_installed ca-certificates \
     || missing+=(ca-certificates)
+# The Node client stage (masto.js, megalodon) and the browser stage (playwright-core driving
+# the OS's Chromium at /usr/bin/chromium; no test tool downloads a browser).
+has node || missing+=(nodejs)
+has npm || missing+=(npm)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
 
 changed=false
 if [[ ${#missing[@]} -gt 0 ]]; then
