@@ -29,7 +29,11 @@ impl ApiError {
     }
 
     /// An OAuth 2 error (`/oauth/token`, `/oauth/revoke`) with the status Doorkeeper uses.
-    pub fn oauth(status: StatusCode, code: &'static str, description: impl Into<String>) -> ApiError {
+    pub fn oauth(
+        status: StatusCode,
+        code: &'static str,
+        description: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status: Some(status),
             oauth: Some(code),

@@ -77,7 +77,12 @@ impl UsageCounts {
         let mut after = None;
         loop {
             let page = api.store.scan_accounts(after, MAX_BATCH).await?;
-            let ids: Vec<_> = page.items.iter().filter(|a| !a.suspended).map(|a| a.id).collect();
+            let ids: Vec<_> = page
+                .items
+                .iter()
+                .filter(|a| !a.suspended)
+                .map(|a| a.id)
+                .collect();
             users += ids.len() as u64;
             for c in api.store.account_counts(&ids).await? {
                 posts += c.statuses;

@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use starling_schema::Id;
 use starling_schema::ids::{IdGenerator, Mint, now_ms};
 use starling_schema::model::{
-    Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
-    NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Order, Page, Post,
-    PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
+    Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
+    NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Order,
+    Page, Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
 use starling_schema::settings::{EmbeddedSettings, Limits};
 use starling_schema::validate;

@@ -14,9 +14,9 @@ use std::future::Future;
 
 use starling_schema::Id;
 use starling_schema::model::{
-    Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
-    NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page, Post,
-    PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
+    Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
+    NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
+    Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
 use starling_schema::settings::{Settings, StoreBackend};
 
@@ -97,7 +97,8 @@ pub trait Store: Send + Sync + 'static {
     // ---- authorization codes (schema version 3) ---------------------------------------
 
     /// An app by its public client id (the authorize page shows it), or `None`.
-    fn app_by_client_id(&self, client_id: &str) -> impl Future<Output = Result<Option<App>>> + Send;
+    fn app_by_client_id(&self, client_id: &str)
+    -> impl Future<Output = Result<Option<App>>> + Send;
     /// An app by its id (a token names its app by id), or `None`. Apps registered before
     /// schema version 3 on ScyllaDB are not found this way.
     fn app_by_id(&self, id: Id) -> impl Future<Output = Result<Option<App>>> + Send;

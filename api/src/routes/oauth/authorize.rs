@@ -96,8 +96,7 @@ fn truthy(v: Option<&str>) -> bool {
 /// A PKCE challenge is 43 to 128 characters of `[A-Za-z0-9-._~]` (RFC 7636 section 4.2).
 fn valid_challenge(c: &str) -> bool {
     (43..=128).contains(&c.len())
-        && c
-            .bytes()
+        && c.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -109,7 +108,10 @@ async fn check(api: &Api, p: &Params) -> Result<Checked, Refusal> {
                       authentication included, or unsupported authentication method."
             .to_owned(),
     };
-    let client_id = p.client_id.as_deref().filter(|c| !c.is_empty() && c.len() <= 256);
+    let client_id = p
+        .client_id
+        .as_deref()
+        .filter(|c| !c.is_empty() && c.len() <= 256);
     let Some(client_id) = client_id else {
         return Err(unknown_client());
     };
@@ -299,7 +301,10 @@ fn refuse(api: &Api, r: Refusal) -> HttpResponse {
             description,
             state,
         } => {
-            let mut pairs = vec![("error", error), ("error_description", description.as_str())];
+            let mut pairs = vec![
+                ("error", error),
+                ("error_description", description.as_str()),
+            ];
             if let Some(s) = state.as_deref() {
                 pairs.push(("state", s));
             }
@@ -324,26 +329,32 @@ fn return_query(p: &Params) -> String {
     serde_html_form::to_string(&p).unwrap_or_default()
 }
 
+/// What the login page shows besides its form.
+struct LoginView<'a> {
+    app_name: Option<&'a str>,
+    /// The authorization request to return to, as a query string.
+    authorize: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
 fn login_page(
     api: &Api,
     status: StatusCode,
     session: &Session,
     set_cookie: bool,
-    app_name: Option<&str>,
-    authorize: &str,
-    username: &str,
-    error: Option<&str>,
+    view: LoginView<'_>,
 ) -> HttpResponse {
     let csrf = api.sessions.csrf(session);
     let page = pages::html(
         status,
         &Login {
             instance: &api.settings.api.title,
-            app_name,
-            error,
+            app_name: view.app_name,
+            error: view.error,
             csrf: &csrf,
-            authorize,
-            username,
+            authorize: view.authorize,
+            username: view.username,
         },
     );
     if set_cookie {
@@ -422,10 +433,12 @@ async fn show(api: web::Data<Api>, req: HttpRequest) -> HttpResponse {
             StatusCode::OK,
             &session,
             fresh,
-            Some(&checked.app.name),
-            &return_query(&params),
-            "",
-            None,
+            LoginView {
+                app_name: Some(&checked.app.name),
+                authorize: &return_query(&params),
+                username: "",
+                error: None,
+            },
         );
     };
     let csrf = api.sessions.csrf(&session);
@@ -547,7 +560,13 @@ async fn sign_in(api: web::Data<Api>, req: HttpRequest, payload: web::Payload) -
     let params: Params = serde_html_form::from_str(&form.authorize).unwrap_or_default();
     let back = return_query(&params);
     let app_name = match params.client_id.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => api.store.app_by_client_id(c).await.ok().flatten().map(|a| a.name),
+        Some(c) => api
+            .store
+            .app_by_client_id(c)
+            .await
+            .ok()
+            .flatten()
+            .map(|a| a.name),
         None => None,
     };
     // Clients and people write `@name` and `name@domain` too.
@@ -572,10 +591,12 @@ async fn sign_in(api: web::Data<Api>, req: HttpRequest, payload: web::Payload) -
             StatusCode::UNAUTHORIZED,
             &session,
             false,
-            app_name.as_deref(),
-            &back,
-            form.username.trim(),
-            Some("Invalid username or password."),
+            LoginView {
+                app_name: app_name.as_deref(),
+                authorize: &back,
+                username: form.username.trim(),
+                error: Some("Invalid username or password."),
+            },
         );
     };
     let signed_in = api.sessions.start(Some(account.id));
@@ -751,7 +772,10 @@ mod tests {
     #[test]
     fn codes_join_any_redirect_uri_as_a_string() {
         assert_eq!(
-            with_query("https://app.example/cb", &[("code", "a b"), ("state", "x&y")]),
+            with_query(
+                "https://app.example/cb",
+                &[("code", "a b"), ("state", "x&y")]
+            ),
             "https://app.example/cb?code=a+b&state=x%26y"
         );
         assert_eq!(
@@ -759,10 +783,16 @@ mod tests {
             "https://app.example/cb?k=v&code=c#frag"
         );
         assert_eq!(
-            with_query("com.tapbots.Ivory.19300:/request_token/abc", &[("code", "c")]),
+            with_query(
+                "com.tapbots.Ivory.19300:/request_token/abc",
+                &[("code", "c")]
+            ),
             "com.tapbots.Ivory.19300:/request_token/abc?code=c"
         );
-        assert_eq!(with_query("icecubesapp://", &[("code", "c")]), "icecubesapp://?code=c");
+        assert_eq!(
+            with_query("icecubesapp://", &[("code", "c")]),
+            "icecubesapp://?code=c"
+        );
     }
 
     #[test]

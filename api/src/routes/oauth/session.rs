@@ -132,7 +132,9 @@ impl SessionKey {
             .http_only(true)
             .same_site(SameSite::Lax)
             .secure(self.secure)
-            .max_age(CookieDuration::seconds(i64::try_from(left).unwrap_or(i64::MAX)))
+            .max_age(CookieDuration::seconds(
+                i64::try_from(left).unwrap_or(i64::MAX),
+            ))
             .finish()
     }
 

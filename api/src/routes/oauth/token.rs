@@ -105,8 +105,7 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let decoded = String::from_utf8(decoded).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     let unescape = |s: &str| -> Option<String> {
-        let pairs: Vec<(String, String)> =
-            serde_html_form::from_str(&format!("v={s}")).ok()?;
+        let pairs: Vec<(String, String)> = serde_html_form::from_str(&format!("v={s}")).ok()?;
         pairs.into_iter().next().map(|(_, v)| v)
     };
     Some((unescape(id)?, unescape(secret)?))
@@ -181,7 +180,12 @@ trait CtEq {
 
 impl CtEq for [u8] {
     fn ct_eq(&self, other: &[u8]) -> bool {
-        self.len() == other.len() && self.iter().zip(other).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        self.len() == other.len()
+            && self
+                .iter()
+                .zip(other)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 }
 
@@ -196,7 +200,9 @@ async fn token(
             return Err(oauth_error(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                &format!("The authorization grant type {other} is not supported by the authorization server."),
+                &format!(
+                    "The authorization grant type {other} is not supported by the authorization server."
+                ),
             ));
         }
         None => {
@@ -216,18 +222,29 @@ async fn token(
     .await?;
     let (account_id, scopes) = match grant {
         "authorization_code" => {
-            let code = form.code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
-                oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "The request is missing a required parameter: code.",
-                )
-            })?;
+            let code = form
+                .code
+                .as_deref()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "The request is missing a required parameter: code.",
+                    )
+                })?;
             // Taken before any other check: a code is spent by its first exchange, right or
             // wrong, so a stolen code cannot be tried against guessed verifiers.
-            let grant = api.store.take_auth_code(code).await?.ok_or_else(invalid_grant)?;
+            let grant = api
+                .store
+                .take_auth_code(code)
+                .await?
+                .ok_or_else(invalid_grant)?;
             if grant.client_id != app.client_id
-                || form.redirect_uri.as_deref().is_some_and(|u| u != grant.redirect_uri)
+                || form
+                    .redirect_uri
+                    .as_deref()
+                    .is_some_and(|u| u != grant.redirect_uri)
                 || (form.redirect_uri.is_none() && app.redirect_uris.len() != 1)
             {
                 return Err(invalid_grant());
@@ -339,16 +356,13 @@ async fn revoke(
         )
         .await?;
     }
-    let token = form
-        .token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "The request is missing a required parameter: token.",
-            )
-        })?;
+    let token = form.token.filter(|t| !t.is_empty()).ok_or_else(|| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The request is missing a required parameter: token.",
+        )
+    })?;
     let hash = starling_store::token_digest(&token);
     // RFC 7009: revoking an unknown token is not an error.
     if api.store.revoke_token(&hash).await? {
@@ -379,9 +393,13 @@ async fn verify_app(api: web::Data<Api>, AnyToken(token): AnyToken) -> ApiResult
 /// Mastodon 4.4 answers them.
 async fn userinfo(api: web::Data<Api>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let presented = crate::extract::bearer(&req);
-    let auth: Auth = crate::extract::authenticate_token(&api, presented.as_deref(), &actix_web::http::Method::GET)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("The access token is invalid"))?;
+    let auth: Auth = crate::extract::authenticate_token(
+        &api,
+        presented.as_deref(),
+        &actix_web::http::Method::GET,
+    )
+    .await?
+    .ok_or_else(|| ApiError::unauthorized("The access token is invalid"))?;
     let account = &auth.account;
     let base = api.base_url();
     let url = format!("{base}/@{}", account.username);

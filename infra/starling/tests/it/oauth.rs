@@ -130,7 +130,11 @@ impl Browser {
 
     /// Press a button of the consent form on `page` (`approve` or `deny`).
     async fn decide(&mut self, page: &Page, decision: &str) -> Page {
-        assert!(page.body.contains("Authorize"), "not a consent page: {}", page.body);
+        assert!(
+            page.body.contains("Authorize"),
+            "not a consent page: {}",
+            page.body
+        );
         let mut form: Vec<(String, String)> = vec![("decision".into(), decision.into())];
         for name in [
             "csrf_token",
@@ -192,10 +196,6 @@ fn s256(verifier: &str) -> String {
 }
 
 fn query(pairs: &[(&str, &str)]) -> String {
-    serde_html_form_encode(pairs)
-}
-
-fn serde_html_form_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
@@ -233,7 +233,7 @@ fn dec(s: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() + 0 && i + 2 <= bytes.len() - 1 {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
             let h = u8::from_str_radix(&s[i + 1..i + 3], 16).expect("hex");
             out.push(h);
             i += 3;
@@ -287,10 +287,23 @@ async fn authorization_code_with_pkce_s256_signs_in_once() {
     let login = browser.get(&format!("/oauth/authorize?{q}")).await;
     assert_eq!(login.status, StatusCode::OK);
     assert!(login.body.contains("Sign in") && login.body.contains("Test App"));
-    let csp = login.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
-    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"), "{csp}");
-    assert!(login.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
-    let set_cookie = login.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    let csp = login.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert!(
+        login
+            .headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+    let set_cookie = login.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
     assert!(!set_cookie.contains("Secure"), "plain http: {set_cookie}");
@@ -300,7 +313,11 @@ async fn authorization_code_with_pkce_s256_signs_in_once() {
     let unknown = browser.log_in(&login, "nobody", PASSWORD).await;
     for page in [&wrong, &unknown] {
         assert_eq!(page.status, StatusCode::UNAUTHORIZED);
-        assert!(page.body.contains("Invalid username or password."), "{}", page.body);
+        assert!(
+            page.body.contains("Invalid username or password."),
+            "{}",
+            page.body
+        );
     }
     assert_eq!(
         wrong.body.replace("value=\"alice\"", ""),
@@ -312,13 +329,22 @@ async fn authorization_code_with_pkce_s256_signs_in_once() {
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
     let consent = browser.get(&signed.location()).await;
     assert_eq!(consent.status, StatusCode::OK);
-    assert!(consent.body.contains("Authorize Test App?"), "{}", consent.body);
+    assert!(
+        consent.body.contains("Authorize Test App?"),
+        "{}",
+        consent.body
+    );
     assert!(consent.body.contains("@alice"));
     for scope in ["read", "write", "follow"] {
         assert!(consent.body.contains(&format!("<strong>{scope}</strong>")));
     }
-    let csp = consent.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
-    assert!(csp.contains("form-action 'self' https://app.example"), "{csp}");
+    let csp = consent.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://app.example"),
+        "{csp}"
+    );
 
     let back = browser.decide(&consent, "approve").await;
     assert_eq!(back.status, StatusCode::FOUND);
@@ -340,7 +366,10 @@ async fn authorization_code_with_pkce_s256_signs_in_once() {
     assert_eq!(token["token_type"], "Bearer");
     assert_eq!(token["scope"], "read write follow");
     let access = token["access_token"].as_str().unwrap();
-    assert_eq!(me(&app, access).await["id"].as_str(), Some(alice.id.as_str()));
+    assert_eq!(
+        me(&app, access).await["id"].as_str(),
+        Some(alice.id.as_str())
+    );
 
     // The code is spent.
     let (status, again) = exchange(&app, &form).await;
@@ -351,7 +380,9 @@ async fn authorization_code_with_pkce_s256_signs_in_once() {
     // Signed in already: straight to the consent page, unless the app forces a login.
     let consent = browser.get(&format!("/oauth/authorize?{q}")).await;
     assert!(consent.body.contains("Authorize Test App?"));
-    let forced = browser.get(&format!("/oauth/authorize?{q}&force_login=true")).await;
+    let forced = browser
+        .get(&format!("/oauth/authorize?{q}&force_login=true"))
+        .await;
     assert!(forced.body.contains("Sign in") && !forced.body.contains("Authorize Test App?"));
     app.stop().await;
 }
@@ -374,8 +405,14 @@ async fn pkce_plain_with_basic_client_auth_and_wrong_or_missing_verifiers() {
             ("code_challenge_method", method),
         ])
     };
-    let consent = browser.consent(&code_for("plain", plain.into()), &bob).await;
-    let code = param(&browser.decide(&consent, "approve").await.location(), "code").unwrap();
+    let consent = browser
+        .consent(&code_for("plain", plain.into()), &bob)
+        .await;
+    let code = param(
+        &browser.decide(&consent, "approve").await.location(),
+        "code",
+    )
+    .unwrap();
     let basic = STANDARD.encode(format!("{}:{}", client.id, client.secret));
     let res = app
         .http
@@ -396,7 +433,13 @@ async fn pkce_plain_with_basic_client_auth_and_wrong_or_missing_verifiers() {
     let access = token["access_token"].as_str().unwrap();
     assert_eq!(me(&app, access).await["username"], "bob");
     // read only: writing is refused.
-    let res = app.post_json(access, "/api/v1/statuses", serde_json::json!({"status": "hi"})).await;
+    let res = app
+        .post_json(
+            access,
+            "/api/v1/statuses",
+            serde_json::json!({"status": "hi"}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
     // Basic auth with a wrong secret.
@@ -410,12 +453,24 @@ async fn pkce_plain_with_basic_client_auth_and_wrong_or_missing_verifiers() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_client");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
 
     // S256: a wrong verifier and a missing one are refused, and the code is spent after.
-    for verifier in [Some("wrong-verifier-wrong-verifier-wrong-verifier-00"), None] {
-        let consent = browser.consent(&code_for("S256", s256(VERIFIER)), &bob).await;
-        let code = param(&browser.decide(&consent, "approve").await.location(), "code").unwrap();
+    for verifier in [
+        Some("wrong-verifier-wrong-verifier-wrong-verifier-00"),
+        None,
+    ] {
+        let consent = browser
+            .consent(&code_for("S256", s256(VERIFIER)), &bob)
+            .await;
+        let code = param(
+            &browser.decide(&consent, "approve").await.location(),
+            "code",
+        )
+        .unwrap();
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
@@ -428,12 +483,19 @@ async fn pkce_plain_with_basic_client_auth_and_wrong_or_missing_verifiers() {
         }
         let (status, err) = exchange(&app, &form).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
-        let expected = if verifier.is_some() { "invalid_grant" } else { "invalid_request" };
+        let expected = if verifier.is_some() {
+            "invalid_grant"
+        } else {
+            "invalid_request"
+        };
         assert_eq!(err["error"], expected);
         form.retain(|(k, _)| *k != "code_verifier");
         form.push(("code_verifier", VERIFIER));
         let (status, err) = exchange(&app, &form).await;
-        assert_eq!((status, &err["error"]), (StatusCode::BAD_REQUEST, &Value::from("invalid_grant")));
+        assert_eq!(
+            (status, &err["error"]),
+            (StatusCode::BAD_REQUEST, &Value::from("invalid_grant"))
+        );
     }
     app.stop().await;
 }
@@ -459,10 +521,15 @@ async fn several_redirect_uris_custom_schemes_oob_and_deny() {
 
     // Ivory's URI is not a strict URL; it is matched and extended as a string.
     let consent = browser.consent(&ask(IVORY, Some("iv")), &carol).await;
-    let csp = consent.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    let csp = consent.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
     assert!(csp.contains("com.tapbots.ivory.19300:"), "{csp}");
     let location = browser.decide(&consent, "approve").await.location();
-    assert!(location.starts_with(&format!("{IVORY}?code=")), "{location}");
+    assert!(
+        location.starts_with(&format!("{IVORY}?code=")),
+        "{location}"
+    );
     let code = param(&location, "code").unwrap();
     // Named with another registered URI, the code is refused.
     let (status, err) = exchange(
@@ -476,16 +543,23 @@ async fn several_redirect_uris_custom_schemes_oob_and_deny() {
         ],
     )
     .await;
-    assert_eq!((status, &err["error"]), (StatusCode::BAD_REQUEST, &Value::from("invalid_grant")));
+    assert_eq!(
+        (status, &err["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("invalid_grant"))
+    );
 
     // No state: none comes back (Mastodon does not require one).
-    let consent = browser.get(&format!("/oauth/authorize?{}", ask(WEB, None))).await;
+    let consent = browser
+        .get(&format!("/oauth/authorize?{}", ask(WEB, None)))
+        .await;
     let location = browser.decide(&consent, "approve").await.location();
     assert_eq!(param(&location, "state"), None);
     assert!(param(&location, "code").is_some());
 
     // Deny: back to the app with access_denied and the state.
-    let consent = browser.get(&format!("/oauth/authorize?{}", ask(WEB, Some("d1")))).await;
+    let consent = browser
+        .get(&format!("/oauth/authorize?{}", ask(WEB, Some("d1"))))
+        .await;
     let location = browser.decide(&consent, "deny").await.location();
     assert!(location.starts_with(WEB), "{location}");
     assert_eq!(param(&location, "error").as_deref(), Some("access_denied"));
@@ -493,10 +567,16 @@ async fn several_redirect_uris_custom_schemes_oob_and_deny() {
     assert_eq!(param(&location, "code"), None);
 
     // Out of band: the code is on the page.
-    let consent = browser.get(&format!("/oauth/authorize?{}", ask(OOB, None))).await;
+    let consent = browser
+        .get(&format!("/oauth/authorize?{}", ask(OOB, None)))
+        .await;
     let page = browser.decide(&consent, "approve").await;
     assert_eq!(page.status, StatusCode::OK);
-    let at = page.body.find("<output id=\"code\" class=\"code\">").expect("code on page") + 31;
+    let at = page
+        .body
+        .find("<output id=\"code\" class=\"code\">")
+        .expect("code on page")
+        + 31;
     let code = &page.body[at..at + page.body[at..].find('<').unwrap()];
     let (status, token) = exchange(
         &app,
@@ -510,14 +590,23 @@ async fn several_redirect_uris_custom_schemes_oob_and_deny() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{token}");
-    assert_eq!(me(&app, token["access_token"].as_str().unwrap()).await["username"], "carol");
+    assert_eq!(
+        me(&app, token["access_token"].as_str().unwrap()).await["username"],
+        "carol"
+    );
 
     // Signing out ends the session: the next request shows the login page.
-    let consent = browser.get(&format!("/oauth/authorize?{}", ask(WEB, None))).await;
+    let consent = browser
+        .get(&format!("/oauth/authorize?{}", ask(WEB, None)))
+        .await;
     let csrf = consent.field("csrf_token");
-    let out = browser.post("/auth/sign_out", &[("csrf_token", &csrf)]).await;
+    let out = browser
+        .post("/auth/sign_out", &[("csrf_token", &csrf)])
+        .await;
     assert_eq!(out.status, StatusCode::OK);
-    let again = browser.get(&format!("/oauth/authorize?{}", ask(WEB, None))).await;
+    let again = browser
+        .get(&format!("/oauth/authorize?{}", ask(WEB, None)))
+        .await;
     assert!(again.body.contains("Sign in") && !again.body.contains("Authorize Test App?"));
     app.stop().await;
 }
@@ -532,14 +621,26 @@ async fn bad_authorization_requests_never_redirect_anywhere_unregistered() {
 
     // Unknown client and unregistered redirect URI: an error page, no Location.
     let unknown = browser
-        .get(&get(vec![("response_type", "code"), ("client_id", "nope"), ("redirect_uri", WEB)]))
+        .get(&get(vec![
+            ("response_type", "code"),
+            ("client_id", "nope"),
+            ("redirect_uri", WEB),
+        ]))
         .await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert!(unknown.body.contains("invalid_client"));
     assert!(unknown.headers.get(header::LOCATION).is_none());
-    for evil in ["https://evil.example/cb", "https://app.example/callback/../x", "https://app.example/callbackX"] {
+    for evil in [
+        "https://evil.example/cb",
+        "https://app.example/callback/../x",
+        "https://app.example/callbackX",
+    ] {
         let page = browser
-            .get(&get(vec![("response_type", "code"), ("client_id", &client.id), ("redirect_uri", evil)]))
+            .get(&get(vec![
+                ("response_type", "code"),
+                ("client_id", &client.id),
+                ("redirect_uri", evil),
+            ]))
             .await;
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{evil}");
         assert!(page.body.contains("invalid_redirect_uri"));
@@ -549,33 +650,66 @@ async fn bad_authorization_requests_never_redirect_anywhere_unregistered() {
     // Errors the app can be told about go back to its registered URI.
     let long = "a".repeat(43);
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
-        (vec![("response_type", "token")], "unsupported_response_type"),
-        (vec![("response_type", "code"), ("scope", "read telepathy")], "invalid_scope"),
-        (vec![("response_type", "code"), ("scope", "follow")], "invalid_scope"),
         (
-            vec![("response_type", "code"), ("code_challenge", &long), ("code_challenge_method", "S512")],
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (
+            vec![("response_type", "code"), ("scope", "read telepathy")],
+            "invalid_scope",
+        ),
+        (
+            vec![("response_type", "code"), ("scope", "follow")],
+            "invalid_scope",
+        ),
+        (
+            vec![
+                ("response_type", "code"),
+                ("code_challenge", &long),
+                ("code_challenge_method", "S512"),
+            ],
             "invalid_request",
         ),
-        (vec![("response_type", "code"), ("code_challenge", "short")], "invalid_request"),
+        (
+            vec![("response_type", "code"), ("code_challenge", "short")],
+            "invalid_request",
+        ),
     ];
     for (extra, error) in cases {
-        let mut pairs = vec![("client_id", client.id.as_str()), ("redirect_uri", WEB), ("state", "s")];
+        let mut pairs = vec![
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", WEB),
+            ("state", "s"),
+        ];
         pairs.extend(extra);
         let page = browser.get(&get(pairs)).await;
         assert_eq!(page.status, StatusCode::FOUND, "{error}: {}", page.body);
         let location = page.location();
         assert!(location.starts_with(&format!("{WEB}?")), "{location}");
-        assert_eq!(param(&location, "error").as_deref(), Some(error), "{location}");
+        assert_eq!(
+            param(&location, "error").as_deref(),
+            Some(error),
+            "{location}"
+        );
         assert_eq!(param(&location, "state").as_deref(), Some("s"));
     }
 
     // A forged or missing CSRF token, and a consent form without a session.
-    let ok = get(vec![("response_type", "code"), ("client_id", &client.id), ("redirect_uri", WEB)]);
+    let ok = get(vec![
+        ("response_type", "code"),
+        ("client_id", &client.id),
+        ("redirect_uri", WEB),
+    ]);
     let login = browser.get(&ok).await;
     let forged = browser
         .post(
             "/auth/sign_in",
-            &[("csrf_token", "forged"), ("authorize", ""), ("username", "dave"), ("password", PASSWORD)],
+            &[
+                ("csrf_token", "forged"),
+                ("authorize", ""),
+                ("username", "dave"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(forged.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -614,35 +748,121 @@ async fn bad_authorization_requests_never_redirect_anywhere_unregistered() {
     // An oversized form.
     let big = "x".repeat(64 * 1024);
     let huge = browser
-        .post("/auth/sign_in", &[("csrf_token", &login.field("csrf_token")), ("username", &big)])
+        .post(
+            "/auth/sign_in",
+            &[
+                ("csrf_token", &login.field("csrf_token")),
+                ("username", &big),
+            ],
+        )
         .await;
     assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // The token endpoint's bad input: JSON errors with Doorkeeper's statuses.
-    let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
-        (vec![("grant_type", "implicit"), ("client_id", &client.id), ("client_secret", &client.secret)], StatusCode::BAD_REQUEST, "unsupported_grant_type"),
-        (vec![("client_id", &client.id), ("client_secret", &client.secret)], StatusCode::BAD_REQUEST, "invalid_request"),
-        (vec![("grant_type", "authorization_code"), ("code", "x"), ("client_id", &client.id), ("client_secret", "wrong")], StatusCode::UNAUTHORIZED, "invalid_client"),
-        (vec![("grant_type", "authorization_code"), ("code", "not-a-code"), ("redirect_uri", WEB), ("client_id", &client.id), ("client_secret", &client.secret)], StatusCode::BAD_REQUEST, "invalid_grant"),
-        (vec![("grant_type", "authorization_code"), ("client_id", &client.id), ("client_secret", &client.secret)], StatusCode::BAD_REQUEST, "invalid_request"),
-        (vec![("grant_type", "password"), ("username", "dave"), ("password", "wrong"), ("client_id", &client.id), ("client_secret", &client.secret)], StatusCode::BAD_REQUEST, "invalid_grant"),
-        (vec![("grant_type", "client_credentials"), ("scope", "admin"), ("client_id", &client.id), ("client_secret", &client.secret)], StatusCode::BAD_REQUEST, "invalid_scope"),
+    type Case<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![
+                ("grant_type", "implicit"),
+                ("client_id", &client.id),
+                ("client_secret", &client.secret),
+            ],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![("client_id", &client.id), ("client_secret", &client.secret)],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("client_id", &client.id),
+                ("client_secret", "wrong"),
+            ],
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", "not-a-code"),
+                ("redirect_uri", WEB),
+                ("client_id", &client.id),
+                ("client_secret", &client.secret),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        ),
+        (
+            vec![
+                ("grant_type", "authorization_code"),
+                ("client_id", &client.id),
+                ("client_secret", &client.secret),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "password"),
+                ("username", "dave"),
+                ("password", "wrong"),
+                ("client_id", &client.id),
+                ("client_secret", &client.secret),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("scope", "admin"),
+                ("client_id", &client.id),
+                ("client_secret", &client.secret),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
     ];
     for (form, status, error) in cases {
         let (got, body) = exchange(&app, &form).await;
-        assert_eq!((got, body["error"].as_str()), (status, Some(error)), "{form:?}: {body}");
-        assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()));
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(error)),
+            "{form:?}: {body}"
+        );
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty())
+        );
     }
     // A code issued to one client is refused to another.
     let other = register_app(&app, WEB, "read write").await;
     let consent = browser.get(&ok).await;
-    let code = param(&browser.decide(&consent, "approve").await.location(), "code").unwrap();
+    let code = param(
+        &browser.decide(&consent, "approve").await.location(),
+        "code",
+    )
+    .unwrap();
     let (status, body) = exchange(
         &app,
-        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", WEB), ("client_id", &other.id), ("client_secret", &other.secret)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB),
+            ("client_id", &other.id),
+            ("client_secret", &other.secret),
+        ],
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     app.stop().await;
 }
 
@@ -654,18 +874,34 @@ async fn cors_discovery_and_app_credentials() {
 
     let pre = app
         .http
-        .request(reqwest::Method::OPTIONS, format!("{}/api/v1/timelines/home", app.base))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/v1/timelines/home", app.base),
+        )
         .header(header::ORIGIN, origin)
         .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
-        .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization, content-type, idempotency-key")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "authorization, content-type, idempotency-key",
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(pre.status(), StatusCode::OK);
     let h = pre.headers();
     assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-    assert!(h[header::ACCESS_CONTROL_ALLOW_HEADERS].to_str().unwrap().contains("idempotency-key"));
-    assert!(h[header::ACCESS_CONTROL_ALLOW_METHODS].to_str().unwrap().contains("GET"));
+    assert!(
+        h[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .unwrap()
+            .contains("idempotency-key")
+    );
+    assert!(
+        h[header::ACCESS_CONTROL_ALLOW_METHODS]
+            .to_str()
+            .unwrap()
+            .contains("GET")
+    );
     assert!(h.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
 
     let res = app
@@ -677,7 +913,12 @@ async fn cors_discovery_and_app_credentials() {
         .await
         .unwrap();
     assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-    assert!(res.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap().contains("Link"));
+    assert!(
+        res.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS]
+            .to_str()
+            .unwrap()
+            .contains("Link")
+    );
     // Errors carry it too, so a page can read them.
     let res = app
         .http
@@ -697,7 +938,11 @@ async fn cors_discovery_and_app_credentials() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*", "{path}");
+        assert_eq!(
+            res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "*",
+            "{path}"
+        );
     }
     let page = app
         .http
@@ -706,49 +951,100 @@ async fn cors_discovery_and_app_credentials() {
         .send()
         .await
         .unwrap();
-    assert!(page.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    assert!(
+        page.headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
 
     // Secure session cookies behind https.
-    let set = page.headers().get(header::SET_COOKIE).map(|v| v.to_str().unwrap().to_owned());
+    let set = page
+        .headers()
+        .get(header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(set, None, "an error page starts no session");
     let client = register_app(&app, WEB, "read").await;
-    let login = reqwest::get(format!("{}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}", app.base, client.id, enc(WEB)))
-        .await
-        .unwrap();
+    let login = reqwest::get(format!(
+        "{}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}",
+        app.base,
+        client.id,
+        enc(WEB)
+    ))
+    .await
+    .unwrap();
     let cookie = login.headers()[header::SET_COOKIE].to_str().unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
 
-    let meta: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", app.base))
+    let meta: Value = reqwest::get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        app.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(meta["issuer"], "https://social.example/");
+    assert_eq!(
+        meta["authorization_endpoint"],
+        "https://social.example/oauth/authorize"
+    );
+    assert_eq!(meta["token_endpoint"], "https://social.example/oauth/token");
+    for grant in ["authorization_code", "password", "client_credentials"] {
+        assert!(
+            meta["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from(grant))
+        );
+    }
+    assert!(
+        meta["code_challenge_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("S256"))
+    );
+    assert!(
+        !meta["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("push")),
+        "no push here"
+    );
+
+    let links: Value = reqwest::get(format!("{}/.well-known/nodeinfo", app.base))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(meta["issuer"], "https://social.example/");
-    assert_eq!(meta["authorization_endpoint"], "https://social.example/oauth/authorize");
-    assert_eq!(meta["token_endpoint"], "https://social.example/oauth/token");
-    for grant in ["authorization_code", "password", "client_credentials"] {
-        assert!(meta["grant_types_supported"].as_array().unwrap().contains(&Value::from(grant)));
-    }
-    assert!(meta["code_challenge_methods_supported"].as_array().unwrap().contains(&Value::from("S256")));
-    assert!(!meta["scopes_supported"].as_array().unwrap().contains(&Value::from("push")), "no push here");
-
-    let links: Value = reqwest::get(format!("{}/.well-known/nodeinfo", app.base)).await.unwrap().json().await.unwrap();
-    assert_eq!(links["links"][0]["href"], "https://social.example/nodeinfo/2.0");
+    assert_eq!(
+        links["links"][0]["href"],
+        "https://social.example/nodeinfo/2.0"
+    );
     app.status(&erin, "counted").await;
-    let info: Value = reqwest::get(format!("{}/nodeinfo/2.0", app.base)).await.unwrap().json().await.unwrap();
+    let info: Value = reqwest::get(format!("{}/nodeinfo/2.0", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(info["software"]["name"], "starling");
     assert_eq!(info["metadata"]["upstream"]["name"], "mastodon");
     assert_eq!(info["usage"]["users"]["total"], 1);
     assert_eq!(info["usage"]["localPosts"], 1);
     assert_eq!(info["openRegistrations"], true);
 
-    let verified = app.get(&erin.token, "/api/v1/apps/verify_credentials").await;
+    let verified = app
+        .get(&erin.token, "/api/v1/apps/verify_credentials")
+        .await;
     assert_eq!(verified["name"], "tests");
     assert!(verified.get("client_secret").is_none());
     let who = app.get(&erin.token, "/oauth/userinfo").await;
     assert_eq!(who["preferred_username"], "erin");
-    let res = app.get_raw("nonsense", "/api/v1/apps/verify_credentials").await;
+    let res = app
+        .get_raw("nonsense", "/api/v1/apps/verify_credentials")
+        .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }

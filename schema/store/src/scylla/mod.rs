@@ -90,9 +90,9 @@ use ::scylla::value::Counter;
 use starling_schema::Id;
 use starling_schema::ids::{IdGenerator, now_ms};
 use starling_schema::model::{
-    Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
-    NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page, Post,
-    PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
+    Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
+    NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
+    Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
 use starling_schema::settings::{Limits, Replication, ScyllaSettings};
 use starling_schema::{Invalid, validate};

@@ -3,8 +3,7 @@
 
 use ::scylla::DeserializeRow;
 use starling_schema::model::{
-    AuthCode,
-    Account, App, Notification, NotificationKind, Post, Role, TokenInfo, Visibility,
+    Account, App, AuthCode, Notification, NotificationKind, Post, Role, TokenInfo, Visibility,
 };
 
 use super::exec::{id, unms};

@@ -408,7 +408,10 @@ pub async fn auth_codes_are_hashed_single_use_and_expire<B: Backend>(b: &B) {
         .unwrap();
     assert_ne!(other, code, "every code is new");
 
-    let short = s.create_auth_code(code_for(&app, alice, 1_000)).await.unwrap();
+    let short = s
+        .create_auth_code(code_for(&app, alice, 1_000))
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     assert_eq!(
         s.take_auth_code(&short).await.unwrap(),
