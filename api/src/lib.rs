@@ -52,7 +52,7 @@ pub struct Api {
     /// Signs the sign-in pages' session cookies and CSRF tokens.
     sessions: routes::oauth::session::SessionKey,
     /// Users and posts for nodeinfo, counted now and then.
-    usage: routes::discovery::UsageCounts,
+    pub(crate) usage: routes::discovery::UsageCounts,
 }
 
 impl Api {

@@ -66,7 +66,7 @@ impl Default for UsageCounts {
 }
 
 impl UsageCounts {
-    async fn get(&self, api: &Api) -> ApiResult<(u64, u64)> {
+    pub(crate) async fn get(&self, api: &Api) -> ApiResult<(u64, u64)> {
         let mut cached = self.cached.lock().await;
         if let Some((at, users, posts)) = *cached
             && at.elapsed() < COUNTS_TTL

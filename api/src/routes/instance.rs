@@ -2,6 +2,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::Api;
+use crate::error::ApiResult;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/instance", web::get().to(v1))
@@ -31,9 +32,12 @@ fn statuses_config(api: &Api) -> serde_json::Value {
     })
 }
 
-async fn v1(api: web::Data<Api>) -> HttpResponse {
+async fn v1(api: web::Data<Api>) -> ApiResult<HttpResponse> {
     let s = &api.settings.api;
-    HttpResponse::Ok().json(json!({
+    // The same counts nodeinfo reports (recounted at most every 10 minutes); every account
+    // is local, so there are no other domains.
+    let (users, posts) = api.usage.get(&api).await?;
+    Ok(HttpResponse::Ok().json(json!({
         "uri": s.domain,
         "title": s.title,
         "short_description": s.description,
@@ -43,6 +47,7 @@ async fn v1(api: web::Data<Api>) -> HttpResponse {
         "urls": { "streaming_api": streaming_url(&api) },
         "thumbnail": format!("{}/thumbnail.png", api.base_url()),
         "languages": ["en"],
+        "stats": { "user_count": users, "status_count": posts, "domain_count": 0 },
         "registrations": s.registrations,
         "approval_required": false,
         "invites_enabled": false,
@@ -54,7 +59,7 @@ async fn v1(api: web::Data<Api>) -> HttpResponse {
         },
         "contact_account": null,
         "rules": [],
-    }))
+    })))
 }
 
 async fn v2(api: web::Data<Api>) -> HttpResponse {

@@ -140,9 +140,9 @@ mod gated {
 
     use starling_schema::Id;
     use starling_schema::model::{
-        Account, AccountCounts, App, Created, ImportAccount, IssuedApp, IssuedToken, NewAccount,
-        NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page, Post,
-        PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
+        Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
+        NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind,
+        Page, Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
     };
     use starling_store::embedded::EmbeddedStore;
     use starling_store::{Result, Store};
@@ -202,6 +202,10 @@ mod gated {
         fn token(&self, token: &str) -> Result<Option<TokenInfo>>;
         fn revoke_token(&self, token_hash: &str) -> Result<bool>;
         fn tokens_of(&self, account: Id) -> Result<Vec<TokenInfo>>;
+        fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>>;
+        fn app_by_id(&self, id: Id) -> Result<Option<App>>;
+        fn create_auth_code(&self, code: AuthCode) -> Result<String>;
+        fn take_auth_code(&self, code: &str) -> Result<Option<AuthCode>>;
         fn follow(&self, follower: Id, followee: Id) -> Result<bool>;
         fn unfollow(&self, follower: Id, followee: Id) -> Result<bool>;
         fn followers(&self, account: Id, window: Window) -> Result<Page<Id>>;

@@ -1034,6 +1034,14 @@ async fn cors_discovery_and_app_credentials() {
     assert_eq!(info["usage"]["users"]["total"], 1);
     assert_eq!(info["usage"]["localPosts"], 1);
     assert_eq!(info["openRegistrations"], true);
+    let v1: Value = reqwest::get(format!("{}/api/v1/instance", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v1["stats"]["user_count"], 1);
+    assert_eq!(v1["stats"]["status_count"], 1);
 
     let verified = app
         .get(&erin.token, "/api/v1/apps/verify_credentials")
