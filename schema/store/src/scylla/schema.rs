@@ -32,6 +32,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "002_social.cql",
         include_str!("../../../cql/002_social.cql"),
     ),
+    (
+        "004_startup.cql",
+        include_str!("../../../cql/004_startup.cql"),
+    ),
 ];
 
 /// The row of `schema_version` this store writes.
