@@ -24,6 +24,8 @@ use starling_timeline::Timelines;
 pub mod entities;
 pub mod error;
 pub mod extract;
+pub mod fields;
+pub mod filters;
 mod hydrate;
 mod metrics;
 pub mod pagination;
@@ -47,6 +49,8 @@ pub struct Api {
     posts: Cache<Id, Arc<Post>>,
     accounts: Cache<Id, Arc<Account>>,
     tokens: Cache<String, Arc<TokenInfo>>,
+    /// Each viewer's content filters (issue 11, start-up endpoints).
+    pub filters: filters::FilterCache,
 }
 
 impl Api {
@@ -74,6 +78,7 @@ impl Api {
                 .time_to_live(Duration::from_secs(10))
                 .build(),
             hub: streaming::Hub::new(settings.streaming.clone()),
+            filters: filters::FilterCache::default(),
             store,
             timelines,
             bus,

@@ -6,11 +6,14 @@ use starling_schema::Id;
 use crate::error::{ApiError, ApiResult};
 
 mod accounts;
+mod filters;
 mod instance;
 pub(crate) mod notifications;
+mod notifications_v2;
 mod oauth;
 mod ops;
 mod search;
+mod startup;
 mod statuses;
 mod timelines;
 
@@ -22,6 +25,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     timelines::configure(cfg);
     ops::configure(cfg);
     search::configure(cfg);
+    // Start-up endpoints (issue 11): preferences, custom emojis, announcements, markers,
+    // filters, grouped notifications and unread counts. Before `notifications` so that
+    // `/api/v1/notifications/unread_count` is not taken for a notification id.
+    startup::configure(cfg);
+    filters::configure(cfg);
+    notifications_v2::configure(cfg);
     notifications::configure(cfg);
     crate::streaming::configure(cfg);
 }
