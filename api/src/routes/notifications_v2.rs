@@ -5,9 +5,9 @@
 //! a 12-hour window (Mastodon groups within 12 hours of a group's first notification; here
 //! the windows are fixed, `hour / 12`, so a group key is a pure function of the
 //! notification). Mentions never group. A page holds `limit` groups: notifications are read
-//! newest first (oldest first for `min_id`) until one more group would start, and each
-//! group counts its notifications between the page's oldest and newest group heads, as
-//! Mastodon's `page_min_id`..`page_max_id` range does.
+//! newest first (oldest first for `min_id`) until one more group would start. On a full
+//! page each group counts its notifications between the page's oldest and newest group
+//! heads; the last page counts all of them (Mastodon's `pagination_range`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -172,8 +172,8 @@ struct Gathered {
 }
 
 /// Gather up to `limit` groups from `window` onwards (see the module docs). Returns the
-/// groups in scan order, each with the members inside the page's range, and the ids of
-/// every notification the page covers.
+/// groups newest first, each with its members inside the page's range, and the statuses
+/// they name, rendered.
 async fn gather(
     api: &Api,
     me: Id,
@@ -215,12 +215,15 @@ async fn gather(
             _ => break,
         }
     }
-    // The page's range runs between its group heads: members past the last head belong to
-    // a later page, as on Mastodon.
+    // A full page's range runs between its group heads: members past the last head belong
+    // to a later page. A page with fewer groups is the last one and counts everything, as
+    // Mastodon's `pagination_range` does.
     let heads = groups
         .iter()
         .filter_map(|g| g.members.first().map(|n| n.id));
+    let full = groups.len() == limit;
     match window.order {
+        _ if !full => {}
         Order::NewestFirst => {
             if let Some(lowest) = heads.min() {
                 for g in &mut groups {

@@ -7,4 +7,5 @@ mod core_path;
 mod helpers;
 mod search;
 mod social;
+mod startup;
 mod streaming;
