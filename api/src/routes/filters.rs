@@ -19,6 +19,20 @@ use crate::fields::{self, Fields};
 use crate::filters::{filter_json, keyword_json};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // One keyword or status: Mastodon's paths are `/api/v2/filters/keywords/:id` and
+    // `/api/v2/filters/statuses/:id` (Mastodon.py uses them); `/api/v2/filter_keywords/:id`
+    // and `/api/v2/filter_statuses/:id` are accepted too.
+    for prefix in ["/api/v2/filters/keywords", "/api/v2/filter_keywords"] {
+        let path = format!("{prefix}/{{id}}");
+        cfg.route(&path, web::get().to(keyword_show))
+            .route(&path, web::put().to(keyword_update))
+            .route(&path, web::delete().to(keyword_delete));
+    }
+    for prefix in ["/api/v2/filters/statuses", "/api/v2/filter_statuses"] {
+        let path = format!("{prefix}/{{id}}");
+        cfg.route(&path, web::get().to(status_show))
+            .route(&path, web::delete().to(status_delete));
+    }
     cfg.route("/api/v2/filters", web::get().to(list))
         .route("/api/v2/filters", web::post().to(create))
         .route("/api/v2/filters/{id}", web::get().to(show))
@@ -26,22 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v2/filters/{id}", web::delete().to(delete))
         .route("/api/v2/filters/{id}/keywords", web::get().to(keywords))
         .route("/api/v2/filters/{id}/keywords", web::post().to(add_keyword))
-        .route("/api/v2/filter_keywords/{id}", web::get().to(keyword_show))
-        .route(
-            "/api/v2/filter_keywords/{id}",
-            web::put().to(keyword_update),
-        )
-        .route(
-            "/api/v2/filter_keywords/{id}",
-            web::delete().to(keyword_delete),
-        )
         .route("/api/v2/filters/{id}/statuses", web::get().to(statuses))
         .route("/api/v2/filters/{id}/statuses", web::post().to(add_status))
-        .route("/api/v2/filter_statuses/{id}", web::get().to(status_show))
-        .route(
-            "/api/v2/filter_statuses/{id}",
-            web::delete().to(status_delete),
-        )
         .route("/api/v1/filters", web::get().to(v1_list))
         .route("/api/v1/filters", web::post().to(v1_create))
         .route("/api/v1/filters/{id}", web::get().to(v1_show))

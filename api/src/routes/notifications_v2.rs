@@ -41,6 +41,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/api/v2/notifications/{group_key}", web::get().to(show))
     .route(
+        "/api/v2/notifications/{group_key}/accounts",
+        web::get().to(group_accounts),
+    )
+    .route(
         "/api/v2/notifications/{group_key}/dismiss",
         web::post().to(dismiss),
     );
@@ -391,6 +395,29 @@ async fn show(api: web::Data<Api>, auth: Auth, path: web::Path<String>) -> ApiRe
         },
     )
     .await?;
+    Ok(json(&body))
+}
+
+/// Every account in one group, most recent first, once each.
+async fn group_accounts(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let me = auth.account.id;
+    let all = members(&api, me, &path).await?;
+    let prepared = prepare(&api, me, &all).await?;
+    if prepared.items.is_empty() {
+        return Err(ApiError::not_found("Record"));
+    }
+    let mut seen = HashSet::new();
+    let body: Vec<Value> = prepared
+        .items
+        .iter()
+        .map(|n| n.from_account_id)
+        .filter(|id| seen.insert(*id))
+        .filter_map(|id| prepared.accounts.json(&api, id))
+        .collect();
     Ok(json(&body))
 }
 
