@@ -151,7 +151,7 @@ fn parse_key(key: &str) -> Option<KeySel> {
         return None;
     }
     let hour: u64 = hour.parse().ok()?;
-    if hour % GROUP_HOURS != 0 {
+    if !hour.is_multiple_of(GROUP_HOURS) {
         return None;
     }
     let start_ms = hour.checked_mul(HOUR_MS)?;
@@ -244,7 +244,7 @@ async fn gather(
         }
     }
     for g in &mut groups {
-        g.members.sort_by(|a, b| b.id.cmp(&a.id));
+        g.members.sort_by_key(|n| std::cmp::Reverse(n.id));
     }
     groups.sort_by(|a, b| {
         let newest = |g: &Gathered| g.members.first().map(|n| n.id);
