@@ -937,3 +937,80 @@ async fn filters_v2_crud_the_v1_view_and_bad_input() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_apply_in_threads_and_account_timelines_by_their_context() {
+    let mut app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    make_filter(
+        &app,
+        &alice,
+        json!({"title": "thread warn", "context": ["thread"], "filter_action": "warn",
+               "keywords_attributes": [{"keyword": "finale"}]}),
+    )
+    .await;
+    make_filter(
+        &app,
+        &alice,
+        json!({"title": "account hide", "context": ["account"], "filter_action": "hide",
+               "keywords_attributes": [{"keyword": "spoiler"}]}),
+    )
+    .await;
+    let root = say(&app, &bob, "a thread").await;
+    let reply = |text: &'static str| {
+        let root = root.clone();
+        let app = &app;
+        let bob = &bob;
+        async move {
+            let (status, v) = post_to(
+                app,
+                bob,
+                "/api/v1/statuses",
+                json!({"status": text, "in_reply_to_id": root}),
+            )
+            .await;
+            assert_eq!(status, 200, "{v}");
+            sid(&v)
+        }
+    };
+    let finale = reply("the finale reply").await;
+    let spoiler = reply("the spoiler reply").await;
+
+    let (_, thread) = get(&app, &alice, &format!("/api/v1/statuses/{root}/context")).await;
+    let desc = thread["descendants"].as_array().unwrap();
+    let by_id = |id: &str| desc.iter().find(|s| sid(s) == id).cloned();
+    assert_eq!(
+        by_id(&finale).unwrap()["filtered"][0]["filter"]["title"],
+        "thread warn"
+    );
+    assert_eq!(
+        by_id(&spoiler).unwrap()["filtered"],
+        json!([]),
+        "account filters stay out of threads"
+    );
+
+    let (_, statuses) = get(
+        &app,
+        &alice,
+        &format!("/api/v1/accounts/{}/statuses", bob.id),
+    )
+    .await;
+    let shown = ids(&statuses);
+    assert!(
+        shown.contains(&finale) && !shown.contains(&spoiler),
+        "{shown:?}"
+    );
+    let f = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| sid(s) == finale)
+        .unwrap();
+    assert_eq!(
+        f["filtered"],
+        json!([]),
+        "thread filters stay out of account timelines"
+    );
+    app.stop().await;
+}
