@@ -49,9 +49,37 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: CountersCommand,
     },
+    /// Announcements shown to every user by apps (`/api/v1/announcements`).
+    Announcements {
+        #[command(subcommand)]
+        command: AnnouncementsCommand,
+    },
     /// Check the store, every Redis shard, NATS and its consumers; exit non-zero if
     /// something is wrong.
     Doctor,
+}
+
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnouncementsCommand {
+    /// Publish an announcement to every user.
+    Create {
+        /// The text (plain; links become anchors).
+        text: String,
+        /// When the event it announces starts (RFC 3339, e.g. 2026-12-01T10:00:00Z).
+        #[arg(long)]
+        starts_at: Option<String>,
+        /// When it ends; apps stop showing it then (RFC 3339).
+        #[arg(long)]
+        ends_at: Option<String>,
+        /// The event lasts whole days.
+        #[arg(long)]
+        all_day: bool,
+    },
+    /// List every announcement, newest first, ended ones included.
+    List,
+    /// Delete an announcement.
+    Delete { id: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -289,6 +317,7 @@ impl AdminCommand {
             AdminCommand::Statuses { .. } => "statuses",
             AdminCommand::Search { .. } => "search",
             AdminCommand::Counters { .. } => "counters",
+            AdminCommand::Announcements { .. } => "announcements",
             AdminCommand::Doctor => "doctor",
         }
     }

@@ -14,6 +14,7 @@
 //! search, and never on the HTTP api or fan-out crates.
 
 mod accounts;
+mod announcements;
 mod command;
 mod counters;
 mod doctor;
@@ -231,6 +232,7 @@ pub async fn run(
         AdminCommand::Statuses { command } => statuses::run(ctx, command, progress).await,
         AdminCommand::Search { command } => search::run(ctx, command, progress).await,
         AdminCommand::Counters { command } => counters::run(ctx, command, progress).await,
+        AdminCommand::Announcements { command } => announcements::run(ctx, command).await,
         AdminCommand::Doctor => doctor::run(ctx).await,
     }
 }

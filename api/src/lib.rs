@@ -25,6 +25,8 @@ mod cors;
 pub mod entities;
 pub mod error;
 pub mod extract;
+pub mod fields;
+pub mod filters;
 mod hydrate;
 mod metrics;
 pub mod pagination;
@@ -53,6 +55,8 @@ pub struct Api {
     sessions: routes::oauth::session::SessionKey,
     /// Users and posts for nodeinfo, counted now and then.
     pub(crate) usage: routes::discovery::UsageCounts,
+    /// Each viewer's content filters (issue 11, start-up endpoints).
+    pub filters: filters::FilterCache,
 }
 
 impl Api {
@@ -86,6 +90,7 @@ impl Api {
                 &settings.api.public_url,
             ),
             usage: routes::discovery::UsageCounts::default(),
+            filters: filters::FilterCache::default(),
             store,
             timelines,
             bus,

@@ -228,7 +228,12 @@ async fn statuses(
     if cursor.reverse {
         shown.reverse();
     }
-    let body = hydrate::statuses(&api, viewer, &shown).await?;
+    // Filter hook (issue 11): the viewer's `account` filters hide or mark statuses.
+    let ctx = starling_schema::startup::FilterContext::Account;
+    let verdicts = crate::filters::judge(&api, viewer, ctx, &shown).await?;
+    let shown = verdicts.keep(shown);
+    let mut body = hydrate::statuses(&api, viewer, &shown).await?;
+    verdicts.mark(&mut body);
     Ok(with_link(&req, scanned, cursor.reverse, body))
 }
 

@@ -7,11 +7,14 @@ use crate::error::{ApiError, ApiResult};
 
 mod accounts;
 pub(crate) mod discovery;
+mod filters;
 mod instance;
 pub(crate) mod notifications;
+mod notifications_v2;
 pub(crate) mod oauth;
 mod ops;
 mod search;
+mod startup;
 mod statuses;
 mod timelines;
 
@@ -24,6 +27,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     timelines::configure(cfg);
     ops::configure(cfg);
     search::configure(cfg);
+    // Start-up endpoints (issue 11): preferences, custom emojis, announcements, markers,
+    // filters, grouped notifications and unread counts. Before `notifications` so that
+    // `/api/v1/notifications/unread_count` is not taken for a notification id.
+    startup::configure(cfg);
+    filters::configure(cfg);
+    notifications_v2::configure(cfg);
     notifications::configure(cfg);
     crate::streaming::configure(cfg);
 }

@@ -16,8 +16,10 @@ use crate::Api;
 use crate::entities::iso8601;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Query, one_or_many};
+use crate::filters;
 use crate::hydrate::{self, Accounts};
 use crate::pagination::PageParams;
+use starling_schema::startup::FilterContext;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/notifications", web::get().to(list))
@@ -29,7 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-const ALL: [NotificationKind; 4] = [
+pub(crate) const ALL: [NotificationKind; 4] = [
     NotificationKind::Mention,
     NotificationKind::Follow,
     NotificationKind::Favourite,
@@ -58,7 +60,7 @@ struct ListQuery {
 
 /// The kinds to list, or `None` for all. Types this server never creates (`poll`,
 /// `follow_request`...) select nothing, as on Mastodon.
-fn kinds(types: &[String], exclude: &[String]) -> Option<Vec<NotificationKind>> {
+pub(crate) fn kinds(types: &[String], exclude: &[String]) -> Option<Vec<NotificationKind>> {
     if types.is_empty() && exclude.is_empty() {
         return None;
     }
@@ -147,10 +149,17 @@ async fn clear(api: web::Data<Api>, auth: Auth) -> ApiResult<HttpResponse> {
     Ok(json(&json!({})))
 }
 
-/// Notifications as Mastodon entities, in order, in batches: skipping those from accounts
-/// the reader blocks, is blocked by or mutes notifications of, and those whose status is
-/// gone or no longer visible to the reader.
-pub(crate) async fn render(api: &Api, me: Id, items: &[Notification]) -> ApiResult<Vec<Value>> {
+/// A batch of notifications made ready to show: those from accounts the reader blocks,
+/// is blocked by or mutes notifications of are gone, and those whose status is gone, no
+/// longer visible to the reader or hidden by one of the reader's `notifications` filters;
+/// the statuses are rendered (with their `filtered` results) and the accounts loaded.
+pub(crate) struct Prepared {
+    pub items: Vec<Notification>,
+    pub statuses: HashMap<Id, Value>,
+    pub accounts: Accounts,
+}
+
+pub(crate) async fn prepare(api: &Api, me: Id, items: &[Notification]) -> ApiResult<Prepared> {
     let mut from: Vec<Id> = items.iter().map(|n| n.from_account_id).collect();
     from.sort_unstable();
     from.dedup();
@@ -168,9 +177,13 @@ pub(crate) async fn render(api: &Api, me: Id, items: &[Notification]) -> ApiResu
     let post_ids: Vec<Id> = items.iter().filter_map(|n| n.post_id).collect();
     let posts = api.posts_by_ids(&post_ids).await?;
     let posts = hydrate::filter_for(api, Some(me), posts).await?;
+    // Filter hook (issue 11): `hide` filters drop the notification, `warn` marks its status.
+    let verdicts = filters::judge(api, Some(me), FilterContext::Notifications, &posts).await?;
+    let posts = verdicts.keep(posts);
+    let mut rendered = hydrate::statuses(api, Some(me), &posts).await?;
+    verdicts.mark(&mut rendered);
     // Rendering skips statuses whose author is gone, so key them by their own id.
-    let statuses: HashMap<Id, Value> = hydrate::statuses(api, Some(me), &posts)
-        .await?
+    let statuses: HashMap<Id, Value> = rendered
         .into_iter()
         .filter_map(|s| Some((s["id"].as_str()?.parse().ok()?, s)))
         .collect();
@@ -179,13 +192,29 @@ pub(crate) async fn render(api: &Api, me: Id, items: &[Notification]) -> ApiResu
         &items.iter().map(|n| n.from_account_id).collect::<Vec<_>>(),
     )
     .await?;
-    let mut out = Vec::with_capacity(items.len());
-    for n in items {
-        let Some(account) = accounts.json(api, n.from_account_id) else {
+    let items = items
+        .into_iter()
+        .filter(|n| accounts.by_id.contains_key(&n.from_account_id))
+        .filter(|n| n.post_id.is_none_or(|p| statuses.contains_key(&p)))
+        .cloned()
+        .collect();
+    Ok(Prepared {
+        items,
+        statuses,
+        accounts,
+    })
+}
+
+/// Notifications as Mastodon entities, in order, in batches (see [`prepare`]).
+pub(crate) async fn render(api: &Api, me: Id, items: &[Notification]) -> ApiResult<Vec<Value>> {
+    let prepared = prepare(api, me, items).await?;
+    let mut out = Vec::with_capacity(prepared.items.len());
+    for n in &prepared.items {
+        let Some(account) = prepared.accounts.json(api, n.from_account_id) else {
             continue;
         };
         let status = match n.post_id {
-            Some(post) => match statuses.get(&post) {
+            Some(post) => match prepared.statuses.get(&post) {
                 Some(s) => s.clone(),
                 None => continue,
             },

@@ -198,9 +198,19 @@ async fn context(
     let descendants = api.posts_by_ids(&descendants).await?;
     let ancestors = hydrate::filter_for(&api, viewer, ancestors).await?;
     let descendants = hydrate::filter_for(&api, viewer, descendants).await?;
+    // Filter hook (issue 11): the viewer's `thread` filters hide or mark statuses.
+    let mut both = ancestors.clone();
+    both.extend(descendants.iter().cloned());
+    let ctx = starling_schema::startup::FilterContext::Thread;
+    let verdicts = crate::filters::judge(&api, viewer, ctx, &both).await?;
+    let (ancestors, descendants) = (verdicts.keep(ancestors), verdicts.keep(descendants));
+    let mut ancestors = hydrate::statuses(&api, viewer, &ancestors).await?;
+    let mut descendants = hydrate::statuses(&api, viewer, &descendants).await?;
+    verdicts.mark(&mut ancestors);
+    verdicts.mark(&mut descendants);
     Ok(json(&serde_json::json!({
-        "ancestors": hydrate::statuses(&api, viewer, &ancestors).await?,
-        "descendants": hydrate::statuses(&api, viewer, &descendants).await?,
+        "ancestors": ancestors,
+        "descendants": descendants,
     })))
 }
 

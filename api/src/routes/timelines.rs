@@ -12,7 +12,8 @@ use starling_store::Store;
 use crate::error::ApiResult;
 use crate::extract::{Auth, MaybeAuth, Query, flex_bool};
 use crate::pagination::{PageParams, link_header};
-use crate::{Api, hydrate, text};
+use crate::{Api, filters, hydrate, text};
+use starling_schema::startup::FilterContext;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/timelines/home", web::get().to(home))
@@ -86,7 +87,11 @@ async fn listed(
     }
     let posts = api.posts_by_ids(&ids).await?;
     let posts = hydrate::filter_for(api, viewer, posts).await?;
-    let body = hydrate::statuses(api, viewer, &posts).await?;
+    // Filter hook (issue 11): the viewer's `public` filters hide or mark statuses.
+    let verdicts = filters::judge(api, viewer, FilterContext::Public, &posts).await?;
+    let posts = verdicts.keep(posts);
+    let mut body = hydrate::statuses(api, viewer, &posts).await?;
+    verdicts.mark(&mut body);
     let mut res = HttpResponse::Ok();
     if let (Some(newest), Some(oldest)) = (ids.first(), ids.last()) {
         res.insert_header((header::LINK, link_header(&req, *newest, *oldest)));
@@ -119,7 +124,11 @@ async fn home(
     let posts = api.posts_by_ids(&ids).await?;
     // Blocks and mutes newer than what fan-out saw still hide their posts at once.
     let posts = hydrate::filter_for(&api, Some(me), posts).await?;
-    let body = hydrate::statuses(&api, Some(me), &posts).await?;
+    // Filter hook (issue 11): the viewer's `home` filters hide or mark statuses.
+    let verdicts = filters::judge(&api, Some(me), FilterContext::Home, &posts).await?;
+    let posts = verdicts.keep(posts);
+    let mut body = hydrate::statuses(&api, Some(me), &posts).await?;
+    verdicts.mark(&mut body);
     let mut res = HttpResponse::Ok();
     if let (Some(newest), Some(oldest)) = (ids.first(), ids.last()) {
         res.insert_header((header::LINK, link_header(&req, *newest, *oldest)));

@@ -541,9 +541,21 @@ async fn deliver(
                 return Ok(()); // Deleted meanwhile.
             };
             let authors = authors_of(api, &post).await?;
-            let Some(status) = hydrate::statuses(api, viewer, &[post]).await?.pop() else {
+            // Filter hook (issue 11): a user stream applies its user's `home` filters.
+            let verdicts = crate::filters::judge(
+                api,
+                viewer,
+                starling_schema::startup::FilterContext::Home,
+                std::slice::from_ref(&post),
+            )
+            .await?;
+            if verdicts.hides(post.id) {
+                return Ok(());
+            }
+            let Some(mut status) = hydrate::statuses(api, viewer, &[post]).await?.pop() else {
                 return Ok(());
             };
+            verdicts.mark_one(&mut status);
             ("update", status.to_string().into(), authors)
         }
         LiveEvent::Delete { id } => ("delete", id.to_string().into(), Vec::new()),

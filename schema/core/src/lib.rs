@@ -10,6 +10,7 @@ pub mod events;
 pub mod ids;
 pub mod model;
 pub mod settings;
+pub mod startup;
 pub mod validate;
 
 pub use error::{ErrorKind, Invalid};

@@ -34,7 +34,13 @@ use starling_schema::settings::{EmbeddedSettings, Limits};
 use starling_schema::validate;
 
 use crate::secrets;
+use starling_schema::startup::{
+    Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
+};
+
+mod startup;
 use crate::{IDEMPOTENCY_TTL_MS, Result, SCHEMA_VERSION, Scan, Store, StoreError, check};
+pub(crate) use startup::build_filter;
 
 /// The tables, one fjall keyspace each.
 struct Tables {
@@ -94,6 +100,11 @@ struct Tables {
     apps_by_id: SingleWriterTxKeyspace,
     /// code digest → AuthCode (schema version 3)
     auth_codes: SingleWriterTxKeyspace,
+    // start-up state (see `startup.rs`)
+    markers: SingleWriterTxKeyspace,
+    filters: SingleWriterTxKeyspace,
+    announcements: SingleWriterTxKeyspace,
+    announcement_dismissals: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -347,6 +358,11 @@ impl EmbeddedStore {
             outbox: open("outbox").ctx("opening table outbox")?,
             apps_by_id: open("apps_by_id").ctx("opening table apps_by_id")?,
             auth_codes: open("auth_codes").ctx("opening table auth_codes")?,
+            markers: open("markers").ctx("opening table markers")?,
+            filters: open("filters").ctx("opening table filters")?,
+            announcements: open("announcements").ctx("opening table announcements")?,
+            announcement_dismissals: open("announcement_dismissals")
+                .ctx("opening table announcement_dismissals")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -1554,6 +1570,51 @@ impl Store for EmbeddedStore {
             })
         })
         .await
+    }
+
+    async fn markers(&self, account: Id) -> Result<Vec<Marker>> {
+        self.markers_of(account).await
+    }
+
+    async fn set_marker(
+        &self,
+        account: Id,
+        timeline: MarkerTimeline,
+        last_read_id: Id,
+    ) -> Result<Marker> {
+        self.put_marker(account, timeline, last_read_id).await
+    }
+
+    async fn filters_of(&self, account: Id) -> Result<Vec<Filter>> {
+        self.filters_for(account).await
+    }
+
+    async fn save_filter(&self, account: Id, draft: FilterDraft) -> Result<Filter> {
+        self.put_filter(account, draft).await
+    }
+
+    async fn delete_filter(&self, account: Id, id: Id) -> Result<bool> {
+        self.remove_filter(account, id).await
+    }
+
+    async fn create_announcement(&self, new: NewAnnouncement) -> Result<Announcement> {
+        self.add_announcement(new).await
+    }
+
+    async fn announcements(&self) -> Result<Vec<Announcement>> {
+        self.all_announcements().await
+    }
+
+    async fn delete_announcement(&self, id: Id) -> Result<bool> {
+        self.remove_announcement(id).await
+    }
+
+    async fn dismiss_announcement(&self, account: Id, id: Id) -> Result<bool> {
+        self.dismiss(account, id).await
+    }
+
+    async fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>> {
+        self.dismissed(account).await
     }
 
     async fn ping(&self) -> Result<()> {

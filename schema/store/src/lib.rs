@@ -19,6 +19,9 @@ use starling_schema::model::{
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
 use starling_schema::settings::{Settings, StoreBackend};
+use starling_schema::startup::{
+    Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
+};
 
 pub mod embedded;
 mod error;
@@ -36,7 +39,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// How long an authorization code may wait to be exchanged (Doorkeeper's default).
 pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
@@ -327,6 +330,51 @@ pub trait Store: Send + Sync + 'static {
         counts: AccountCounts,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    // ---- start-up state: read markers, filters, announcements --------------------------
+
+    /// `account`'s read markers, one per timeline that has one, in timeline order.
+    fn markers(&self, account: Id) -> impl Future<Output = Result<Vec<Marker>>> + Send;
+    /// Move a read marker to `last_read_id`, adding one to its version (the first is 1).
+    /// Concurrent updates each count: none is lost.
+    fn set_marker(
+        &self,
+        account: Id,
+        timeline: MarkerTimeline,
+        last_read_id: Id,
+    ) -> impl Future<Output = Result<Marker>> + Send;
+    /// `account`'s filters, expired ones included, by id.
+    fn filters_of(&self, account: Id) -> impl Future<Output = Result<Vec<Filter>>> + Send;
+    /// Create a filter (`draft.id` is `None`) or replace one of `account`'s whole
+    /// (`NotFound` if it has no such filter). Keywords and statuses without an id get new
+    /// ids; one with an id must already be in the filter (`NotFound` otherwise). At most
+    /// [`starling_schema::startup::MAX_FILTERS`] filters per account; the draft is
+    /// validated (`Invalid`) before anything is written.
+    fn save_filter(
+        &self,
+        account: Id,
+        draft: FilterDraft,
+    ) -> impl Future<Output = Result<Filter>> + Send;
+    /// True if `account` had the filter.
+    fn delete_filter(&self, account: Id, id: Id) -> impl Future<Output = Result<bool>> + Send;
+    /// Publish an announcement to every user.
+    fn create_announcement(
+        &self,
+        new: NewAnnouncement,
+    ) -> impl Future<Output = Result<Announcement>> + Send;
+    /// Every announcement, newest first (ended ones included: callers decide what shows).
+    fn announcements(&self) -> impl Future<Output = Result<Vec<Announcement>>> + Send;
+    /// True if it existed.
+    fn delete_announcement(&self, id: Id) -> impl Future<Output = Result<bool>> + Send;
+    /// Mark an announcement read by `account`. True if newly dismissed; `NotFound` if
+    /// there is no such announcement.
+    fn dismiss_announcement(
+        &self,
+        account: Id,
+        id: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// The announcements `account` dismissed, by id.
+    fn dismissed_announcements(&self, account: Id) -> impl Future<Output = Result<Vec<Id>>> + Send;
+
     // ---- operations -----------------------------------------------------------------
 
     /// Cheap round trip for readiness checks.
@@ -482,6 +530,17 @@ delegate! {
     fn import_follows(&self, edges: Vec<(Id, Id)>) -> Result<u64>;
     fn delete_account(&self, id: Id) -> Result<bool>;
     fn set_account_counts(&self, id: Id, counts: AccountCounts) -> Result<()>;
+    // start-up state
+    fn markers(&self, account: Id) -> Result<Vec<Marker>>;
+    fn set_marker(&self, account: Id, timeline: MarkerTimeline, last_read_id: Id) -> Result<Marker>;
+    fn filters_of(&self, account: Id) -> Result<Vec<Filter>>;
+    fn save_filter(&self, account: Id, draft: FilterDraft) -> Result<Filter>;
+    fn delete_filter(&self, account: Id, id: Id) -> Result<bool>;
+    fn create_announcement(&self, new: NewAnnouncement) -> Result<Announcement>;
+    fn announcements(&self) -> Result<Vec<Announcement>>;
+    fn delete_announcement(&self, id: Id) -> Result<bool>;
+    fn dismiss_announcement(&self, account: Id, id: Id) -> Result<bool>;
+    fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>>;
     fn ping(&self) -> Result<()>;
 }
 

@@ -249,6 +249,17 @@ mod gated {
         fn import_follows(&self, edges: Vec<(Id, Id)>) -> Result<u64>;
         fn delete_account(&self, id: Id) -> Result<bool>;
         fn set_account_counts(&self, id: Id, counts: AccountCounts) -> Result<()>;
+        // start-up state
+        fn markers(&self, account: Id) -> Result<Vec<starling_schema::startup::Marker>>;
+        fn set_marker(&self, account: Id, timeline: starling_schema::startup::MarkerTimeline, last_read_id: Id) -> Result<starling_schema::startup::Marker>;
+        fn filters_of(&self, account: Id) -> Result<Vec<starling_schema::startup::Filter>>;
+        fn save_filter(&self, account: Id, draft: starling_schema::startup::FilterDraft) -> Result<starling_schema::startup::Filter>;
+        fn delete_filter(&self, account: Id, id: Id) -> Result<bool>;
+        fn create_announcement(&self, new: starling_schema::startup::NewAnnouncement) -> Result<starling_schema::startup::Announcement>;
+        fn announcements(&self) -> Result<Vec<starling_schema::startup::Announcement>>;
+        fn delete_announcement(&self, id: Id) -> Result<bool>;
+        fn dismiss_announcement(&self, account: Id, id: Id) -> Result<bool>;
+        fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>>;
         fn ping(&self) -> Result<()>;
     }
 }

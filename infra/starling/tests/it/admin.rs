@@ -755,3 +755,47 @@ async fn doctor_passes_on_a_healthy_running_installation() {
     assert!(text.contains("consumer"), "{text}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_are_managed_through_a_running_server() {
+    let mut app = spawn_app().await;
+    let config = app_config(&app);
+    let alice = app.register("alice").await;
+    let made = admin_json(
+        &config,
+        &[
+            "announcements",
+            "create",
+            "Maintenance on Sunday",
+            "--starts-at",
+            "2030-01-05T10:00:00Z",
+            "--ends-at",
+            "2099-01-05T12:00:00Z",
+        ],
+    )
+    .await;
+    let id = made["id"].as_u64().unwrap().to_string();
+    let shown = app.get(&alice.token, "/api/v1/announcements").await;
+    assert_eq!(shown[0]["id"], id.as_str());
+    assert_eq!(shown[0]["content"], "<p>Maintenance on Sunday</p>");
+    assert_eq!(shown[0]["starts_at"], "2030-01-05T10:00:00.000Z");
+    let listed = admin_json(&config, &["announcements", "list"]).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    let bad_time = admin(
+        &config,
+        &["announcements", "create", "x", "--ends-at", "tomorrow"],
+    )
+    .await;
+    assert!(!bad_time.status.success());
+    assert!(String::from_utf8_lossy(&bad_time.stderr).contains("RFC 3339"));
+    let blank = admin(&config, &["announcements", "create", "  "]).await;
+    assert!(!blank.status.success());
+
+    admin_json(&config, &["announcements", "delete", &id]).await;
+    let shown = app.get(&alice.token, "/api/v1/announcements").await;
+    assert_eq!(shown, json!([]));
+    let again = admin(&config, &["announcements", "delete", &id]).await;
+    assert!(!again.status.success());
+    app.stop().await;
+}

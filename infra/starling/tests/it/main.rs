@@ -8,4 +8,5 @@ mod helpers;
 mod oauth;
 mod search;
 mod social;
+mod startup;
 mod streaming;

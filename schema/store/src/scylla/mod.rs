@@ -75,6 +75,7 @@ mod exec;
 mod ops;
 mod rows;
 mod schema;
+mod startup;
 mod statements;
 
 use std::collections::{HashMap, HashSet};
@@ -95,6 +96,9 @@ use starling_schema::model::{
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
 use starling_schema::settings::{Limits, Replication, ScyllaSettings};
+use starling_schema::startup::{
+    Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
+};
 use starling_schema::{Invalid, validate};
 
 use self::exec::{db, each, empty_page, fail, finish, ms, unms, unset};
@@ -1463,6 +1467,51 @@ impl Store for ScyllaStore {
             self.bump(CTX, &st.statuses_add, id, statuses).await?;
         }
         Ok(())
+    }
+
+    async fn markers(&self, account: Id) -> Result<Vec<Marker>> {
+        self.markers_of(account).await
+    }
+
+    async fn set_marker(
+        &self,
+        account: Id,
+        timeline: MarkerTimeline,
+        last_read_id: Id,
+    ) -> Result<Marker> {
+        self.put_marker(account, timeline, last_read_id).await
+    }
+
+    async fn filters_of(&self, account: Id) -> Result<Vec<Filter>> {
+        self.filters_for(account).await
+    }
+
+    async fn save_filter(&self, account: Id, draft: FilterDraft) -> Result<Filter> {
+        self.put_filter(account, draft).await
+    }
+
+    async fn delete_filter(&self, account: Id, id: Id) -> Result<bool> {
+        self.remove_filter(account, id).await
+    }
+
+    async fn create_announcement(&self, new: NewAnnouncement) -> Result<Announcement> {
+        self.add_announcement(new).await
+    }
+
+    async fn announcements(&self) -> Result<Vec<Announcement>> {
+        self.all_announcements().await
+    }
+
+    async fn delete_announcement(&self, id: Id) -> Result<bool> {
+        self.remove_announcement(id).await
+    }
+
+    async fn dismiss_announcement(&self, account: Id, id: Id) -> Result<bool> {
+        self.dismiss(account, id).await
+    }
+
+    async fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>> {
+        self.dismissed(account).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -33,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../cql/002_social.cql"),
     ),
     ("003_oauth.cql", include_str!("../../../cql/003_oauth.cql")),
+    (
+        "004_startup.cql",
+        include_str!("../../../cql/004_startup.cql"),
+    ),
 ];
 
 /// The row of `schema_version` this store writes.

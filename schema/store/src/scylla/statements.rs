@@ -308,6 +308,32 @@ statements! {
     window blocked_by_page = "SELECT blocker_id FROM {ks}.blocked_by WHERE account_id = ? \
         AND blocker_id >= ? AND blocker_id <= ? ORDER BY blocker_id {order} LIMIT ?";
 
+    // ---- start-up state: markers, filters, announcements ------------------------------
+    read markers_get = "SELECT timeline, last_read_id, version, updated_at_ms \
+        FROM {ks}.markers WHERE account_id = ?";
+    read marker_get = "SELECT timeline, last_read_id, version, updated_at_ms \
+        FROM {ks}.markers WHERE account_id = ? AND timeline = ?";
+    lwt marker_create = "INSERT INTO {ks}.markers (account_id, timeline, last_read_id, \
+        version, updated_at_ms) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS";
+    lwt marker_update = "UPDATE {ks}.markers SET last_read_id = ?, version = ?, \
+        updated_at_ms = ? WHERE account_id = ? AND timeline = ? IF version = ?";
+    read filters_get = "SELECT doc FROM {ks}.filters WHERE account_id = ?";
+    read filter_get = "SELECT doc FROM {ks}.filters WHERE account_id = ? AND filter_id = ?";
+    write filter_insert = "INSERT INTO {ks}.filters (account_id, filter_id, doc) \
+        VALUES (?, ?, ?)";
+    write filter_delete = "DELETE FROM {ks}.filters WHERE account_id = ? AND filter_id = ?";
+    read announcements_get = "SELECT doc FROM {ks}.announcements WHERE bucket = ?";
+    read announcement_get = "SELECT doc FROM {ks}.announcements WHERE bucket = ? AND id = ?";
+    write announcement_insert = "INSERT INTO {ks}.announcements (bucket, id, doc) \
+        VALUES (?, ?, ?)";
+    write announcement_delete = "DELETE FROM {ks}.announcements WHERE bucket = ? AND id = ?";
+    read dismissals_get = "SELECT announcement_id FROM {ks}.announcement_dismissals \
+        WHERE account_id = ?";
+    read dismissal_get = "SELECT announcement_id FROM {ks}.announcement_dismissals \
+        WHERE account_id = ? AND announcement_id = ?";
+    write dismissal_insert = "INSERT INTO {ks}.announcement_dismissals (account_id, \
+        announcement_id) VALUES (?, ?)";
+
     // ---- event outbox -----------------------------------------------------------------
     write outbox_insert = "INSERT INTO {ks}.outbox (node_id, id, payload) VALUES (?, ?, ?)";
     read outbox_head = "SELECT id, payload FROM {ks}.outbox WHERE node_id = ? \

@@ -1858,6 +1858,253 @@ pub async fn account_counts_can_be_set_from_a_recount<B: Backend>(b: &B) {
     );
 }
 
+// ---- start-up state: markers, filters, announcements ------------------------------------
+
+pub async fn markers_are_per_user_and_count_their_updates<B: Backend>(b: &B) {
+    use starling_schema::startup::MarkerTimeline;
+    let s = b.store();
+    let ids = users(s, "mk", 2).await;
+    assert!(s.markers(ids[0]).await.unwrap().is_empty());
+    let m1 = s
+        .set_marker(ids[0], MarkerTimeline::Home, Id(100))
+        .await
+        .unwrap();
+    assert_eq!((m1.last_read_id, m1.version), (Id(100), 1));
+    let m2 = s
+        .set_marker(ids[0], MarkerTimeline::Home, Id(200))
+        .await
+        .unwrap();
+    assert_eq!((m2.last_read_id, m2.version), (Id(200), 2));
+    assert!(m2.updated_at_ms >= m1.updated_at_ms);
+    s.set_marker(ids[0], MarkerTimeline::Notifications, Id(7))
+        .await
+        .unwrap();
+    let all = s.markers(ids[0]).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0], m2, "home first, as stored");
+    assert_eq!(
+        (all[1].timeline, all[1].last_read_id, all[1].version),
+        (MarkerTimeline::Notifications, Id(7), 1)
+    );
+    assert!(s.markers(ids[1]).await.unwrap().is_empty(), "per user");
+    // Concurrent updates each count.
+    let tasks: Vec<_> = (0..8u64)
+        .map(|i| {
+            let s = s.clone();
+            let me = ids[1];
+            tokio::spawn(async move {
+                s.set_marker(me, MarkerTimeline::Home, Id(1000 + i))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut versions: Vec<u64> = Vec::new();
+    for t in tasks {
+        versions.push(t.await.unwrap().version);
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=8).collect::<Vec<u64>>());
+    assert_eq!(s.markers(ids[1]).await.unwrap()[0].version, 8);
+}
+
+pub async fn filters_round_trip_replace_and_refuse_bad_drafts<B: Backend>(b: &B) {
+    use starling_schema::startup::{
+        FilterAction, FilterContext, FilterDraft, KeywordDraft, MAX_FILTER_KEYWORDS, StatusDraft,
+    };
+    let s = b.store();
+    let ids = users(s, "fl", 2).await;
+    let draft = FilterDraft {
+        id: None,
+        title: " Spoilers ".into(),
+        context: vec![
+            FilterContext::Public,
+            FilterContext::Home,
+            FilterContext::Home,
+        ],
+        action: FilterAction::Hide,
+        expires_at_ms: Some(4_000_000_000_000),
+        keywords: vec![
+            KeywordDraft {
+                id: None,
+                keyword: "finale".into(),
+                whole_word: true,
+            },
+            KeywordDraft {
+                id: None,
+                keyword: "ending".into(),
+                whole_word: false,
+            },
+        ],
+        statuses: vec![StatusDraft {
+            id: None,
+            status_id: Id(42),
+        }],
+    };
+    let f = s.save_filter(ids[0], draft.clone()).await.unwrap();
+    assert_eq!(f.title, "Spoilers");
+    assert_eq!(f.context, vec![FilterContext::Home, FilterContext::Public]);
+    assert_eq!(f.keywords.len(), 2);
+    assert_ne!(f.keywords[0].id, f.keywords[1].id);
+    assert_eq!(f.statuses[0].status_id, Id(42));
+    assert_eq!(s.filters_of(ids[0]).await.unwrap(), vec![f.clone()]);
+    assert!(s.filters_of(ids[1]).await.unwrap().is_empty(), "per user");
+
+    // Replace: keep one keyword by id, drop the other, add one.
+    let replaced = s
+        .save_filter(
+            ids[0],
+            FilterDraft {
+                id: Some(f.id),
+                action: FilterAction::Warn,
+                keywords: vec![
+                    KeywordDraft {
+                        id: Some(f.keywords[0].id),
+                        keyword: "finale".into(),
+                        whole_word: false,
+                    },
+                    KeywordDraft {
+                        id: None,
+                        keyword: "twist".into(),
+                        whole_word: true,
+                    },
+                ],
+                statuses: vec![],
+                ..draft.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(replaced.id, f.id);
+    assert_eq!(replaced.action, FilterAction::Warn);
+    assert_eq!(replaced.keywords[0].id, f.keywords[0].id);
+    assert!(!replaced.keywords[0].whole_word);
+    assert_eq!(replaced.keywords[1].keyword, "twist");
+    assert!(replaced.statuses.is_empty());
+    assert_eq!(s.filters_of(ids[0]).await.unwrap(), vec![replaced.clone()]);
+
+    // Someone else's filter, an unknown keyword id, bad drafts.
+    let other = FilterDraft {
+        id: Some(f.id),
+        ..draft.clone()
+    };
+    assert_eq!(
+        kind(s.save_filter(ids[1], other).await),
+        ErrorKind::NotFound
+    );
+    let stray = FilterDraft {
+        id: Some(f.id),
+        keywords: vec![KeywordDraft {
+            id: Some(Id(1)),
+            keyword: "x".into(),
+            whole_word: false,
+        }],
+        ..draft.clone()
+    };
+    assert_eq!(
+        kind(s.save_filter(ids[0], stray).await),
+        ErrorKind::NotFound
+    );
+    let blank = FilterDraft {
+        title: "  ".into(),
+        ..draft.clone()
+    };
+    assert_eq!(kind(s.save_filter(ids[0], blank).await), ErrorKind::Invalid);
+    let no_context = FilterDraft {
+        context: vec![],
+        ..draft.clone()
+    };
+    assert_eq!(
+        kind(s.save_filter(ids[0], no_context).await),
+        ErrorKind::Invalid
+    );
+    let huge = FilterDraft {
+        keywords: (0..=MAX_FILTER_KEYWORDS)
+            .map(|i| KeywordDraft {
+                id: None,
+                keyword: format!("k{i}"),
+                whole_word: false,
+            })
+            .collect(),
+        ..draft.clone()
+    };
+    assert_eq!(kind(s.save_filter(ids[0], huge).await), ErrorKind::Invalid);
+    assert_eq!(
+        s.filters_of(ids[0]).await.unwrap(),
+        vec![replaced.clone()],
+        "unchanged"
+    );
+
+    assert!(!s.delete_filter(ids[1], f.id).await.unwrap(), "not theirs");
+    assert!(s.delete_filter(ids[0], f.id).await.unwrap());
+    assert!(!s.delete_filter(ids[0], f.id).await.unwrap());
+    assert!(s.filters_of(ids[0]).await.unwrap().is_empty());
+}
+
+pub async fn announcements_are_listed_dismissed_and_deleted<B: Backend>(b: &B) {
+    use starling_schema::startup::NewAnnouncement;
+    let s = b.store();
+    let ids = users(s, "an", 2).await;
+    let new = |text: &str| NewAnnouncement {
+        text: text.into(),
+        starts_at_ms: None,
+        ends_at_ms: None,
+        all_day: false,
+    };
+    let a1 = s
+        .create_announcement(new("maintenance tonight"))
+        .await
+        .unwrap();
+    let a2 = s.create_announcement(new("welcome")).await.unwrap();
+    let listed: Vec<Id> = s
+        .announcements()
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(listed, vec![a2.id, a1.id], "newest first");
+    assert_eq!(
+        kind(s.create_announcement(new(" ")).await),
+        ErrorKind::Invalid
+    );
+    let backwards = NewAnnouncement {
+        starts_at_ms: Some(2_000),
+        ends_at_ms: Some(1_000),
+        ..new("x")
+    };
+    assert_eq!(
+        kind(s.create_announcement(backwards).await),
+        ErrorKind::Invalid
+    );
+
+    assert!(s.dismiss_announcement(ids[0], a1.id).await.unwrap());
+    assert!(
+        !s.dismiss_announcement(ids[0], a1.id).await.unwrap(),
+        "once"
+    );
+    assert_eq!(
+        kind(s.dismiss_announcement(ids[0], Id(12345)).await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        s.dismissed_announcements(ids[0]).await.unwrap(),
+        vec![a1.id]
+    );
+    assert!(s.dismissed_announcements(ids[1]).await.unwrap().is_empty());
+
+    assert!(s.delete_announcement(a1.id).await.unwrap());
+    assert!(!s.delete_announcement(a1.id).await.unwrap());
+    let listed: Vec<Id> = s
+        .announcements()
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(listed, vec![a2.id]);
+}
+
 /// Instantiate every case above as a `#[tokio::test]` for one backend. `$make` is an async
 /// fn returning `Option<impl Backend>`; `None` means the backend is not available here and
 /// the test says so and passes.
@@ -1899,6 +2146,10 @@ macro_rules! conformance_suite {
             // authorization codes (schema version 3)
             apps_are_found_by_client_id_and_by_id, auth_codes_are_hashed_single_use_and_expire,
             concurrent_exchanges_of_one_code_win_once,
+            // start-up state
+            markers_are_per_user_and_count_their_updates,
+            filters_round_trip_replace_and_refuse_bad_drafts,
+            announcements_are_listed_dismissed_and_deleted,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
