@@ -27,6 +27,7 @@ pub mod extract;
 mod hydrate;
 mod metrics;
 pub mod pagination;
+pub mod ratelimit;
 mod routes;
 pub mod streaming;
 pub mod text;
@@ -44,6 +45,8 @@ pub struct Api {
     pub search: starling_search::SearchIndex,
     /// This node's live streams.
     pub hub: streaming::Hub,
+    /// Rate limits and the password-hashing queue.
+    pub limits: ratelimit::RateLimits,
     posts: Cache<Id, Arc<Post>>,
     accounts: Cache<Id, Arc<Account>>,
     tokens: Cache<String, Arc<TokenInfo>>,
@@ -74,6 +77,10 @@ impl Api {
                 .time_to_live(Duration::from_secs(10))
                 .build(),
             hub: streaming::Hub::new(settings.streaming.clone()),
+            limits: ratelimit::RateLimits::new(
+                &settings.rate_limits,
+                settings.limits.password_hash_queue,
+            ),
             store,
             timelines,
             bus,
@@ -215,6 +222,7 @@ pub fn server(api: Arc<Api>, listener: std::net::TcpListener) -> std::io::Result
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(max_body))
+            .wrap(actix_web::middleware::from_fn(ratelimit::enforce))
             .wrap(actix_web::middleware::from_fn(metrics::observe))
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))

@@ -15,6 +15,7 @@
 mod admin;
 mod error;
 mod presence;
+mod rate;
 mod rebuild;
 mod ring;
 mod shard;
@@ -36,6 +37,7 @@ pub use error::TimelineError;
 pub use ring::Ring;
 
 use shard::{Request, Shard};
+pub use rate::RateHit;
 
 /// How often a reader waiting for someone else's rebuild looks again, at first and at most.
 const WAIT_FIRST: Duration = Duration::from_millis(10);

@@ -108,7 +108,11 @@ struct TokenForm {
     scope: Option<String>,
 }
 
-async fn token(api: web::Data<Api>, Body(form): Body<TokenForm>) -> ApiResult<HttpResponse> {
+async fn token(
+    req: actix_web::HttpRequest,
+    api: web::Data<Api>,
+    Body(form): Body<TokenForm>,
+) -> ApiResult<HttpResponse> {
     let (Some(client_id), Some(client_secret)) =
         (form.client_id.as_deref(), form.client_secret.as_deref())
     else {
@@ -159,6 +163,7 @@ async fn token(api: web::Data<Api>, Body(form): Body<TokenForm>) -> ApiResult<Ht
             // Clients may send `@name` or `name@domain`.
             let username = username.trim_start_matches('@');
             let username = username.split('@').next().unwrap_or(username);
+            let _permit = crate::ratelimit::sign_in_attempt(&api, &req, username).await?;
             let account = api
                 .store
                 .verify_password(username, password)
