@@ -244,6 +244,8 @@ async fn search_statuses(
         .await?
         .into_iter()
         .filter(|p| starling_search::is_searchable(p))
+        // Unlisted posts are kept out of public discovery: only signed-in users find them.
+        .filter(|p| viewer.is_some() || p.visibility == starling_schema::model::Visibility::Public)
         .collect();
     let authors: Vec<Id> = posts.iter().map(|p| p.author_id).collect();
     let hidden = hidden_from(api, viewer, &authors).await?;

@@ -73,7 +73,8 @@ impl Bus {
     }
 
     async fn connect_named(settings: &NatsSettings, name: &str) -> Result<Bus, BusError> {
-        let url = settings.url.clone();
+        // Logged and shown without the credentials a `nats://user:pass@host` URL carries.
+        let url = starling_schema::settings::without_credentials(&settings.url);
         let (connected, connections) = tokio::sync::watch::channel(0u64);
         let connected = Arc::new(connected);
         let client = async_nats::ConnectOptions::new()
@@ -99,7 +100,7 @@ impl Bus {
             .connect(settings.url.as_str())
             .await
             .map_err(|source| BusError::Connect {
-                url: settings.url.clone(),
+                url: starling_schema::settings::without_credentials(&settings.url),
                 source: Box::new(source),
             })?;
         Ok(Bus::from_client(client, settings, connections))

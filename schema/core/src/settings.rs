@@ -377,6 +377,24 @@ impl Default for RateLimitSettings {
     }
 }
 
+/// A URL with any user-info replaced by `***` (`redis://user:pass@host/0` →
+/// `redis://***@host/0`), for logs and `starling config`: credentials are never shown.
+pub fn without_credentials(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => format!("***@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{rest}"),
+        None => rest,
+    }
+}
+
 /// Parse a trusted-proxy entry: an address, or an address and a prefix length.
 pub fn parse_cidr(entry: &str) -> Option<(std::net::IpAddr, u8)> {
     let (addr, prefix) = match entry.split_once('/') {
@@ -545,6 +563,20 @@ impl Settings {
         Ok(settings)
     }
 
+    /// These settings with every credential hidden (URL user-info, passwords): what may be
+    /// printed or logged.
+    pub fn redacted(&self) -> Settings {
+        let mut shown = self.clone();
+        shown.nats.url = without_credentials(&shown.nats.url);
+        for shard in &mut shown.redis.shards {
+            *shard = without_credentials(shard);
+        }
+        if shown.store.scylla.password.is_some() {
+            shown.store.scylla.password = Some("<hidden>".into());
+        }
+        shown
+    }
+
     fn check(&self) -> Result<(), SettingsError> {
         if self.node_id > u32::from(crate::ids::MAX_NODE_ID) {
             return Err(SettingsError::Invalid(format!(
@@ -657,6 +689,28 @@ mod tests {
             assert!(!s.store.embedded.fsync, "untouched keys keep their default");
             Ok(())
         });
+    }
+
+    #[test]
+    fn credentials_never_show() {
+        assert_eq!(
+            without_credentials("redis://user:secret@10.0.0.1:6379/0"),
+            "redis://***@10.0.0.1:6379/0"
+        );
+        assert_eq!(
+            without_credentials("nats://tok@nats.local:4222"),
+            "nats://***@nats.local:4222"
+        );
+        assert_eq!(
+            without_credentials("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        let mut s = Settings::default();
+        s.nats.url = "nats://u:hunter2@h:4222".into();
+        s.redis.shards = vec!["redis://:hunter2@h:6379".into()];
+        s.store.scylla.password = Some("hunter2".into());
+        let shown = format!("{:?}", s.redacted());
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]
