@@ -70,8 +70,14 @@ async fn register(
             "This action is outside the authorized scopes",
         ));
     }
+    // Read from the store, not the cache: a suspension takes effect here at once.
     if let Some(owner) = token.0.account_id
-        && api.account(owner).await?.is_none_or(|a| a.suspended)
+        && api
+            .store
+            .accounts_by_ids(&[owner])
+            .await?
+            .first()
+            .is_none_or(|a| a.suspended)
     {
         return Err(ApiError::forbidden("Your login is currently disabled"));
     }
