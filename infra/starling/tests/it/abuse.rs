@@ -311,9 +311,9 @@ async fn a_megabyte_status_with_20000_mentions_is_refused_at_once() {
     }
     took.sort();
     eprintln!("1 MiB / {i} mentions refused in {took:?}");
-    // Quadratic de-duplication held a worker for tens of seconds; the median of three, in
-    // an unoptimised build on a shared machine, stays well under a second.
-    assert!(took[1] < Duration::from_millis(1000), "{took:?}");
+    // Quadratic de-duplication held a worker for tens of seconds. The median of three (one
+    // attempt may meet a busy machine) is under 100 ms even in an unoptimised build.
+    assert!(took[1] < Duration::from_millis(100), "{took:?}");
     app.stop().await;
 }
 
@@ -325,22 +325,24 @@ async fn a_page_naming_over_a_thousand_accounts_renders_everywhere() {
     app.follow(&reader, &author).await;
     // 25 posts, each mentioning the reader and 49 accounts of its own: 1,227 accounts.
     let names: Vec<String> = (0..25 * 49).map(|i| format!("m{i}")).collect();
-    let imported = app
-        .node()
-        .store
-        .import_accounts(
-            names
-                .iter()
-                .map(|n| ImportAccount {
-                    username: n.clone(),
-                    display_name: None,
-                    bot: false,
-                })
-                .collect(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(imported.len(), names.len());
+    for batch in names.chunks(500) {
+        let imported = app
+            .node()
+            .store
+            .import_accounts(
+                batch
+                    .iter()
+                    .map(|n| ImportAccount {
+                        username: n.clone(),
+                        display_name: None,
+                        bot: false,
+                    })
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(imported.len(), batch.len());
+    }
     let mut posted = Vec::new();
     for chunk in names.chunks(49) {
         let mentions: String = chunk.iter().map(|n| format!("@{n} ")).collect();
