@@ -12,7 +12,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use starling_schema::Id;
 use starling_schema::model::ImportAccount;
-use starling_schema::settings::{Bucket, Settings};
+use starling_schema::settings::{Bucket, RateLimitBackend, Settings};
 use starling_store::Store;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -613,5 +613,33 @@ async fn unlisted_posts_are_not_found_by_anonymous_search_and_tokens_stay_out_of
     let link = header(&res, "link");
     assert!(link.contains("max_id="), "{link}");
     assert!(!link.contains(&alice.token) && !link.contains("access_token"), "{link}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_limits_two_api_nodes_share_a_token_s_bucket() {
+    let shared = |s: &mut Settings| {
+        defaults(s);
+        s.rate_limits.backend = RateLimitBackend::Redis;
+        s.rate_limits.api_per_token = Bucket::new(4, 300);
+    };
+    let mut app = spawn_app_with(shared).await;
+    let (second, second_base) = app.spawn_api_node(2, shared).await;
+    let alice = app.register("alice").await; // verify_credentials: the first of 4
+    let on = |base: String| {
+        app.http
+            .get(format!("{base}/api/v1/timelines/home"))
+            .bearer_auth(&alice.token)
+            .send()
+    };
+    let r = on(app.base.clone()).await.unwrap();
+    assert_eq!(header(&r, "x-ratelimit-remaining"), "2");
+    let r = on(second_base.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-ratelimit-remaining"), "1", "the second node counts on");
+    assert_eq!(on(app.base.clone()).await.unwrap().status(), 200);
+    assert_eq!(on(second_base.clone()).await.unwrap().status(), 429);
+    assert_eq!(on(app.base.clone()).await.unwrap().status(), 429);
+    second.stop().await;
     app.stop().await;
 }
