@@ -377,10 +377,16 @@ pub async fn enforce(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let Some(api) = req.app_data::<web::Data<Api>>().cloned() else {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
     if !api.limits.enabled() {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     }
     let counted = Counted::default();
     req.extensions_mut().insert(counted.clone());
@@ -442,7 +448,11 @@ pub async fn enforce(
 /// this request's client against the per-address and per-account sign-in limits (429 when
 /// either is over), then take a place in the password-hashing queue (503 at once when it is
 /// full). Hold the permit while the password is checked.
-pub async fn sign_in_attempt(api: &Api, req: &HttpRequest, username: &str) -> ApiResult<HashPermit> {
+pub async fn sign_in_attempt(
+    api: &Api,
+    req: &HttpRequest,
+    username: &str,
+) -> ApiResult<HashPermit> {
     let counted = req.extensions().get::<Counted>().cloned();
     let account_key: String = username
         .trim()
@@ -497,7 +507,11 @@ mod tests {
         assert!(hits.iter().all(|h| h.allowed && h.limit == 3));
         let refused = buckets.hit(Kind::ApiIp, "1.2.3.4").unwrap();
         assert!(!refused.allowed);
-        assert_eq!(refused.reset, Duration::from_secs(100), "one slot per 100 s");
+        assert_eq!(
+            refused.reset,
+            Duration::from_secs(100),
+            "one slot per 100 s"
+        );
         assert!(
             buckets.hit(Kind::ApiIp, "5.6.7.8").unwrap().allowed,
             "another address has its own bucket"
@@ -509,7 +523,11 @@ mod tests {
         clock.advance(Duration::from_secs(300));
         let full = buckets.hit(Kind::ApiIp, "1.2.3.4").unwrap();
         assert_eq!(full.remaining, 2, "a full period refills the whole burst");
-        assert_eq!(buckets.hit(Kind::SignUpIp, "1.2.3.4"), None, "limit 0 is off");
+        assert_eq!(
+            buckets.hit(Kind::SignUpIp, "1.2.3.4"),
+            None,
+            "limit 0 is off"
+        );
     }
 
     #[test]

@@ -238,7 +238,11 @@ mod tests {
         let start = std::time::Instant::now();
         assert_eq!(mentions(&text).len(), 20_000);
         assert_eq!(hashtags(&text).len(), 20_000);
-        assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]

@@ -36,8 +36,8 @@ pub use admin::{ShardInfo, TimelinePage};
 pub use error::TimelineError;
 pub use ring::Ring;
 
-use shard::{Request, Shard};
 pub use rate::RateHit;
+use shard::{Request, Shard};
 
 /// How often a reader waiting for someone else's rebuild looks again, at first and at most.
 const WAIT_FIRST: Duration = Duration::from_millis(10);

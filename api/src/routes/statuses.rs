@@ -369,7 +369,13 @@ async fn create(
         .await?;
     // A replay of a post deleted since is not published again (it would reappear in
     // timelines and streams): it is gone, as a read of it would say.
-    if !created.created && api.store.posts_by_ids(&[created.value.id]).await?.is_empty() {
+    if !created.created
+        && api
+            .store
+            .posts_by_ids(&[created.value.id])
+            .await?
+            .is_empty()
+    {
         return Err(ApiError::not_found("Record"));
     }
     // Published on a replay too: the first attempt may have died before its event left.

@@ -740,7 +740,10 @@ mod tests {
             Ok(Sub::Hashtag("rust".into()))
         );
         assert_eq!(Sub::parse("hashtag", None), Err(NO_TAG));
-        assert_eq!(Sub::parse("hashtag", Some(&"a".repeat(5_000))), Err(BAD_TAG));
+        assert_eq!(
+            Sub::parse("hashtag", Some(&"a".repeat(5_000))),
+            Err(BAD_TAG)
+        );
         assert_eq!(Sub::parse("hashtag", Some("a.b")), Err(BAD_TAG));
         assert_eq!(Sub::parse("list", None), Err(UNKNOWN_STREAM));
         assert_eq!(

@@ -161,6 +161,10 @@ mod tests {
         assert_eq!(tag_token("café"), "~636166c3a9");
         let longest = tag_token(&"\u{10348}".repeat(MAX_TAG_CHARS));
         assert!(longest.len() <= 1 + MAX_TAG_CHARS * 8);
-        assert!(longest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'~'));
+        assert!(
+            longest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'~')
+        );
     }
 }

@@ -37,7 +37,10 @@ async fn two_nodes_share_one_bucket_exactly() -> Result<()> {
         t.rate_hit("api_ip:198.51.100.1", 10, 60_000)
     }))
     .await;
-    let allowed = hits.into_iter().filter(|h| h.as_ref().is_ok_and(|h| h.allowed)).count();
+    let allowed = hits
+        .into_iter()
+        .filter(|h| h.as_ref().is_ok_and(|h| h.allowed))
+        .count();
     assert_eq!(allowed, 10);
     // The bucket is one key on the shard the ring names, expiring once it is full again.
     let shard = a.ring().shard_of_key(b"api_token:abc");

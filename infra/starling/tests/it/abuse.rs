@@ -206,7 +206,15 @@ async fn a_sign_in_flood_is_answered_at_once_while_a_normal_user_signs_in() {
             let (http, base, client) = (app.http.clone(), app.base.clone(), client.clone());
             async move {
                 let t = Instant::now();
-                let res = sign_in(&http, &base, &client, "victim", &format!("guess{i}"), "192.0.2.66").await;
+                let res = sign_in(
+                    &http,
+                    &base,
+                    &client,
+                    "victim",
+                    &format!("guess{i}"),
+                    "192.0.2.66",
+                )
+                .await;
                 (res.status().as_u16(), t.elapsed())
             }
         })
@@ -215,7 +223,15 @@ async fn a_sign_in_flood_is_answered_at_once_while_a_normal_user_signs_in() {
     let normal = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let t = Instant::now();
-        let res = sign_in(&app.http, &app.base, &client, "normal", PASSWORD, "192.0.2.10").await;
+        let res = sign_in(
+            &app.http,
+            &app.base,
+            &client,
+            "normal",
+            PASSWORD,
+            "192.0.2.10",
+        )
+        .await;
         (res.status().as_u16(), t.elapsed())
     };
     let (flood, (normal_status, normal_took)) = tokio::join!(flood, normal);
@@ -230,9 +246,15 @@ async fn a_sign_in_flood_is_answered_at_once_while_a_normal_user_signs_in() {
         "flood: {refused}/200 refused, slowest refusal {slowest_refusal:?}, all in {:?}; normal sign-in {normal_took:?}",
         start.elapsed()
     );
-    assert!(refused >= 170, "at most 25 guesses per 5 minutes: {refused} refused");
+    assert!(
+        refused >= 170,
+        "at most 25 guesses per 5 minutes: {refused} refused"
+    );
     assert!(flood.iter().all(|(s, _)| *s == 429 || *s == 400));
-    assert!(slowest_refusal < Duration::from_secs(5), "{slowest_refusal:?}");
+    assert!(
+        slowest_refusal < Duration::from_secs(5),
+        "{slowest_refusal:?}"
+    );
     assert_eq!(normal_status, 200, "the normal user signs in");
     assert!(normal_took < Duration::from_secs(5), "{normal_took:?}");
     app.stop().await;
@@ -254,7 +276,15 @@ async fn a_full_password_hashing_queue_answers_503_at_once() {
             let (http, base, client) = (app.http.clone(), app.base.clone(), client.clone());
             async move {
                 let t = Instant::now();
-                let res = sign_in(&http, &base, &client, "target", &format!("no{i}"), &format!("10.0.0.{i}")).await;
+                let res = sign_in(
+                    &http,
+                    &base,
+                    &client,
+                    "target",
+                    &format!("no{i}"),
+                    &format!("10.0.0.{i}"),
+                )
+                .await;
                 let status = res.status().as_u16();
                 let body: Value = res.json().await.unwrap();
                 (status, t.elapsed(), body)
@@ -270,10 +300,16 @@ async fn a_full_password_hashing_queue_answers_503_at_once() {
         busy.iter().map(|(_, t, _)| *t).max()
     );
     assert!(!busy.is_empty(), "a queue of 2 cannot take 60 at once");
-    assert!(busy.iter().all(|(_, t, b)| *t < Duration::from_secs(2) && b["error"].is_string()));
+    assert!(
+        busy.iter()
+            .all(|(_, t, b)| *t < Duration::from_secs(2) && b["error"].is_string())
+    );
     assert!(results.iter().all(|(s, _, _)| *s == 503 || *s == 400));
     // Once the flood has passed, sign-in works again.
-    let res = sign_in(&app.http, &app.base, &client, "target", PASSWORD, "10.0.1.1").await;
+    let res = sign_in(
+        &app.http, &app.base, &client, "target", PASSWORD, "10.0.1.1",
+    )
+    .await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
@@ -290,7 +326,10 @@ async fn a_megabyte_status_with_20000_mentions_is_refused_at_once() {
     }
     assert!(i >= 20_000);
     let body = json!({ "status": text }).to_string();
-    assert!(body.len() < 1 << 20, "under the body limit: the handler's own check refuses it");
+    assert!(
+        body.len() < 1 << 20,
+        "under the body limit: the handler's own check refuses it"
+    );
     let mut took = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
@@ -362,12 +401,17 @@ async fn a_page_naming_over_a_thousand_accounts_renders_everywhere() {
             .map(|s| s["id"].as_str().unwrap().to_owned())
             .collect()
     };
-    let public = app.get(&reader.token, "/api/v1/timelines/public?limit=40").await;
+    let public = app
+        .get(&reader.token, "/api/v1/timelines/public?limit=40")
+        .await;
     assert!(all(&ids(&public)), "public");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let notes = app
-            .get(&reader.token, "/api/v1/notifications?limit=40&types[]=mention")
+            .get(
+                &reader.token,
+                "/api/v1/notifications?limit=40&types[]=mention",
+            )
             .await;
         let statuses: Vec<String> = notes
             .as_array()
@@ -378,13 +422,20 @@ async fn a_page_naming_over_a_thousand_accounts_renders_everywhere() {
         if all(&statuses) {
             break;
         }
-        assert!(Instant::now() < deadline, "notifications: {}", statuses.len());
+        assert!(
+            Instant::now() < deadline,
+            "notifications: {}",
+            statuses.len()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let found = app
-            .get(&reader.token, "/api/v2/search?q=crowdword&type=statuses&limit=40")
+            .get(
+                &reader.token,
+                "/api/v2/search?q=crowdword&type=statuses&limit=40",
+            )
             .await;
         if all(&ids(&found["statuses"])) {
             break;
@@ -448,7 +499,12 @@ async fn a_5000_character_hashtag_stream_is_refused_and_nats_stays_up() {
         })
         .await;
     assert!(ok, "posts keep reaching timelines: {ids:?}");
-    let ready = app.http.get(format!("{}/ready", app.base)).send().await.unwrap();
+    let ready = app
+        .http
+        .get(format!("{}/ready", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
     app.stop().await;
 }
@@ -475,7 +531,10 @@ async fn streams_are_capped_per_user_and_subscriptions_per_websocket() {
         .unwrap();
         let reply = ws_event(&mut ws, Duration::from_millis(700)).await;
         if i < 2 {
-            assert!(reply.is_none(), "subscription {i} accepted silently: {reply:?}");
+            assert!(
+                reply.is_none(),
+                "subscription {i} accepted silently: {reply:?}"
+            );
         } else {
             assert_eq!(reply.unwrap()["status"], 429, "a third subscription");
         }
@@ -493,12 +552,27 @@ async fn usernames_are_ascii_and_not_reserved_and_registration_checks_its_token(
         let err: Value = res.json().await.unwrap();
         assert!(err["error"].as_str().unwrap().contains("sername"), "{err}");
     }
-    assert_eq!(sign_up(&app, &token, "plain_name1", "127.0.0.1").await.status(), 200);
+    assert_eq!(
+        sign_up(&app, &token, "plain_name1", "127.0.0.1")
+            .await
+            .status(),
+        200
+    );
     // A token without write:accounts cannot sign anyone up.
     let follow_only = app_token(&app, "follow").await;
-    assert_eq!(sign_up(&app, &follow_only, "viafollow", "127.0.0.1").await.status(), 403);
+    assert_eq!(
+        sign_up(&app, &follow_only, "viafollow", "127.0.0.1")
+            .await
+            .status(),
+        403
+    );
     let accounts_only = app_token(&app, "write:accounts").await;
-    assert_eq!(sign_up(&app, &accounts_only, "viascope", "127.0.0.1").await.status(), 200);
+    assert_eq!(
+        sign_up(&app, &accounts_only, "viascope", "127.0.0.1")
+            .await
+            .status(),
+        200
+    );
     // A suspended account's token neither.
     let mallory = app.register("mallory").await;
     let id: Id = mallory.id.parse().unwrap();
@@ -507,7 +581,12 @@ async fn usernames_are_ascii_and_not_reserved_and_registration_checks_its_token(
         .moderate_account(id, Some(true), None)
         .await
         .unwrap();
-    assert_eq!(sign_up(&app, &mallory.token, "sockpuppet", "127.0.0.1").await.status(), 403);
+    assert_eq!(
+        sign_up(&app, &mallory.token, "sockpuppet", "127.0.0.1")
+            .await
+            .status(),
+        403
+    );
     app.stop().await;
 }
 
@@ -545,7 +624,9 @@ async fn an_idempotent_replay_of_a_deleted_post_does_not_bring_it_back() {
     let marker = app.status(&author, "after").await;
     let marker = marker["id"].as_str().unwrap().to_owned();
     let (ok, ids) = app
-        .home_until(&reader, Duration::from_secs(10), |ids| ids.contains(&marker))
+        .home_until(&reader, Duration::from_secs(10), |ids| {
+            ids.contains(&marker)
+        })
         .await;
     assert!(ok);
     assert!(!ids.contains(&id), "{ids:?}");
@@ -570,9 +651,10 @@ async fn unlisted_posts_are_not_found_by_anonymous_search_and_tokens_stay_out_of
         .await
         .unwrap();
     let search = |token: Option<&str>| {
-        let mut req = app
-            .http
-            .get(format!("{}/api/v2/search?q=zebraword&type=statuses", app.base));
+        let mut req = app.http.get(format!(
+            "{}/api/v2/search?q=zebraword&type=statuses",
+            app.base
+        ));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -580,13 +662,22 @@ async fn unlisted_posts_are_not_found_by_anonymous_search_and_tokens_stay_out_of
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     let signed_in = loop {
-        let v: Value = search(Some(&alice.token)).await.unwrap().json().await.unwrap();
+        let v: Value = search(Some(&alice.token))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if v["statuses"].as_array().unwrap().len() == 2 || Instant::now() > deadline {
             break v;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(signed_in.to_string().contains(hidden["id"].as_str().unwrap()));
+    assert!(
+        signed_in
+            .to_string()
+            .contains(hidden["id"].as_str().unwrap())
+    );
     let anonymous: Value = search(None).await.unwrap().json().await.unwrap();
     let found: Vec<&str> = anonymous["statuses"]
         .as_array()
@@ -612,7 +703,10 @@ async fn unlisted_posts_are_not_found_by_anonymous_search_and_tokens_stay_out_of
     assert_eq!(res.status(), 200);
     let link = header(&res, "link");
     assert!(link.contains("max_id="), "{link}");
-    assert!(!link.contains(&alice.token) && !link.contains("access_token"), "{link}");
+    assert!(
+        !link.contains(&alice.token) && !link.contains("access_token"),
+        "{link}"
+    );
     app.stop().await;
 }
 
@@ -636,7 +730,11 @@ async fn with_redis_limits_two_api_nodes_share_a_token_s_bucket() {
     assert_eq!(header(&r, "x-ratelimit-remaining"), "2");
     let r = on(second_base.clone()).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(header(&r, "x-ratelimit-remaining"), "1", "the second node counts on");
+    assert_eq!(
+        header(&r, "x-ratelimit-remaining"),
+        "1",
+        "the second node counts on"
+    );
     assert_eq!(on(app.base.clone()).await.unwrap().status(), 200);
     assert_eq!(on(second_base.clone()).await.unwrap().status(), 429);
     assert_eq!(on(app.base.clone()).await.unwrap().status(), 429);

@@ -288,7 +288,9 @@ pub async fn account_counts_answer_more_than_a_batch<B: Backend>(b: &B) {
     let s = b.store();
     let a = users(s, "cnt", 2).await;
     s.follow(a[0], a[1]).await.unwrap();
-    let mut ask: Vec<Id> = (0..MAX_BATCH as u64 + 500).map(|i| Id(1_000_000 + i)).collect();
+    let mut ask: Vec<Id> = (0..MAX_BATCH as u64 + 500)
+        .map(|i| Id(1_000_000 + i))
+        .collect();
     ask.push(a[1]);
     ask.insert(0, a[0]);
     let counts = s.account_counts(&ask).await.unwrap();
