@@ -15,13 +15,13 @@ fi
 db_dir="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
 if timeout 120 cargo deny fetch db >/dev/null 2>&1; then
     echo "==> cargo deny check (advisories, licences, bans, sources)"
-    cargo deny check --disable-fetch
-elif compgen -G "$db_dir/*" >/dev/null; then
+    cargo deny --offline check --hide-inclusion-graph
+elif compgen -G "$db_dir/*/" >/dev/null; then
     echo "==> cargo deny check (advisories from the copy in $db_dir: GitHub unreachable, it may be stale)"
-    cargo deny check --disable-fetch
+    cargo deny --offline check --hide-inclusion-graph
 else
     echo "==> cargo deny check licenses bans sources"
     echo "    ADVISORIES SKIPPED: the RustSec database (https://github.com/rustsec/advisory-db)"
     echo "    cannot be fetched from this machine and no earlier copy is in $db_dir"
-    cargo deny check licenses bans sources
+    cargo deny --offline check --hide-inclusion-graph licenses bans sources
 fi
