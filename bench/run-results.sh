@@ -117,6 +117,12 @@ shards = [${shard_list%, }]
 url = "nats://127.0.0.1:$nats_port"
 [search]
 path = "$work/search"
+[limits]
+# Seeding signs up thousands of users at once.
+password_hash_queue = 4096
+[rate_limits]
+# The harness is one address driving many accounts at full speed.
+enabled = false
 EOF
 base="http://127.0.0.1:$api_port"
 redis_flags=()

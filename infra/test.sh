@@ -14,6 +14,7 @@ echo "==> cargo fmt --all --check"
 cargo fmt --all --check
 echo "==> cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+bash infra/deny.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

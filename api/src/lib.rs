@@ -30,6 +30,7 @@ pub mod filters;
 mod hydrate;
 mod metrics;
 pub mod pagination;
+pub mod ratelimit;
 mod routes;
 pub mod streaming;
 pub mod text;
@@ -47,6 +48,8 @@ pub struct Api {
     pub search: starling_search::SearchIndex,
     /// This node's live streams.
     pub hub: streaming::Hub,
+    /// Rate limits and the password-hashing queue.
+    pub limits: ratelimit::RateLimits,
     posts: Cache<Id, Arc<Post>>,
     accounts: Cache<Id, Arc<Account>>,
     tokens: Cache<String, Arc<TokenInfo>>,
@@ -91,6 +94,10 @@ impl Api {
             ),
             usage: routes::discovery::UsageCounts::default(),
             filters: filters::FilterCache::default(),
+            limits: ratelimit::RateLimits::new(
+                &settings.rate_limits,
+                settings.limits.password_hash_queue,
+            ),
             store,
             timelines,
             bus,
@@ -232,6 +239,7 @@ pub fn server(api: Arc<Api>, listener: std::net::TcpListener) -> std::io::Result
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(max_body))
+            .wrap(actix_web::middleware::from_fn(ratelimit::enforce))
             .wrap(actix_web::middleware::from_fn(metrics::observe))
             // Outermost, so error answers and preflights carry CORS headers too.
             .wrap(actix_web::middleware::from_fn(cors::cors))

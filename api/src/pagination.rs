@@ -77,7 +77,14 @@ pub fn link_header(req: &HttpRequest, newest: Id, oldest: Id) -> String {
         serde_html_form::from_str::<Vec<(String, String)>>(req.query_string())
             .unwrap_or_default()
             .into_iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "max_id" | "since_id" | "min_id"))
+            // The token may come as `?access_token=`: never echo it into a header that
+            // proxies and clients log.
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "max_id" | "since_id" | "min_id" | "access_token"
+                )
+            })
             .collect();
     let url = |key: &str, id: Id| {
         let mut params = keep.clone();

@@ -116,6 +116,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
+    // `mode` applies only to a new file: an existing one is made private too.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} private", path.display()))?;
+    }
     f.write_all(bytes)
         .with_context(|| format!("writing {}", path.display()))
 }
@@ -203,6 +209,14 @@ mod tests {
             }],
         };
         let path = dir.path().join("s.json");
+        // A temporary file left readable by others (a crashed save, a copy) is made private.
+        let leftover = path.with_extension("tmp");
+        std::fs::write(&leftover, b"{}").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
         state.save(&path).unwrap();
         let back = State::load(&path).unwrap();
         assert_eq!(back.load_graph(&path).unwrap(), g);

@@ -16,6 +16,8 @@
 # elsewhere (default target/clients-venv), CLIENTS_STARLING_BIN to test an already built binary
 # instead of building one, CLIENTS_OUTPUT (default target/client-output) for the browser
 # stage's screenshots.
+# Rate limits stay on (clients read the X-RateLimit headers on every answer) but far above what
+# one test run from one address does.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -166,6 +168,14 @@ STARLING_API__LISTEN="127.0.0.1:$p_api" \
     STARLING_REDIS__SHARDS="[\"redis://127.0.0.1:$p_redis1\",\"redis://127.0.0.1:$p_redis2\"]" \
     STARLING_NATS__URL="nats://127.0.0.1:$p_nats" \
     STARLING_LOG__FILTER="${STARLING_LOG__FILTER:-warn}" \
+    STARLING_RATE_LIMITS__API_PER_TOKEN__LIMIT=100000 \
+    STARLING_RATE_LIMITS__API_PER_ACCOUNT__LIMIT=100000 \
+    STARLING_RATE_LIMITS__API_PER_IP__LIMIT=100000 \
+    STARLING_RATE_LIMITS__SIGN_UP_PER_IP__LIMIT=100000 \
+    STARLING_RATE_LIMITS__SIGN_IN_PER_IP__LIMIT=100000 \
+    STARLING_RATE_LIMITS__SIGN_IN_PER_ACCOUNT__LIMIT=100000 \
+    STARLING_RATE_LIMITS__POSTS_PER_ACCOUNT__LIMIT=100000 \
+    STARLING_LIMITS__PASSWORD_HASH_QUEUE=1024 \
     "$bin" serve >"$tmp/starling.log" 2>&1 &
 server_pid=$!
 pids+=("$server_pid")

@@ -15,6 +15,7 @@
 mod admin;
 mod error;
 mod presence;
+mod rate;
 mod rebuild;
 mod ring;
 mod shard;
@@ -35,6 +36,7 @@ pub use admin::{ShardInfo, TimelinePage};
 pub use error::TimelineError;
 pub use ring::Ring;
 
+pub use rate::RateHit;
 use shard::{Request, Shard};
 
 /// How often a reader waiting for someone else's rebuild looks again, at first and at most.

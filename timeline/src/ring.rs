@@ -55,6 +55,16 @@ impl Ring {
             .map_or(0, |(_, shard)| *shard)
     }
 
+    /// The shard that holds an arbitrary key (a rate-limit bucket, ...).
+    pub fn shard_of_key(&self, key: &[u8]) -> usize {
+        let h = hash64(key);
+        let at = self.points.partition_point(|(p, _)| *p < h);
+        self.points
+            .get(at)
+            .or_else(|| self.points.first())
+            .map_or(0, |(_, shard)| *shard)
+    }
+
     pub fn shard_count(&self) -> usize {
         self.names.len()
     }

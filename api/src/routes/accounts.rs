@@ -59,15 +59,43 @@ async fn register(
             "Registrations are closed on this server",
         ));
     }
+    // Mastodon: `doorkeeper_authorize! :write, :'write:accounts'`; never for a suspended user.
+    if !token
+        .0
+        .scopes
+        .iter()
+        .any(|s| s == "write" || s == "write:accounts")
+    {
+        return Err(ApiError::forbidden(
+            "This action is outside the authorized scopes",
+        ));
+    }
+    // Read from the store, not the cache: a suspension takes effect here at once.
+    if let Some(owner) = token.0.account_id
+        && api
+            .store
+            .accounts_by_ids(&[owner])
+            .await?
+            .first()
+            .is_none_or(|a| a.suspended)
+    {
+        return Err(ApiError::forbidden("Your login is currently disabled"));
+    }
     if form.agreement != Some(true) {
         return Err(ApiError::invalid(
             "Validation failed: Agreement must be accepted",
         ));
     }
+    let username = form.username.unwrap_or_default();
+    starling_schema::validate::validate_local_username(
+        &username,
+        &api.settings.limits.reserved_usernames,
+    )?;
+    let _permit = api.limits.hash_permit()?;
     let account = api
         .store
         .create_account(NewAccount {
-            username: form.username.unwrap_or_default(),
+            username,
             email: form.email.filter(|e| !e.is_empty()),
             password: form.password.unwrap_or_default(),
             display_name: None,

@@ -76,13 +76,23 @@ fn index_error(e: starling_search::SearchError) -> ApiError {
     }
 }
 
+/// Longest search query accepted.
+const MAX_QUERY_CHARS: usize = 500;
+
 async fn search(
     api: web::Data<Api>,
     viewer: MaybeAuth,
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<HttpResponse> {
     let viewer = viewer.0.map(|a| a.account.id);
-    let query = q.q.as_deref().unwrap_or_default().trim().to_owned();
+    let raw = q.q.as_deref().unwrap_or_default();
+    // Bounded before the query parser sees it.
+    if raw.len() > MAX_QUERY_CHARS * 4 || raw.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::invalid(format!(
+            "q is too long (at most {MAX_QUERY_CHARS} characters)"
+        )));
+    }
+    let query = raw.trim().to_owned();
     let kind = q.kind.as_deref().map(str::trim).unwrap_or_default();
     if !matches!(kind, "" | "accounts" | "statuses" | "hashtags") {
         return Err(ApiError::invalid(
@@ -244,6 +254,8 @@ async fn search_statuses(
         .await?
         .into_iter()
         .filter(|p| starling_search::is_searchable(p))
+        // Unlisted posts are kept out of public discovery: only signed-in users find them.
+        .filter(|p| viewer.is_some() || p.visibility == starling_schema::model::Visibility::Public)
         .collect();
     let authors: Vec<Id> = posts.iter().map(|p| p.author_id).collect();
     let hidden = hidden_from(api, viewer, &authors).await?;

@@ -262,12 +262,45 @@ struct NewStatus {
     scheduled_at: Option<String>,
 }
 
+/// Every text field within its limit before anything reads the text (mentions, hashtags,
+/// lookups): a megabyte of `@a @b ...` is refused in the time it takes to count it.
+fn bound_fields(api: &Api, form: &NewStatus) -> ApiResult<()> {
+    let max = api.settings.limits.max_post_chars;
+    let status = form.status.as_deref().unwrap_or("");
+    let spoiler = form.spoiler_text.as_deref().unwrap_or("");
+    // A char is at most 4 bytes: far over in bytes is over without counting.
+    let chars = if status.len() + spoiler.len() > max.saturating_mul(4) {
+        status.len() + spoiler.len()
+    } else {
+        status.chars().count() + spoiler.chars().count()
+    };
+    if chars > max {
+        return Err(ApiError::invalid(format!(
+            "Validation failed: Text is too long (at most {max} characters)"
+        )));
+    }
+    let short = |v: &Option<String>, most: usize| v.as_ref().is_none_or(|v| v.len() <= most);
+    if !short(&form.in_reply_to_id, 32)
+        || !short(&form.visibility, 16)
+        || !short(&form.language, 16)
+        || !short(&form.scheduled_at, 64)
+        || form.media_ids.len() > 16
+        || form.media_ids.iter().any(|m| m.len() > 32)
+    {
+        return Err(ApiError::invalid(
+            "Validation failed: a field is longer than any valid value",
+        ));
+    }
+    Ok(())
+}
+
 async fn create(
     req: HttpRequest,
     api: web::Data<Api>,
     auth: Auth,
     Body(form): Body<NewStatus>,
 ) -> ApiResult<HttpResponse> {
+    bound_fields(&api, &form)?;
     if !form.media_ids.is_empty() {
         return Err(ApiError::invalid(
             "Validation failed: media attachments are not supported by this server",
@@ -344,6 +377,17 @@ async fn create(
             key.as_deref(),
         )
         .await?;
+    // A replay of a post deleted since is not published again (it would reappear in
+    // timelines and streams): it is gone, as a read of it would say.
+    if !created.created
+        && api
+            .store
+            .posts_by_ids(&[created.value.id])
+            .await?
+            .is_empty()
+    {
+        return Err(ApiError::not_found("Record"));
+    }
     // Published on a replay too: the first attempt may have died before its event left.
     api.publish(Event::PostCreated {
         post: created.value.clone(),

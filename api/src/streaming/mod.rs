@@ -82,6 +82,7 @@ impl SubError {
     fn into_api(self) -> ApiError {
         let kind = match self.status {
             401 => ErrorKind::Unauthorized,
+            429 => ErrorKind::TooManyRequests,
             503 => ErrorKind::Unavailable,
             _ => ErrorKind::Invalid,
         };
@@ -97,6 +98,14 @@ const NO_TAG: SubError = SubError {
     status: 400,
     message: "No tag for stream provided",
 };
+const BAD_TAG: SubError = SubError {
+    status: 400,
+    message: "Invalid hashtag: at most 100 letters, digits or underscores",
+};
+const TOO_MANY_SUBS: SubError = SubError {
+    status: 429,
+    message: "Too many subscriptions on this connection",
+};
 const NO_TOKEN: SubError = SubError {
     status: 401,
     message: "Missing access token",
@@ -105,12 +114,12 @@ const NO_TOKEN: SubError = SubError {
 impl Sub {
     /// A stream by its Mastodon name (`user`, `public:local`, `hashtag` with `tag`, ...).
     pub fn parse(stream: &str, tag: Option<&str>) -> Result<Sub, SubError> {
-        let tag = || {
-            let t = tag.map(|t| t.trim().trim_start_matches('#').to_lowercase());
-            match t {
-                Some(t) if Channel::hashtag(&t).is_some() => Ok(t),
-                _ => Err(NO_TAG),
-            }
+        let tag = || match tag.map(str::trim).filter(|t| !t.is_empty()) {
+            None => Err(NO_TAG),
+            Some(t) => match Channel::hashtag(t) {
+                Some(Channel::Hashtag(t)) => Ok(t),
+                _ => Err(BAD_TAG),
+            },
         };
         Ok(match stream {
             "user" => Sub::User,
@@ -180,6 +189,8 @@ impl Outgoing {
 pub struct Conn {
     id: u64,
     user: Option<Id>,
+    /// The client's address as rate limits key it.
+    ip: Option<String>,
     token_hash: Option<String>,
     tx: mpsc::Sender<Outgoing>,
     /// Cancelled to disconnect it: too slow, token revoked, node stopping.
@@ -265,6 +276,18 @@ struct ChannelState {
 struct Registry {
     conns: HashMap<u64, Arc<Conn>>,
     channels: HashMap<Channel, ChannelState>,
+    /// Open streams per user and per client address, for `max_per_user` and `max_per_ip`.
+    per_user: HashMap<Id, usize>,
+    per_ip: HashMap<String, usize>,
+}
+
+fn release<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: K) {
+    if let Some(n) = counts.get_mut(&key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(&key);
+        }
+    }
 }
 
 /// This node's live connections and the subjects they need.
@@ -275,6 +298,9 @@ pub struct Hub {
     open: AtomicUsize,
     /// Cancelled when the node stops: every connection closes.
     shutdown: CancellationToken,
+    /// The NATS connection user-chosen subscriptions go on, apart from the one publishing
+    /// and fan-out use (made on the first subscription).
+    live: tokio::sync::OnceCell<starling_bus::Bus>,
 }
 
 impl Hub {
@@ -285,6 +311,21 @@ impl Hub {
             next_id: AtomicU64::new(1),
             open: AtomicUsize::new(0),
             shutdown: CancellationToken::new(),
+            live: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn live_bus<'a>(&'a self, api: &'a Api) -> &'a starling_bus::Bus {
+        let made = self
+            .live
+            .get_or_try_init(|| api.bus.live_connection())
+            .await;
+        match made {
+            Ok(bus) => bus,
+            Err(e) => {
+                tracing::warn!(error = %e, "no separate NATS connection for streams; sharing the main one");
+                &api.bus
+            }
         }
     }
 
@@ -308,10 +349,12 @@ impl Hub {
         tokio::spawn(watch_revocations(api.clone()));
     }
 
-    /// Register a new connection for `user` (signed in with the token of `token_hash`).
+    /// Register a new connection for `user` (signed in with the token of `token_hash`) from
+    /// the client address `ip`; 429 when that user or address holds its most streams.
     pub async fn open(
         api: &Arc<Api>,
         user: Option<Id>,
+        ip: Option<String>,
         token_hash: Option<String>,
     ) -> ApiResult<(ConnGuard, mpsc::Receiver<Outgoing>)> {
         let hub = &api.hub;
@@ -334,14 +377,40 @@ impl Hub {
         let conn = Arc::new(Conn {
             id: hub.next_id.fetch_add(1, Ordering::Relaxed),
             user,
+            ip,
             token_hash,
             tx,
             closed: hub.shutdown.child_token(),
             excluded: Mutex::new(None),
             subs: Mutex::default(),
         });
-        if let Ok(mut reg) = hub.registry.lock() {
-            reg.conns.insert(conn.id, conn.clone());
+        let over = if let Ok(mut reg) = hub.registry.lock() {
+            let by_user = user.map_or(0, |u| reg.per_user.get(&u).copied().unwrap_or(0));
+            let by_ip = conn
+                .ip
+                .as_ref()
+                .map_or(0, |ip| reg.per_ip.get(ip).copied().unwrap_or(0));
+            if by_user >= hub.settings.max_per_user.max(1) {
+                Some("too many open streams for this account")
+            } else if by_ip >= hub.settings.max_per_ip.max(1) {
+                Some("too many open streams from this address")
+            } else {
+                if let Some(u) = user {
+                    *reg.per_user.entry(u).or_default() += 1;
+                }
+                if let Some(ip) = &conn.ip {
+                    *reg.per_ip.entry(ip.clone()).or_default() += 1;
+                }
+                reg.conns.insert(conn.id, conn.clone());
+                None
+            }
+        } else {
+            None
+        };
+        if let Some(why) = over {
+            hub.open.fetch_sub(1, Ordering::AcqRel);
+            metrics::refused();
+            return Err(ApiError::new(ErrorKind::TooManyRequests, why));
         }
         let guard = ConnGuard {
             api: api.clone(),
@@ -363,10 +432,15 @@ impl Hub {
     pub async fn subscribe(api: &Arc<Api>, conn: &Arc<Conn>, sub: Sub) -> Result<(), SubError> {
         let channel = sub.channel(conn.user)?;
         let hub = &api.hub;
+        let held = conn.subs.lock().map_or(0, |s| s.len());
+        if held >= hub.settings.max_subscriptions.max(1) {
+            return Err(TOO_MANY_SUBS);
+        }
         if hub.attach(&channel, conn, &sub) {
             return Ok(());
         }
-        let subscription = api.bus.subscribe_live(&channel).await.map_err(|e| {
+        let live = hub.live_bus(api).await;
+        let subscription = live.subscribe_live(&channel).await.map_err(|e| {
             tracing::warn!(error = %e, "cannot subscribe to a live subject");
             SubError {
                 status: 503,
@@ -374,7 +448,7 @@ impl Hub {
             }
         })?;
         // The server has the subscription once a round trip after it has completed.
-        if let Err(e) = api.bus.flush().await {
+        if let Err(e) = live.flush().await {
             tracing::warn!(error = %e, "flushing a live subscription failed");
         }
         let mut reg = hub.registry.lock().map_err(|_| SubError {
@@ -435,6 +509,12 @@ impl Hub {
         };
         conn.closed.cancel();
         self.open.fetch_sub(1, Ordering::AcqRel);
+        if let Some(u) = conn.user {
+            release(&mut reg.per_user, u);
+        }
+        if let Some(ip) = conn.ip.clone() {
+            release(&mut reg.per_ip, ip);
+        }
         metrics::closed();
         let subs = conn.subs.lock().map(|s| s.clone()).unwrap_or_default();
         for sub in subs {
@@ -672,6 +752,11 @@ mod tests {
             Ok(Sub::Hashtag("rust".into()))
         );
         assert_eq!(Sub::parse("hashtag", None), Err(NO_TAG));
+        assert_eq!(
+            Sub::parse("hashtag", Some(&"a".repeat(5_000))),
+            Err(BAD_TAG)
+        );
+        assert_eq!(Sub::parse("hashtag", Some("a.b")), Err(BAD_TAG));
         assert_eq!(Sub::parse("list", None), Err(UNKNOWN_STREAM));
         assert_eq!(
             Sub::Hashtag("rust".into()).names(),

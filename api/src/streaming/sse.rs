@@ -42,7 +42,8 @@ pub(super) async fn respond(req: &HttpRequest, api: Arc<Api>, sub: Sub) -> ApiRe
         Some(a) => (Some(a.account.id), Some(a.token.token_hash.clone())),
         None => (None, None),
     };
-    let (guard, rx) = Hub::open(&api, user, token_hash).await?;
+    let ip = api.limits.client_ip(req).map(crate::ratelimit::ip_key);
+    let (guard, rx) = Hub::open(&api, user, ip, token_hash).await?;
     Hub::subscribe(&api, &guard.conn, sub)
         .await
         .map_err(SubError::into_api)?;

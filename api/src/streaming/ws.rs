@@ -73,7 +73,8 @@ pub(super) async fn connect(
         Some(a) => (Some(a.account.id), Some(a.token.token_hash.clone())),
         None => (None, None),
     };
-    let (guard, rx) = Hub::open(&api, user, token_hash).await?;
+    let ip = api.limits.client_ip(&req).map(crate::ratelimit::ip_key);
+    let (guard, rx) = Hub::open(&api, user, ip, token_hash).await?;
     let (mut response, session, messages) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::invalid(format!("WebSocket handshake failed: {e}")))?;
     if let Some(protocol) = protocol

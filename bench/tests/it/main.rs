@@ -47,6 +47,9 @@ async fn server() -> Server {
         cache_mib: 32,
     };
     s.search.path = dir.path().join("search");
+    // The harness is one address with many accounts at full speed: no rate limits.
+    s.rate_limits.enabled = false;
+    s.limits.password_hash_queue = 4_096;
     let store = AnyStore::Embedded(
         EmbeddedStore::open(&s.store.embedded, s.node_id, s.limits.clone()).unwrap(),
     );

@@ -62,11 +62,23 @@ impl Bus {
     /// forever, so this returns at once even while NATS is down (publishes then time out
     /// and go to the outbox); only a malformed URL is an error.
     pub async fn connect(settings: &NatsSettings) -> Result<Bus, BusError> {
-        let url = settings.url.clone();
+        Bus::connect_named(settings, "starling").await
+    }
+
+    /// A second connection to the same server, for subscriptions that users choose (live
+    /// streams): if the server ever refuses one and drops that connection, publishing,
+    /// fan-out and the indexer, which use the first, carry on.
+    pub async fn live_connection(&self) -> Result<Bus, BusError> {
+        Bus::connect_named(&self.settings, "starling-live").await
+    }
+
+    async fn connect_named(settings: &NatsSettings, name: &str) -> Result<Bus, BusError> {
+        // Logged and shown without the credentials a `nats://user:pass@host` URL carries.
+        let url = starling_schema::settings::without_credentials(&settings.url);
         let (connected, connections) = tokio::sync::watch::channel(0u64);
         let connected = Arc::new(connected);
         let client = async_nats::ConnectOptions::new()
-            .name("starling")
+            .name(name)
             .retry_on_initial_connect()
             .max_reconnects(None)
             .event_callback(move |event| {
@@ -88,7 +100,7 @@ impl Bus {
             .connect(settings.url.as_str())
             .await
             .map_err(|source| BusError::Connect {
-                url: settings.url.clone(),
+                url: starling_schema::settings::without_credentials(&settings.url),
                 source: Box::new(source),
             })?;
         Ok(Bus::from_client(client, settings, connections))

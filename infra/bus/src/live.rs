@@ -28,17 +28,40 @@ pub enum Channel {
     Revoked,
 }
 
+/// Most characters in a hashtag channel's tag, as in a post (`validate::HASHTAG_MAX_CHARS`).
+pub const MAX_TAG_CHARS: usize = starling_schema::validate::HASHTAG_MAX_CHARS;
+
 impl Channel {
-    /// A hashtag channel, or `None` for a tag that cannot be a subject token (empty, or
-    /// holding whitespace, `.`, `*` or `>`; parsed hashtags never do).
+    /// A hashtag channel, or `None` for a tag no post can carry: empty, longer than
+    /// [`MAX_TAG_CHARS`], or holding anything but letters, digits and `_` of any script (as
+    /// the post text parser finds them).
     pub fn hashtag(tag: &str) -> Option<Channel> {
-        let tag = tag.trim_start_matches('#').to_lowercase();
+        let tag = tag.trim_start_matches('#');
+        // Bytes first: a megabyte of input is refused without walking it.
         let valid = !tag.is_empty()
-            && !tag
-                .chars()
-                .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>'));
-        valid.then_some(Channel::Hashtag(tag))
+            && tag.len() <= MAX_TAG_CHARS * 4
+            && tag.chars().count() <= MAX_TAG_CHARS
+            && tag.chars().all(|c| c.is_alphanumeric() || c == '_');
+        valid.then(|| Channel::Hashtag(tag.to_lowercase()))
     }
+}
+
+/// A tag as one subject token: itself when it is plain ASCII (`rust`), otherwise `~` and the
+/// hex of its UTF-8 bytes (`café` → `~636166c3a9`), so the subject holds only characters
+/// every NATS server accepts and is at most a few hundred bytes.
+fn tag_token(tag: &str) -> String {
+    if tag
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return tag.to_owned();
+    }
+    let mut out = String::with_capacity(1 + tag.len() * 2);
+    out.push('~');
+    for b in tag.bytes() {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
 }
 
 /// A subscription to one live subject.
@@ -76,7 +99,7 @@ impl Bus {
         match channel {
             Channel::User(id) => format!("{prefix}.live.user.{id}"),
             Channel::Public => format!("{prefix}.live.public"),
-            Channel::Hashtag(tag) => format!("{prefix}.live.tag.{tag}"),
+            Channel::Hashtag(tag) => format!("{prefix}.live.tag.{}", tag_token(tag)),
             Channel::Revoked => format!("{prefix}.live.revoked"),
         }
     }
@@ -127,5 +150,21 @@ mod tests {
         assert_eq!(Channel::hashtag("a b"), None);
         assert_eq!(Channel::hashtag(">"), None);
         assert_eq!(Channel::hashtag(""), None);
+        assert_eq!(Channel::hashtag(&"a".repeat(MAX_TAG_CHARS + 1)), None);
+        assert_eq!(Channel::hashtag(&"a".repeat(5_000)), None);
+        assert!(Channel::hashtag(&"é".repeat(MAX_TAG_CHARS)).is_some());
+    }
+
+    #[test]
+    fn tag_subject_tokens_are_plain_and_bounded() {
+        assert_eq!(tag_token("rust_2"), "rust_2");
+        assert_eq!(tag_token("café"), "~636166c3a9");
+        let longest = tag_token(&"\u{10348}".repeat(MAX_TAG_CHARS));
+        assert!(longest.len() <= 1 + MAX_TAG_CHARS * 8);
+        assert!(
+            longest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'~')
+        );
     }
 }

@@ -210,13 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Config => {
-            let mut shown = settings.clone();
-            if shown.store.scylla.password.is_some() {
-                shown.store.scylla.password = Some("<hidden>".into());
-            }
-            if shown.api.session_secret.is_some() {
-                shown.api.session_secret = Some("<hidden>".into());
-            }
+            let shown = settings.redacted();
             println!(
                 "{}",
                 serde_json::to_string_pretty(&shown).context("printing settings")?

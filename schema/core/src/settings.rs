@@ -27,6 +27,7 @@ pub struct Settings {
     pub fanout: FanoutSettings,
     pub search: SearchSettings,
     pub streaming: StreamingSettings,
+    pub rate_limits: RateLimitSettings,
 }
 
 /// The HTTP server (Mastodon client API).
@@ -181,6 +182,12 @@ pub struct StreamingSettings {
     pub presence_ttl_secs: u64,
     /// Streams one api node holds at most; more are refused with 503.
     pub max_connections: usize,
+    /// Streams one user may hold open on one api node; more are refused with 429.
+    pub max_per_user: usize,
+    /// Streams one client address may hold open on one api node; more are refused with 429.
+    pub max_per_ip: usize,
+    /// Subscriptions one WebSocket may hold; more are refused with an error message.
+    pub max_subscriptions: usize,
 }
 
 impl Default for StreamingSettings {
@@ -190,6 +197,9 @@ impl Default for StreamingSettings {
             buffer: 256,
             presence_ttl_secs: 60,
             max_connections: 20_000,
+            max_per_user: 50,
+            max_per_ip: 200,
+            max_subscriptions: 100,
         }
     }
 }
@@ -263,14 +273,149 @@ pub enum LogFormat {
 pub struct Limits {
     /// Characters in a post's text plus its content warning.
     pub max_post_chars: usize,
+    /// Password checks and hashes (sign-in, sign-up) waiting for the hashing threads on one
+    /// api node; one more is answered 503 at once instead of queueing.
+    pub password_hash_queue: usize,
+    /// Usernames nobody may sign up with (compared case-insensitively).
+    pub reserved_usernames: Vec<String>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_post_chars: 500,
+            password_hash_queue: 32,
+            reserved_usernames: [
+                "admin",
+                "administrator",
+                "root",
+                "support",
+                "help",
+                "webmaster",
+                "mod",
+                "moderator",
+                "abuse",
+                "postmaster",
+                "security",
+                "staff",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
+}
+
+/// One rate-limit bucket: at most `limit` hits per `period_secs`, refilled steadily (GCRA:
+/// after a burst of `limit`, one more every `period_secs / limit`). `limit = 0` turns it off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bucket {
+    pub limit: u32,
+    pub period_secs: u64,
+}
+
+impl Bucket {
+    pub const fn new(limit: u32, period_secs: u64) -> Bucket {
+        Bucket { limit, period_secs }
+    }
+
+    /// Whether this bucket limits anything.
+    pub fn is_on(&self) -> bool {
+        self.limit > 0 && self.period_secs > 0
+    }
+}
+
+/// Where rate-limit counters live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitBackend {
+    /// In this process: each api node counts on its own (one node, or sticky balancing).
+    #[default]
+    Local,
+    /// On the Redis shards (the shard a bucket's key hashes to), shared by every api node.
+    Redis,
+}
+
+/// Request rate limits, Mastodon's defaults (`config/initializers/rack_attack.rb` and its
+/// per-account status limit). Every response carries `X-RateLimit-Limit`, `-Remaining` and
+/// `-Reset` of the tightest bucket the request counted against; a request over a limit is
+/// answered 429.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Off: no bucket is counted and no header is sent.
+    pub enabled: bool,
+    pub backend: RateLimitBackend,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: the client is
+    /// the right-most address there that is not itself a trusted proxy.
+    pub trusted_proxies: Vec<String>,
+    /// `/api/*` requests per access token.
+    pub api_per_token: Bucket,
+    /// `/api/*` requests per signed-in account (all its tokens).
+    pub api_per_account: Bucket,
+    /// `/api/*` requests without a user per client address (IPv6: per /64).
+    pub api_per_ip: Bucket,
+    /// Sign-ups (`POST /api/v1/accounts`) per client address.
+    pub sign_up_per_ip: Bucket,
+    /// Sign-in attempts (password grant, login form) per client address.
+    pub sign_in_per_ip: Bucket,
+    /// Sign-in attempts per account name tried.
+    pub sign_in_per_account: Bucket,
+    /// Posts and reblogs per account.
+    pub posts_per_account: Bucket,
+    /// Media uploads per account.
+    pub media_per_account: Bucket,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            backend: RateLimitBackend::Local,
+            trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
+            api_per_token: Bucket::new(300, 300),
+            api_per_account: Bucket::new(1_500, 300),
+            api_per_ip: Bucket::new(300, 300),
+            sign_up_per_ip: Bucket::new(5, 1_800),
+            sign_in_per_ip: Bucket::new(25, 300),
+            sign_in_per_account: Bucket::new(25, 3_600),
+            posts_per_account: Bucket::new(300, 10_800),
+            media_per_account: Bucket::new(30, 1_800),
+        }
+    }
+}
+
+/// A URL with any user-info replaced by `***` (`redis://user:pass@host/0` →
+/// `redis://***@host/0`), for logs and `starling config`: credentials are never shown.
+pub fn without_credentials(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => format!("***@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{rest}"),
+        None => rest,
+    }
+}
+
+/// Parse a trusted-proxy entry: an address, or an address and a prefix length.
+pub fn parse_cidr(entry: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (addr, prefix) = match entry.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (entry, None),
+    };
+    let addr: std::net::IpAddr = addr.trim().parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max)?,
+        None => max,
+    };
+    Some((addr, prefix))
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -426,6 +571,23 @@ impl Settings {
         Ok(settings)
     }
 
+    /// These settings with every credential hidden (URL user-info, passwords): what may be
+    /// printed or logged.
+    pub fn redacted(&self) -> Settings {
+        let mut shown = self.clone();
+        shown.nats.url = without_credentials(&shown.nats.url);
+        for shard in &mut shown.redis.shards {
+            *shard = without_credentials(shard);
+        }
+        if shown.store.scylla.password.is_some() {
+            shown.store.scylla.password = Some("<hidden>".into());
+        }
+        if shown.api.session_secret.is_some() {
+            shown.api.session_secret = Some("<hidden>".into());
+        }
+        shown
+    }
+
     fn check(&self) -> Result<(), SettingsError> {
         if self.node_id > u32::from(crate::ids::MAX_NODE_ID) {
             return Err(SettingsError::Invalid(format!(
@@ -438,6 +600,21 @@ impl Settings {
             return Err(SettingsError::Invalid(
                 "limits.max_post_chars must be positive".into(),
             ));
+        }
+        if self.limits.password_hash_queue == 0 {
+            return Err(SettingsError::Invalid(
+                "limits.password_hash_queue must be positive".into(),
+            ));
+        }
+        if let Some(bad) = self
+            .rate_limits
+            .trusted_proxies
+            .iter()
+            .find(|p| parse_cidr(p).is_none())
+        {
+            return Err(SettingsError::Invalid(format!(
+                "rate_limits.trusted_proxies: {bad:?} is not an address or CIDR range"
+            )));
         }
         if self.store.backend == StoreBackend::Scylla && self.store.scylla.nodes.is_empty() {
             return Err(SettingsError::Invalid("store.scylla.nodes is empty".into()));
@@ -523,6 +700,28 @@ mod tests {
             assert!(!s.store.embedded.fsync, "untouched keys keep their default");
             Ok(())
         });
+    }
+
+    #[test]
+    fn credentials_never_show() {
+        assert_eq!(
+            without_credentials("redis://user:secret@10.0.0.1:6379/0"),
+            "redis://***@10.0.0.1:6379/0"
+        );
+        assert_eq!(
+            without_credentials("nats://tok@nats.local:4222"),
+            "nats://***@nats.local:4222"
+        );
+        assert_eq!(
+            without_credentials("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        let mut s = Settings::default();
+        s.nats.url = "nats://u:hunter2@h:4222".into();
+        s.redis.shards = vec!["redis://:hunter2@h:6379".into()];
+        s.store.scylla.password = Some("hunter2".into());
+        let shown = format!("{:?}", s.redacted());
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -55,6 +55,32 @@ pub fn username_key(username: &str) -> String {
     username.nfkc().flat_map(char::to_lowercase).collect()
 }
 
+/// The rule for names signed up through the API, as Mastodon's for local accounts: ASCII
+/// letters, digits and underscores only (so `аdmin` with a Cyrillic `а` cannot pass for
+/// `admin`), at most [`USERNAME_MAX_CHARS`], and none of `reserved` (in any case). Stored
+/// names of other shapes (imported, older) still resolve through [`normalize_username`].
+pub fn validate_local_username(raw: &str, reserved: &[String]) -> Result<(), Invalid> {
+    if raw.is_empty() {
+        return Err(Invalid::new("username", "must not be empty"));
+    }
+    if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(Invalid::new(
+            "username",
+            "may only contain letters (a-z), digits and underscores",
+        ));
+    }
+    if raw.len() > USERNAME_MAX_CHARS {
+        return Err(Invalid::new(
+            "username",
+            format!("is too long (at most {USERNAME_MAX_CHARS} characters)"),
+        ));
+    }
+    if reserved.iter().any(|r| r.eq_ignore_ascii_case(raw)) {
+        return Err(Invalid::new("username", "is reserved"));
+    }
+    Ok(())
+}
+
 pub fn validate_new_account(new: &NewAccount) -> Result<String, Invalid> {
     let username = normalize_username(&new.username)?;
     let pw = new.password.len();
@@ -178,6 +204,27 @@ pub fn validate_idempotency_key(key: &str) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_usernames_are_ascii_and_not_reserved() {
+        let reserved = vec!["admin".to_string(), "root".to_string()];
+        assert!(validate_local_username("alice_1", &reserved).is_ok());
+        for bad in [
+            "\u{430}dmin",
+            "ærø",
+            "a.b",
+            "a-b",
+            "",
+            "Admin",
+            "ROOT",
+            &"a".repeat(31),
+        ] {
+            assert!(
+                validate_local_username(bad, &reserved).is_err(),
+                "{bad:?} accepted"
+            );
+        }
+    }
 
     #[test]
     fn usernames_of_any_script_with_inner_punctuation() {

@@ -763,7 +763,6 @@ impl Store for EmbeddedStore {
     }
 
     async fn account_counts(&self, ids: &[Id]) -> Result<Vec<AccountCounts>> {
-        check::batch(ids.len())?;
         let snap = self.snapshot();
         ids.iter()
             .map(|id| Ok(get(&snap, &self.inner.t.account_counts, k1(*id))?.unwrap_or_default()))

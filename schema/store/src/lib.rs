@@ -70,6 +70,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         usernames: &[&str],
     ) -> impl Future<Output = Result<Vec<Account>>> + Send;
+    /// Counts of each of `ids`, in the order asked (zero for unknown ids). Any number of
+    /// ids: a page of posts can mention more accounts than [`MAX_BATCH`], so backends read
+    /// them a batch at a time rather than refusing.
     fn account_counts(&self, ids: &[Id])
     -> impl Future<Output = Result<Vec<AccountCounts>>> + Send;
     /// The account whose username and password these are, or `Unauthorized`.

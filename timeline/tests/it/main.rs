@@ -1,6 +1,7 @@
 //! Integration tests of home timelines against real `redis-server` shards (started by the
 //! test kit) and the embedded store.
 
+mod rate;
 mod rebuild;
 mod shards;
 mod writes;

@@ -575,6 +575,29 @@ async fn sign_in(api: web::Data<Api>, req: HttpRequest, payload: web::Payload) -
     let verified = if username.is_empty() || form.password.is_empty() {
         None
     } else {
+        // Every attempt counts toward the sign-in limits, and waits for a hashing place.
+        let _permit = match crate::ratelimit::sign_in_attempt(&api, &req, username).await {
+            Ok(permit) => permit,
+            Err(e) => {
+                let status = actix_web::ResponseError::status_code(&e);
+                return login_page(
+                    &api,
+                    status,
+                    &session,
+                    false,
+                    LoginView {
+                        app_name: app_name.as_deref(),
+                        authorize: &back,
+                        username: form.username.trim(),
+                        error: Some(if status == StatusCode::TOO_MANY_REQUESTS {
+                            "Too many sign-in attempts. Try again later."
+                        } else {
+                            "The server is busy. Try again in a moment."
+                        }),
+                    },
+                );
+            }
+        };
         match api.store.verify_password(username, &form.password).await {
             Ok(account) if !account.suspended => Some(account),
             Ok(_) => None,

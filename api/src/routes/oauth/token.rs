@@ -281,7 +281,7 @@ async fn token(
             if grant == "client_credentials" {
                 (None, scopes)
             } else {
-                (Some(password_grant(&api, &form).await?), scopes)
+                (Some(password_grant(&api, &req, &form).await?), scopes)
             }
         }
     };
@@ -311,7 +311,11 @@ async fn token(
         })))
 }
 
-async fn password_grant(api: &Api, form: &TokenForm) -> ApiResult<starling_schema::Id> {
+async fn password_grant(
+    api: &Api,
+    req: &HttpRequest,
+    form: &TokenForm,
+) -> ApiResult<starling_schema::Id> {
     let (Some(username), Some(password)) = (form.username.as_deref(), form.password.as_deref())
     else {
         return Err(oauth_error(
@@ -323,6 +327,7 @@ async fn password_grant(api: &Api, form: &TokenForm) -> ApiResult<starling_schem
     // Clients may send `@name` or `name@domain`.
     let username = username.trim_start_matches('@');
     let username = username.split('@').next().unwrap_or(username);
+    let _permit = crate::ratelimit::sign_in_attempt(api, req, username).await?;
     let account = api
         .store
         .verify_password(username, password)

@@ -32,6 +32,9 @@ pub async fn start(roles: &[Role]) -> Local {
         cache_mib: 256,
     };
     settings.search.path = dir.path().join("search");
+    // Benchmarks drive the API from one address at full speed: no rate limits.
+    settings.rate_limits.enabled = false;
+    settings.limits.password_hash_queue = 4_096;
     let store = AnyStore::Embedded(
         EmbeddedStore::open(&settings.store.embedded, 0, settings.limits.clone()).expect("store"),
     );

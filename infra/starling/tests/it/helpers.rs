@@ -40,6 +40,22 @@ pub fn test_settings(redis: &RedisShards, nats: &NatsServer, dir: &std::path::Pa
     };
     s.search.path = dir.join("search");
     s.search.commit_interval_ms = 200;
+    // Tests drive the API from one address with a few accounts, far harder than a person:
+    // limits well above that (so the headers are still sent); `abuse.rs` sets its own.
+    let r = &mut s.rate_limits;
+    for bucket in [
+        &mut r.api_per_token,
+        &mut r.api_per_account,
+        &mut r.api_per_ip,
+        &mut r.sign_up_per_ip,
+        &mut r.sign_in_per_ip,
+        &mut r.sign_in_per_account,
+        &mut r.posts_per_account,
+        &mut r.media_per_account,
+    ] {
+        bucket.limit = 1_000_000;
+    }
+    s.limits.password_hash_queue = 1_024;
     s
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests of a running Starling: the binary's commands, and whole nodes started
 //! in-process against real Redis shards, a real NATS server and the embedded store.
 
+mod abuse;
 mod admin;
 mod cli;
 mod core_path;

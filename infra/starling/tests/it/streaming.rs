@@ -14,13 +14,13 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::helpers::{TestApp, User, spawn_app, spawn_app_with};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-fn ws_url(base: &str, query: &str) -> String {
+pub(crate) fn ws_url(base: &str, query: &str) -> String {
     format!("{}/api/v1/streaming{query}", base.replacen("http", "ws", 1))
 }
 
-async fn ws_connect(base: &str, query: &str) -> Ws {
+pub(crate) async fn ws_connect(base: &str, query: &str) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(ws_url(base, query))
         .await
         .expect("websocket connect");
@@ -28,7 +28,7 @@ async fn ws_connect(base: &str, query: &str) -> Ws {
 }
 
 /// The next Mastodon event on a WebSocket (pings skipped), or `None` after `timeout`.
-async fn ws_event(ws: &mut Ws, timeout: Duration) -> Option<Value> {
+pub(crate) async fn ws_event(ws: &mut Ws, timeout: Duration) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??;
@@ -41,7 +41,7 @@ async fn ws_event(ws: &mut Ws, timeout: Duration) -> Option<Value> {
 }
 
 /// The status inside an `update` event (its payload is a JSON string).
-fn payload(event: &Value) -> Value {
+pub(crate) fn payload(event: &Value) -> Value {
     serde_json::from_str(event["payload"].as_str().expect("payload is a string"))
         .expect("payload json")
 }
@@ -58,13 +58,13 @@ async fn ws_update_of(ws: &mut Ws, id: &str, timeout: Duration) -> Option<Value>
 }
 
 /// A server-sent event stream read by hand: (event name, data) pairs.
-struct Sse {
+pub(crate) struct Sse {
     body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
     buf: String,
 }
 
 impl Sse {
-    async fn open(app: &TestApp, base: &str, path: &str, token: &str) -> Sse {
+    pub(crate) async fn open(app: &TestApp, base: &str, path: &str, token: &str) -> Sse {
         let res = app
             .http
             .get(format!("{base}{path}"))
@@ -98,7 +98,7 @@ impl Sse {
     }
 
     /// The next event (comments skipped), or `None` after `timeout`.
-    async fn event(&mut self, timeout: Duration) -> Option<(String, String)> {
+    pub(crate) async fn event(&mut self, timeout: Duration) -> Option<(String, String)> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some(end) = self.buf.find("\n\n") {

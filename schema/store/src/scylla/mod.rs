@@ -395,23 +395,29 @@ impl Store for ScyllaStore {
 
     async fn account_counts(&self, ids: &[Id]) -> Result<Vec<AccountCounts>> {
         const CTX: &str = "reading account counts";
-        check::batch(ids.len())?;
         let st = self.st();
-        each(ids.iter().copied(), |id| async move {
-            type Counts = (Option<Counter>, Option<Counter>, Option<Counter>);
-            let (counts, last) = futures::try_join!(
-                self.row::<Counts>(CTX, &st.account_counters_get, (db(id),)),
-                self.row::<(Option<i64>,)>(CTX, &st.last_status_get, (db(id),)),
-            )?;
-            let (followers, following, statuses) = counts.unwrap_or_default();
-            Ok(AccountCounts {
-                followers: exec::count(followers),
-                following: exec::count(following),
-                statuses: exec::count(statuses),
-                last_status_at_ms: last.and_then(|(at,)| at).map(unms),
+        let mut out = Vec::with_capacity(ids.len());
+        // A page may name more accounts than one batch (40 posts × 50 mentions): read them
+        // a batch at a time so no call runs more than a batch of queries at once.
+        for chunk in ids.chunks(crate::MAX_BATCH) {
+            let counts = each(chunk.iter().copied(), |id| async move {
+                type Counts = (Option<Counter>, Option<Counter>, Option<Counter>);
+                let (counts, last) = futures::try_join!(
+                    self.row::<Counts>(CTX, &st.account_counters_get, (db(id),)),
+                    self.row::<(Option<i64>,)>(CTX, &st.last_status_get, (db(id),)),
+                )?;
+                let (followers, following, statuses) = counts.unwrap_or_default();
+                Ok(AccountCounts {
+                    followers: exec::count(followers),
+                    following: exec::count(following),
+                    statuses: exec::count(statuses),
+                    last_status_at_ms: last.and_then(|(at,)| at).map(unms),
+                })
             })
-        })
-        .await
+            .await?;
+            out.extend(counts);
+        }
+        Ok(out)
     }
 
     async fn verify_password(&self, username: &str, password: &str) -> Result<Account> {

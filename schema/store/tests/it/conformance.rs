@@ -283,6 +283,23 @@ pub async fn batch_reads_keep_order_and_skip_missing<B: Backend>(b: &B) {
     assert!(s.accounts_by_ids(&[]).await.unwrap().is_empty());
 }
 
+pub async fn account_counts_answer_more_than_a_batch<B: Backend>(b: &B) {
+    // A page of 20 posts with 50 mentions each names 1,000 accounts and their authors.
+    let s = b.store();
+    let a = users(s, "cnt", 2).await;
+    s.follow(a[0], a[1]).await.unwrap();
+    let mut ask: Vec<Id> = (0..MAX_BATCH as u64 + 500)
+        .map(|i| Id(1_000_000 + i))
+        .collect();
+    ask.push(a[1]);
+    ask.insert(0, a[0]);
+    let counts = s.account_counts(&ask).await.unwrap();
+    assert_eq!(counts.len(), ask.len(), "one count per id asked, in order");
+    assert_eq!(counts[0].following, 1);
+    assert_eq!(counts[ask.len() - 1].followers, 1);
+    assert_eq!(counts[1].followers, 0, "unknown ids count zero");
+}
+
 pub async fn oversized_batches_are_rejected<B: Backend>(b: &B) {
     let s = b.store();
     let many: Vec<Id> = (0..=MAX_BATCH as u64).map(Id).collect();
@@ -2115,6 +2132,7 @@ macro_rules! conformance_suite {
             account_round_trip, username_is_unique_in_any_case, unicode_usernames_normalise,
             invalid_usernames_are_rejected, passwords_are_checked_and_never_stored_plain,
             batch_reads_keep_order_and_skip_missing, oversized_batches_are_rejected,
+            account_counts_answer_more_than_a_batch,
             bulk_import_skips_taken_usernames, app_secret_verifies_only_itself,
             tokens_are_hashed_looked_up_and_revoked, expired_tokens_are_refused,
             tokens_are_listed_per_account, follow_is_idempotent_and_counted,
