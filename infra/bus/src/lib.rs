@@ -23,11 +23,13 @@ mod error;
 mod live;
 mod metrics;
 mod publisher;
+mod worker;
 
 pub use consumer::{ConsumerStats, Delivery, EventConsumer};
 pub use error::{BusError, PublishError};
 pub use live::{Channel, LiveSubscription};
 pub use publisher::Publisher;
+pub use worker::{Backoff, Sink, consume};
 
 /// How long JetStream remembers a message id to drop a re-published duplicate.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -286,7 +288,7 @@ impl Bus {
         name: &str,
         shutdown: &tokio_util::sync::CancellationToken,
     ) -> Result<Option<EventConsumer>, BusError> {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         loop {
             let opened = async {
                 self.ensure_stream().await?;
@@ -296,12 +298,10 @@ impl Bus {
             match opened {
                 Ok(consumer) => return Ok(Some(consumer)),
                 Err(e) if e.kind() == starling_schema::ErrorKind::Unavailable => {
-                    tracing::warn!(consumer = name, error = %e, retry_in = ?backoff, "waiting for NATS");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Ok(None),
-                        () = tokio::time::sleep(backoff) => {}
+                    tracing::warn!(consumer = name, error = %e, "waiting for NATS");
+                    if !backoff.wait(shutdown).await {
+                        return Ok(None);
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => return Err(e),
             }
