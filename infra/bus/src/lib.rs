@@ -63,7 +63,21 @@ impl Bus {
     /// Connect to `settings.url`. The connection is made in the background and retried
     /// forever, so this returns at once even while NATS is down (publishes then time out
     /// and go to the outbox); only a malformed URL is an error.
+    ///
+    /// `settings.url` may list several servers of one cluster, comma-separated; the client
+    /// connects to any that answers and moves to another when it goes away.
     pub async fn connect(settings: &NatsSettings) -> Result<Bus, BusError> {
+        let servers = settings
+            .url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| BusError::Connect {
+                url: settings.url.clone(),
+                source: Box::new(source),
+            })?;
         let url = settings.url.clone();
         let (connected, connections) = tokio::sync::watch::channel(0u64);
         let connected = Arc::new(connected);
@@ -87,7 +101,7 @@ impl Bus {
                     }
                 }
             })
-            .connect(settings.url.as_str())
+            .connect(servers.as_slice())
             .await
             .map_err(|source| BusError::Connect {
                 url: settings.url.clone(),

@@ -105,6 +105,7 @@ impl Default for RedisSettings {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NatsSettings {
+    /// Server URL; several servers of one cluster comma-separated.
     pub url: String,
     /// JetStream stream holding every event.
     pub stream: String,
