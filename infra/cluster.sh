@@ -11,6 +11,7 @@
 #   SCYLLA_URI=127.0.0.1:9042 bash infra/cluster.sh     build, start, wait until ready
 #   bash infra/cluster.sh status                         each process, its pid and state
 #   bash infra/cluster.sh --down                         stop everything it started
+#   bash infra/cluster.sh kill|stop|start NAME           one process (kill -9, SIGTERM, again)
 #
 # Env: CLUSTER_DIR (logs, pids, data; default data/cluster), CLUSTER_HTTP_PORT (the load
 # balancer, default 8080), CLUSTER_PORT_BASE (first of the internal ports, default 17000),
@@ -80,11 +81,39 @@ down() {
     echo "cluster stopped (logs kept in $dir)"
 }
 
+run() { # name: start $dir/name.cmd in the background, log to $dir/name.log, pid to $dir/name.pid
+    echo "--- started $(date -u +%FT%TZ)" >>"$dir/$1.log"
+    nohup bash "$dir/$1.cmd" >>"$dir/$1.log" 2>&1 &
+    echo $! >"$dir/$1.pid"
+}
+
+one() { # action name: act on one process of a running cluster (fault drills, tests)
+    local name=$2 pid n
+    [[ " ${procs[*]} " == *" $name "* ]] || { echo "no process $name (one of: ${procs[*]})" >&2; exit 2; }
+    [[ -f "$dir/$name.cmd" ]] || { echo "$name was never started from $dir" >&2; exit 1; }
+    case "$1" in
+        kill) alive "$name" && kill -KILL "$(pid_of "$name")" ;;
+        stop)
+            pid=$(pid_of "$name") || exit 0
+            kill -TERM "$pid" 2>/dev/null || exit 0
+            n=0
+            while kill -0 "$pid" 2>/dev/null && ((n < 150)); do sleep 0.1; n=$((n + 1)); done
+            kill -KILL "$pid" 2>/dev/null || true
+            ;;
+        start)
+            alive "$name" && { echo "$name is running" >&2; exit 1; }
+            run "$name"
+            ;;
+    esac
+    return 0
+}
+
 case "${1:-up}" in
     --down | down) down; exit 0 ;;
     status) status; exit 0 ;;
+    kill | stop | start) one "$1" "${2:-}"; exit 0 ;;
     up | --up) ;;
-    *) echo "usage: bash infra/cluster.sh [--down | status]" >&2; exit 2 ;;
+    *) echo "usage: bash infra/cluster.sh [--down | status | kill NAME | stop NAME | start NAME]" >&2; exit 2 ;;
 esac
 
 if [[ -z "${SCYLLA_URI:-}" ]]; then
@@ -133,12 +162,17 @@ for p in $(nats_port 1) $(nats_port 2) $(nats_port 3) $(route_port 1) $(route_po
 done
 
 mkdir -p "$dir"
-start() { # name command... : start in the background, log to $dir/name.log, pid to $dir/name.pid
-    local name=$1
+start() { # name command... : write $dir/name.cmd (its settings and command), run it
+    local name=$1 kv
     shift
-    echo "--- started $(date -u +%FT%TZ): $*" >>"$dir/$name.log"
-    nohup "$@" >>"$dir/$name.log" 2>&1 &
-    echo $! >"$dir/$name.pid"
+    {
+        echo "# Written by infra/cluster.sh: how $name is started (bash infra/cluster.sh start $name)."
+        env | grep -E '^STARLING_' | while IFS= read -r kv; do printf 'export %q\n' "$kv"; done
+        printf 'exec'
+        printf ' %q' "$@"
+        echo
+    } >"$dir/$name.cmd"
+    run "$name"
 }
 wait_port() { # name port
     local deadline=$((SECONDS + 30))
