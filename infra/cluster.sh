@@ -16,7 +16,7 @@
 # Env: CLUSTER_DIR (logs, pids, data; default data/cluster), CLUSTER_HTTP_PORT (the load
 # balancer, default 8080), CLUSTER_PORT_BASE (first of the internal ports, default 17000),
 # CLUSTER_KEYSPACE (default starling_cluster), CLUSTER_PROFILE (release or debug, default
-# release), STARLING_BIN (an already built binary: no build), STARLING_LOG__FILTER.
+# release), CLUSTER_STARLING_BIN (an already built binary: no build), STARLING_LOG__FILTER.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -144,8 +144,8 @@ if ! command -v haproxy >/dev/null 2>&1; then
 fi
 
 # --- the binary, wherever cargo puts it -----------------------------------------------------
-if [[ -n "${STARLING_BIN:-}" ]]; then
-    bin="$STARLING_BIN"
+if [[ -n "${CLUSTER_STARLING_BIN:-}" ]]; then
+    bin="$CLUSTER_STARLING_BIN"
 else
     echo "==> building starling ($profile)"
     source infra/build-bin.sh

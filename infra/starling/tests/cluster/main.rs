@@ -77,7 +77,7 @@ impl Cluster {
                 format!("starling_faults_{:08x}", rand_u64() as u32),
             ),
             (
-                "STARLING_BIN".to_owned(),
+                "CLUSTER_STARLING_BIN".to_owned(),
                 env!("CARGO_BIN_EXE_starling").to_owned(),
             ),
             ("STARLING_LOG__FILTER".to_owned(), "info".to_owned()),
