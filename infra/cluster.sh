@@ -31,11 +31,13 @@ base="${CLUSTER_PORT_BASE:-17000}"
 keyspace="${CLUSTER_KEYSPACE:-starling_cluster}"
 profile="${CLUSTER_PROFILE:-release}"
 
-# Ports: NATS clients base+1..3, NATS routes base+11..13, Redis base+21..23, api base+31..32.
+# Ports: NATS clients base+1..3, NATS routes base+11..13, Redis base+21..23, api base+31..32,
+# /metrics of fan-out workers base+41..42 and of indexers base+43..44.
 nats_port() { echo $((base + $1)); }
 route_port() { echo $((base + 10 + $1)); }
 redis_port() { echo $((base + 20 + $1)); }
 api_port() { echo $((base + 30 + $1)); }
+metrics_port() { echo $((base + 40 + $1)); }
 
 # Every process this script starts, in start order (stopped in reverse).
 procs=(nats1 nats2 nats3 redis1 redis2 redis3 api1 api2 fanout1 fanout2 indexer1 indexer2 haproxy)
@@ -57,6 +59,7 @@ status() {
     done
     if [[ $any == true ]]; then
         echo "load balancer: http://127.0.0.1:$http_port  (ready: $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$http_port/ready" || true))"
+        echo "metrics: api nodes :$(api_port 1) :$(api_port 2), fan-out :$(metrics_port 1) :$(metrics_port 2), indexers :$(metrics_port 3) :$(metrics_port 4) (/metrics)"
         echo "logs and pids: $dir"
     fi
 }
@@ -154,7 +157,8 @@ fi
 echo "==> binary: $bin"
 
 for p in $(nats_port 1) $(nats_port 2) $(nats_port 3) $(route_port 1) $(route_port 2) $(route_port 3) \
-    $(redis_port 1) $(redis_port 2) $(redis_port 3) $(api_port 1) $(api_port 2) "$http_port"; do
+    $(redis_port 1) $(redis_port 2) $(redis_port 3) $(api_port 1) $(api_port 2) "$http_port" \
+    $(metrics_port 1) $(metrics_port 2) $(metrics_port 3) $(metrics_port 4); do
     if port_open "$p"; then
         echo "port $p on 127.0.0.1 is taken; pick other ports with CLUSTER_PORT_BASE / CLUSTER_HTTP_PORT" >&2
         exit 1
@@ -229,10 +233,12 @@ for i in 1 2; do
         start "api$i" "$bin" serve --roles api
 done
 for i in 1 2; do
-    STARLING_NODE_ID=$((2 + i)) start "fanout$i" "$bin" serve --roles fanout
+    STARLING_NODE_ID=$((2 + i)) STARLING_METRICS__LISTEN="127.0.0.1:$(metrics_port "$i")" \
+        start "fanout$i" "$bin" serve --roles fanout
 done
 for i in 1 2; do
     STARLING_NODE_ID=$((4 + i)) STARLING_SEARCH__PATH="$dir/search$i" \
+        STARLING_METRICS__LISTEN="127.0.0.1:$(metrics_port $((2 + i)))" \
         start "indexer$i" "$bin" serve --roles indexer
 done
 for i in 1 2; do wait_port "api$i" "$(api_port "$i")"; done

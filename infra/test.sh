@@ -53,14 +53,39 @@ count() { # count WORD LINE: the number before WORD in LINE, or 0
     n=$(grep -oE "[0-9]+ $1" <<<"$2" | head -n 1 | cut -d' ' -f1 || true)
     echo "${n:-0}"
 }
+
+# --- the ScyllaDB backend and the cluster (only when SCYLLA_URI names a CQL server) ---------
+# The Python client stage again on the scylla backend, then the cluster fault tests
+# (infra/starling/tests/cluster: infra/cluster.sh's processes, faults injected in turn).
+scylla=0
+scyllasummary=""
+if [[ -n "${SCYLLA_URI:-}" ]]; then
+    echo "==> python client stage on the scylla backend (CLIENTS_STORE=scylla, SCYLLA_URI=$SCYLLA_URI)"
+    sclog=$(mktemp)
+    trap 'rm -f "$log" "$pylog" "$sclog"' EXIT
+    if CLIENTS_STORE=scylla bash infra/clients/run.sh 2>&1 | tee "$sclog"; then :; else scylla=$?; fi
+    scpy=$(grep -E '[0-9]+ (passed|failed)' "$sclog" | tail -n 1 || true)
+    echo "==> cluster fault tests (cargo test -p starling --test cluster -- --ignored)"
+    if cargo test -p starling --test cluster -- --ignored --nocapture 2>&1 | tee "$sclog"; then :; else scylla=$?; fi
+    scfault=$(grep -E '^test result:' "$sclog" | tail -n 1 || true)
+    scyllasummary="$(count passed "$scpy") passed, $(count failed "$scpy") failed (python on scylla); $(count passed "$scfault") passed, $(count failed "$scfault") failed (cluster faults)"
+else
+    echo "==> cluster fault tests and the scylla client stage skipped: SCYLLA_URI is not set"
+fi
+
 passed=$(( $(count passed "${summary:-}") + $(count passed "${pysummary:-}") ))
 failed=$(( $(count failed "${summary:-}") + $(count failed "${pysummary:-}") ))
+if [[ -n "${SCYLLA_URI:-}" ]]; then
+    passed=$(( passed + $(count passed "${scpy:-}") + $(count passed "${scfault:-}") ))
+    failed=$(( failed + $(count failed "${scpy:-}") + $(count failed "${scfault:-}") ))
+fi
 
 echo
 echo "rust: ${summary:-no test summary found (see the output above)}"
 echo "python: ${pysummary:-no pytest summary found (see the output above)}"
-if [[ $rust -ne 0 || $python -ne 0 ]]; then
-    echo "FAILED (rust tests: exit $rust, python stage: exit $python)"
+[[ -n "$scyllasummary" ]] && echo "scylla: $scyllasummary"
+if [[ $rust -ne 0 || $python -ne 0 || $scylla -ne 0 ]]; then
+    echo "FAILED (rust tests: exit $rust, python stage: exit $python, scylla and cluster stages: exit $scylla)"
     echo "tests: $passed passed, $(( failed > 0 ? failed : 1 )) failed"
     exit 1
 fi

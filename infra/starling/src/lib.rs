@@ -121,6 +121,9 @@ pub async fn start_with_store(
     if roles.contains(&Role::Indexer) {
         node.start_indexer(&settings)?;
     }
+    if !settings.metrics.listen.is_empty() {
+        node.start_metrics(&settings)?;
+    }
     tracing::info!(?roles, addr = ?node.addr, "starling started");
     Ok(node)
 }
@@ -253,6 +256,44 @@ impl Node {
         self.tasks.push(tokio::spawn(starling_admin::socket::serve(
             listener, path, ctx, shutdown,
         )));
+    }
+
+    /// `/metrics` and `/health` on `metrics.listen`, for a process that runs no api.
+    fn start_metrics(&mut self, settings: &Settings) -> anyhow::Result<()> {
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        async fn metrics() -> HttpResponse {
+            match prometheus::TextEncoder::new().encode_to_string(&prometheus::gather()) {
+                Ok(text) => HttpResponse::Ok()
+                    .content_type("text/plain; version=0.0.4")
+                    .body(text),
+                Err(e) => HttpResponse::InternalServerError()
+                    .json(serde_json::json!({ "error": e.to_string() })),
+            }
+        }
+        let listener = TcpListener::bind(&settings.metrics.listen)
+            .with_context(|| format!("listening for metrics on {}", settings.metrics.listen))?;
+        let server = HttpServer::new(|| {
+            App::new().route("/metrics", web::get().to(metrics)).route(
+                "/health",
+                web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({})) }),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .context("starting the metrics server")?
+        .run();
+        let handle = server.handle();
+        let shutdown = self.shutdown.clone();
+        self.tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                result = server => if let Err(e) = result {
+                    tracing::error!(error = %e, "metrics server failed");
+                },
+                () = shutdown.cancelled() => handle.stop(true).await,
+            }
+        }));
+        Ok(())
     }
 
     /// The fan-out role: workers on the shared durable consumer `fanout.consumer`.

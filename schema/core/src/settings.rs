@@ -27,6 +27,16 @@ pub struct Settings {
     pub fanout: FanoutSettings,
     pub search: SearchSettings,
     pub streaming: StreamingSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Prometheus metrics of a process that runs no api (api nodes serve `/metrics` on the API).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address for `/metrics` (and `/health`) on its own port, e.g. `127.0.0.1:9100`; empty:
+    /// none. Fan-out workers and indexers need it to show their lag and pending events.
+    pub listen: String,
 }
 
 /// The HTTP server (Mastodon client API).
