@@ -264,10 +264,22 @@ defaults
     retry-on conn-failure
 frontend starling
     bind 127.0.0.1:$http_port
+    # When no node is ready, a dependency they all share is down (a Redis shard, the
+    # store): send traffic to the nodes that are alive, which degrade on their own (reads
+    # from the store while a shard is down, 503 for writes while the store is down), rather
+    # than answer every request with HAProxy's 503.
+    use_backend alive if { nbsrv(api) eq 0 }
     default_backend api
 backend api
     balance roundrobin
     option httpchk GET /ready
+    http-check expect status 200
+    default-server inter 1s fall 2 rise 2
+    server api1 127.0.0.1:$(api_port 1) check
+    server api2 127.0.0.1:$(api_port 2) check
+backend alive
+    balance roundrobin
+    option httpchk GET /health
     http-check expect status 200
     default-server inter 1s fall 2 rise 2
     server api1 127.0.0.1:$(api_port 1) check
