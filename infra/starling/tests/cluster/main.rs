@@ -131,7 +131,7 @@ impl Cluster {
     /// answers (api nodes, fan-out workers, indexers).
     async fn metric(&self, http: &reqwest::Client, prefix: &str) -> f64 {
         let mut sum = 0.0;
-        for port in self.api_ports.iter().chain(&self.metrics_ports).copied() {
+        for port in self.api_ports.into_iter().chain(self.metrics_ports) {
             let Ok(res) = http
                 .get(format!("http://127.0.0.1:{port}/metrics"))
                 .send()
