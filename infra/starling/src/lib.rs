@@ -58,6 +58,8 @@ impl Role {
 pub struct Node {
     /// Where the API listens, if this node runs it.
     pub addr: Option<SocketAddr>,
+    /// Where `/metrics` listens on its own port, if `metrics.listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub store: AnyStore,
     pub timelines: Timelines,
     pub bus: Bus,
@@ -95,6 +97,7 @@ pub async fn start_with_store(
         .context("connecting to NATS")?;
     let mut node = Node {
         addr: None,
+        metrics_addr: None,
         store,
         timelines,
         bus,
@@ -272,6 +275,11 @@ impl Node {
         }
         let listener = TcpListener::bind(&settings.metrics.listen)
             .with_context(|| format!("listening for metrics on {}", settings.metrics.listen))?;
+        self.metrics_addr = Some(
+            listener
+                .local_addr()
+                .context("reading the metrics address")?,
+        );
         let server = HttpServer::new(|| {
             App::new().route("/metrics", web::get().to(metrics)).route(
                 "/health",

@@ -5,6 +5,7 @@ mod admin;
 mod cli;
 mod core_path;
 mod helpers;
+mod roles;
 mod search;
 mod social;
 mod streaming;
