@@ -12,8 +12,8 @@ fi
 PATH="$PATH:/usr/sbin:/usr/local/sbin"
 
 echo "==> building starling (release)"
-cargo build --release -p starling
-bin=target/release/starling
+source infra/build-bin.sh
+bin=$(build_starling --release)
 mkdir -p data
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

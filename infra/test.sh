@@ -54,8 +54,29 @@ stage_lines=$(grep -E '^stage [a-z]+: [0-9]+ passed, [0-9]+ failed$' "$clog" || 
 count() { # count WORD LINES: the sum of the numbers before WORD in LINES
     grep -oE "[0-9]+ $1" <<<"$2" | awk '{n += $1} END {print n + 0}'
 }
-passed=$(( $(count passed "${summary:-}") + $(count passed "$stage_lines") ))
-failed=$(( $(count failed "${summary:-}") + $(count failed "$stage_lines") ))
+
+# --- the ScyllaDB backend and the cluster (only when SCYLLA_URI names a CQL server) ---------
+# The client stages again on the scylla backend, then the cluster fault tests
+# (infra/starling/tests/cluster: infra/cluster.sh's processes, faults injected in turn).
+scylla=0
+scylla_lines=""
+if [[ -n "${SCYLLA_URI:-}" ]]; then
+    echo "==> client stages on the scylla backend (CLIENTS_STORE=scylla, SCYLLA_URI=$SCYLLA_URI)"
+    sclog=$(mktemp)
+    trap 'rm -f "$log" "$clog" "$sclog"' EXIT
+    if CLIENTS_STORE=scylla bash infra/clients/run.sh 2>&1 | tee "$sclog"; then :; else scylla=$?; fi
+    scylla_lines=$(grep -E '^stage [a-z]+: [0-9]+ passed, [0-9]+ failed$' "$sclog" | sed 's/^stage /stage scylla-/' || true)
+    echo "==> cluster fault tests (cargo test -p starling --test cluster -- --ignored)"
+    if cargo test -p starling --test cluster -- --ignored --nocapture 2>&1 | tee "$sclog"; then :; else scylla=$?; fi
+    scfault=$(grep -E '^test result:' "$sclog" | tail -n 1 || true)
+    scylla_lines="$scylla_lines
+stage cluster-faults: $(count passed "$scfault") passed, $(count failed "$scfault") failed"
+else
+    echo "==> cluster fault tests and the scylla client stages skipped: SCYLLA_URI is not set"
+fi
+
+passed=$(( $(count passed "${summary:-}") + $(count passed "$stage_lines") + $(count passed "$scylla_lines") ))
+failed=$(( $(count failed "${summary:-}") + $(count failed "$stage_lines") + $(count failed "$scylla_lines") ))
 
 echo
 echo "rust: ${summary:-no test summary found (see the output above)}"
@@ -64,8 +85,9 @@ if [[ -n $stage_lines ]]; then
 else
     echo "client stages: no summary found (see the output above)"
 fi
-if [[ $rust -ne 0 || $clients -ne 0 ]]; then
-    echo "FAILED (rust tests: exit $rust, client stages: exit $clients)"
+[[ -n "$scylla_lines" ]] && echo "$scylla_lines"
+if [[ $rust -ne 0 || $clients -ne 0 || $scylla -ne 0 ]]; then
+    echo "FAILED (rust tests: exit $rust, client stages: exit $clients, scylla and cluster stages: exit $scylla)"
     echo "tests: $passed passed, $(( failed > 0 ? failed : 1 )) failed"
     exit 1
 fi

@@ -74,7 +74,8 @@ impl Api {
         Api {
             posts: Cache::builder()
                 .max_capacity(settings.api.post_cache)
-                // Another node's delete reaches this cache only through its expiry.
+                // Another node's delete reaches this cache as a live `Forget`, or, if
+                // that message is lost, through this expiry.
                 .time_to_live(Duration::from_secs(60))
                 .build(),
             accounts: Cache::builder()
@@ -188,6 +189,19 @@ impl Api {
 
     pub async fn forget_post(&self, id: Id) {
         self.posts.invalidate(&id).await;
+    }
+
+    /// A post was deleted here: forget it, and tell every other api node to forget it too.
+    pub async fn post_gone(&self, id: Id) {
+        self.forget_post(id).await;
+        let event = starling_schema::events::LiveEvent::Forget { post_id: id };
+        if let Err(e) = self
+            .bus
+            .publish_live(&starling_bus::Channel::Revoked, &event)
+            .await
+        {
+            tracing::warn!(error = %e, "could not tell other nodes of a deleted post; their caches forget it within 60 s");
+        }
     }
 }
 

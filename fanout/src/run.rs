@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use starling_bus::{Bus, BusError, Delivery};
+use starling_bus::{Bus, Delivery};
 use starling_schema::ids::now_ms;
 use starling_store::Store;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -19,8 +19,6 @@ const RETRY_DELAY: Duration = Duration::from_millis(500);
 const FAILED_DELAY: Duration = Duration::from_secs(30);
 /// How often the consumer-pending gauge is refreshed.
 const STATS_EVERY: Duration = Duration::from_secs(5);
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl<S: Store + Clone> Fanout<S> {
     /// Consume the durable consumer `settings.consumer` (shared by every worker) with up to
@@ -46,73 +44,21 @@ impl<S: Store + Clone> Fanout<S> {
             "fan-out worker started"
         );
         let ack_wait = Duration::from_millis(bus.settings().ack_wait_ms.max(1));
-        let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         // Owned here, so aborting `run` aborts every task in them.
-        let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut background: JoinSet<()> = JoinSet::new();
         background.spawn(refresh_pending(bus.clone(), consumer.name().to_owned()));
-        let mut backoff = BACKOFF_FIRST;
-
-        loop {
-            let permit = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    report(done);
-                    continue;
-                }
-                permit = Arc::clone(&slots).acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_closed) => break,
-                },
-            };
-            let room = slots.available_permits() + 1;
-            let next = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                next = consumer.next(room) => next,
-            };
-            match next {
-                Ok(delivery) => {
-                    backoff = BACKOFF_FIRST;
-                    in_flight.spawn(self.clone().handle(delivery, permit, ack_wait));
-                }
-                Err(BusError::Decode { .. }) => {
-                    // Logged and answered by the consumer; nothing to apply.
-                    metrics::event("unknown", "unreadable");
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "pulling events failed");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
-            }
-        }
-
+        let mut workers = Workers {
+            fanout: self.clone(),
+            slots: Arc::new(Semaphore::new(self.settings.concurrency.max(1))),
+            in_flight: JoinSet::new(),
+            ack_wait,
+        };
+        starling_bus::consume(&mut consumer, &mut workers, &shutdown).await;
+        let mut in_flight = workers.in_flight;
         tracing::info!(
             in_flight = in_flight.len(),
             "fan-out worker stopping: finishing the events it holds"
         );
-        // Events the server already handed to this worker: apply them here rather than
-        // leave them to be redelivered elsewhere after the ack wait.
-        while let Some(next) = consumer.next_requested().await {
-            match next {
-                Ok(delivery) => match Arc::clone(&slots).acquire_owned().await {
-                    Ok(permit) => {
-                        in_flight.spawn(self.clone().handle(delivery, permit, ack_wait));
-                    }
-                    Err(_closed) => break,
-                },
-                Err(BusError::Decode { .. }) => metrics::event("unknown", "unreadable"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "pulling the last events failed");
-                    break;
-                }
-            }
-        }
         while let Some(done) = in_flight.join_next().await {
             report(done);
         }
@@ -169,6 +115,41 @@ impl<S: Store + Clone> Fanout<S> {
                 }
             }
         }
+    }
+}
+
+/// The worker's room for events: `concurrency` slots, each event applied in its own task.
+struct Workers<S> {
+    fanout: Fanout<S>,
+    slots: Arc<Semaphore>,
+    /// Owned here, so aborting `run` aborts every task in it.
+    in_flight: JoinSet<()>,
+    ack_wait: Duration,
+}
+
+impl<S: Store + Clone> starling_bus::Sink for Workers<S> {
+    type Slot = OwnedSemaphorePermit;
+
+    async fn reserve(&mut self) -> Option<(OwnedSemaphorePermit, usize)> {
+        loop {
+            tokio::select! {
+                biased;
+                Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => report(done),
+                permit = Arc::clone(&self.slots).acquire_owned() => {
+                    let permit = permit.ok()?;
+                    return Some((permit, self.slots.available_permits() + 1));
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, permit: OwnedSemaphorePermit, delivery: Delivery) {
+        self.in_flight
+            .spawn(self.fanout.clone().handle(delivery, permit, self.ack_wait));
+    }
+
+    fn unreadable(&mut self) {
+        metrics::event("unknown", "unreadable");
     }
 }
 

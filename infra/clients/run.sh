@@ -18,6 +18,8 @@
 # stage's screenshots.
 # Rate limits stay on (clients read the X-RateLimit headers on every answer) but far above what
 # one test run from one address does.
+# CLIENTS_STORE=scylla runs the server on the ScyllaDB backend against the CQL server that
+# SCYLLA_URI (host:port) names, in a fresh keyspace dropped afterwards (default: embedded).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -79,6 +81,34 @@ if has_stage node || has_stage browser; then
     fi
 fi
 
+# --- the store: embedded (default), or a fresh keyspace on the CQL server SCYLLA_URI names ---
+store_env=(STARLING_STORE__BACKEND=embedded)
+keyspace=""
+case "${CLIENTS_STORE:-embedded}" in
+    embedded) ;;
+    scylla)
+        if [[ -z "${SCYLLA_URI:-}" ]]; then
+            echo "CLIENTS_STORE=scylla needs SCYLLA_URI=host:port (a ScyllaDB or Cassandra 4+ node)" >&2
+            exit 2
+        fi
+        # The driver drops the run's keyspace afterwards.
+        "$venv/bin/python" -c 'import cassandra' 2>/dev/null ||
+            "$venv/bin/python" -m pip install -q --disable-pip-version-check 'cassandra-driver==3.29.2'
+        keyspace="starling_clients_$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
+        store_env=(
+            STARLING_STORE__BACKEND=scylla
+            STARLING_STORE__SCYLLA__NODES="[\"$SCYLLA_URI\"]"
+            STARLING_STORE__SCYLLA__KEYSPACE="$keyspace"
+            STARLING_STORE__SCYLLA__MIGRATE_ON_START=true
+        )
+        echo "==> store: ScyllaDB backend on $SCYLLA_URI, keyspace $keyspace"
+        ;;
+    *)
+        echo "CLIENTS_STORE must be embedded or scylla, not ${CLIENTS_STORE}" >&2
+        exit 2
+        ;;
+esac
+
 # --- the server ------------------------------------------------------------------------------
 if [[ -n "${CLIENTS_STARLING_BIN:-}" ]]; then
     bin="$CLIENTS_STARLING_BIN"
@@ -107,6 +137,16 @@ cleanup() {
         kill -KILL "${pids[i]}" 2>/dev/null || true
         wait "${pids[i]}" 2>/dev/null || true
     done
+    if [[ -n "$keyspace" ]]; then
+        "$venv/bin/python" -c '
+import sys
+from cassandra.cluster import Cluster
+host, _, port = sys.argv[1].rpartition(":")
+cluster = Cluster([host], port=int(port))
+cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {sys.argv[2]}", timeout=60)
+cluster.shutdown()
+' "$SCYLLA_URI" "$keyspace" || echo "could not drop keyspace $keyspace" >&2
+    fi
     rm -rf "$tmp"
     exit "$status"
 }
@@ -159,10 +199,10 @@ wait_port nats "$p_nats" "$!"
 
 base_url="http://127.0.0.1:$p_api"
 echo "==> starling serve on $base_url"
-STARLING_API__LISTEN="127.0.0.1:$p_api" \
+env "${store_env[@]}" \
+    STARLING_API__LISTEN="127.0.0.1:$p_api" \
     STARLING_API__PUBLIC_URL="$base_url" \
     STARLING_API__DOMAIN="127.0.0.1:$p_api" \
-    STARLING_STORE__BACKEND=embedded \
     STARLING_STORE__EMBEDDED__PATH="$tmp/store" \
     STARLING_SEARCH__PATH="$tmp/search" \
     STARLING_REDIS__SHARDS="[\"redis://127.0.0.1:$p_redis1\",\"redis://127.0.0.1:$p_redis2\"]" \

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use starling_bus::{Bus, BusError, Delivery, EventConsumer};
+use starling_bus::{Backoff, Bus, Delivery, EventConsumer, Sink};
 use starling_schema::ErrorKind;
 use starling_schema::events::Event;
 use starling_schema::settings::SearchSettings;
@@ -22,8 +22,6 @@ use crate::index::{Change, SearchIndex};
 const CHANNEL: usize = 4_096;
 /// Most events in one commit.
 const MAX_BATCH: usize = 50_000;
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// What an event changes in the index, if anything.
 pub fn change_of(event: &Event) -> Option<Change> {
@@ -103,21 +101,19 @@ impl Indexer {
     }
 
     async fn open_writer(&self, shutdown: &CancellationToken) -> Result<Option<IndexWriter>> {
-        let mut backoff = BACKOFF_FIRST;
+        let mut backoff = Backoff::default();
         loop {
             match self.index.writer(self.writer_memory_mib) {
                 Ok(w) => return Ok(Some(w)),
                 // A writer that is going away (a killed indexer's last commit) holds the lock.
                 Err(e) if e.kind() == ErrorKind::Unavailable => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "index is locked; waiting");
+                    tracing::warn!(error = %e, "index is locked; waiting");
                 }
                 Err(e) => return Err(e),
             }
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(None),
-                () = tokio::time::sleep(backoff) => {}
+            if !backoff.wait(shutdown).await {
+                return Ok(None);
             }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
 
@@ -180,54 +176,28 @@ impl Indexer {
 }
 
 /// Pull events into `tx` as it has room, until `shutdown`; then hand over those the server
-/// already sent for the open request, and close the channel.
+/// already sent for the open request, and close the channel (by dropping `tx`).
 async fn pull(
     mut consumer: EventConsumer,
     tx: mpsc::Sender<Delivery>,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = BACKOFF_FIRST;
-    loop {
-        let permit = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            permit = tx.reserve() => match permit {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-        };
-        let room = tx.capacity() + 1;
-        let next = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            next = consumer.next(room) => next,
-        };
-        match next {
-            Ok(d) => {
-                backoff = BACKOFF_FIRST;
-                permit.send(d);
-            }
-            // Logged and answered by the consumer; nothing to index.
-            Err(BusError::Decode { .. }) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "pulling events failed");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
-        }
+    let mut sink = Channel(tx);
+    starling_bus::consume(&mut consumer, &mut sink, &shutdown).await;
+}
+
+/// The indexer's room for events: the channel to the batching writer.
+struct Channel(mpsc::Sender<Delivery>);
+
+impl Sink for Channel {
+    type Slot = mpsc::OwnedPermit<Delivery>;
+
+    async fn reserve(&mut self) -> Option<(mpsc::OwnedPermit<Delivery>, usize)> {
+        let permit = self.0.clone().reserve_owned().await.ok()?;
+        Some((permit, self.0.capacity() + 1))
     }
-    while let Some(next) = consumer.next_requested().await {
-        match next {
-            Ok(d) => {
-                if tx.send(d).await.is_err() {
-                    return;
-                }
-            }
-            Err(BusError::Decode { .. }) => {}
-            Err(_) => return,
-        }
+
+    fn deliver(&mut self, permit: mpsc::OwnedPermit<Delivery>, delivery: Delivery) {
+        permit.send(delivery);
     }
 }

@@ -138,7 +138,7 @@ async fn unreblog(
     let me = auth.account.id;
     let original = action_target(&api, me, path_id(&path)?).await?;
     if let Some(wrapper) = api.store.unreblog(me, original.id).await? {
-        api.forget_post(wrapper.id).await;
+        api.post_gone(wrapper.id).await;
         api.publish(Event::Unreblogged {
             account_id: me,
             reblog_id: wrapper.id,
@@ -454,7 +454,7 @@ async fn delete(
     let Some(deleted) = api.store.delete_post(id).await? else {
         return Err(ApiError::not_found("Record"));
     };
-    api.forget_post(id).await;
+    api.post_gone(id).await;
     api.publish(Event::PostDeleted {
         post_id: deleted.id,
         author_id: deleted.author_id,

@@ -159,7 +159,7 @@ impl Sub {
             LiveEvent::Update { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Delete { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Notification { .. } => matches!(self, Sub::User | Sub::UserNotification),
-            LiveEvent::Revoked { .. } => false,
+            LiveEvent::Revoked { .. } | LiveEvent::Forget { .. } => false,
         }
     }
 }
@@ -646,7 +646,7 @@ async fn deliver(
             };
             ("notification", notification.to_string().into(), Vec::new())
         }
-        LiveEvent::Revoked { .. } => return Ok(()),
+        LiveEvent::Revoked { .. } | LiveEvent::Forget { .. } => return Ok(()),
     };
     for (conn, sub) in subs {
         if !authors.is_empty() {
@@ -704,7 +704,8 @@ async fn renew_presence(api: Arc<Api>) {
     }
 }
 
-/// Close this node's streams of tokens revoked on any node, and forget them at once.
+/// Close this node's streams of tokens revoked on any node, and forget them at once; forget
+/// posts deleted on any node.
 async fn watch_revocations(api: Arc<Api>) {
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -713,6 +714,7 @@ async fn watch_revocations(api: Arc<Api>) {
                 tokio::select! {
                     () = api.hub.shutdown.cancelled() => return,
                     event = subscription.next() => match event {
+                        Some(LiveEvent::Forget { post_id }) => api.forget_post(post_id).await,
                         Some(LiveEvent::Revoked { token_hash }) => {
                             api.forget_token(&token_hash).await;
                             let n = api.hub.revoke(&token_hash);

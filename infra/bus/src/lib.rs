@@ -23,11 +23,13 @@ mod error;
 mod live;
 mod metrics;
 mod publisher;
+mod worker;
 
 pub use consumer::{ConsumerStats, Delivery, EventConsumer};
 pub use error::{BusError, PublishError};
 pub use live::{Channel, LiveSubscription};
 pub use publisher::Publisher;
+pub use worker::{Backoff, Sink, consume};
 
 /// How long JetStream remembers a message id to drop a re-published duplicate.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -61,6 +63,9 @@ impl Bus {
     /// Connect to `settings.url`. The connection is made in the background and retried
     /// forever, so this returns at once even while NATS is down (publishes then time out
     /// and go to the outbox); only a malformed URL is an error.
+    ///
+    /// `settings.url` may list several servers of one cluster, comma-separated; the client
+    /// connects to any that answers and moves to another when it goes away.
     pub async fn connect(settings: &NatsSettings) -> Result<Bus, BusError> {
         Bus::connect_named(settings, "starling").await
     }
@@ -73,6 +78,17 @@ impl Bus {
     }
 
     async fn connect_named(settings: &NatsSettings, name: &str) -> Result<Bus, BusError> {
+        let servers = settings
+            .url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| BusError::Connect {
+                url: starling_schema::settings::without_credentials(&settings.url),
+                source: Box::new(source),
+            })?;
         // Logged and shown without the credentials a `nats://user:pass@host` URL carries.
         let url = starling_schema::settings::without_credentials(&settings.url);
         let (connected, connections) = tokio::sync::watch::channel(0u64);
@@ -97,7 +113,7 @@ impl Bus {
                     }
                 }
             })
-            .connect(settings.url.as_str())
+            .connect(servers.as_slice())
             .await
             .map_err(|source| BusError::Connect {
                 url: starling_schema::settings::without_credentials(&settings.url),
@@ -298,7 +314,7 @@ impl Bus {
         name: &str,
         shutdown: &tokio_util::sync::CancellationToken,
     ) -> Result<Option<EventConsumer>, BusError> {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         loop {
             let opened = async {
                 self.ensure_stream().await?;
@@ -308,12 +324,10 @@ impl Bus {
             match opened {
                 Ok(consumer) => return Ok(Some(consumer)),
                 Err(e) if e.kind() == starling_schema::ErrorKind::Unavailable => {
-                    tracing::warn!(consumer = name, error = %e, retry_in = ?backoff, "waiting for NATS");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Ok(None),
-                        () = tokio::time::sleep(backoff) => {}
+                    tracing::warn!(consumer = name, error = %e, "waiting for NATS");
+                    if !backoff.wait(shutdown).await {
+                        return Ok(None);
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => return Err(e),
             }

@@ -24,7 +24,7 @@ pub enum Channel {
     Public,
     /// Public posts with this hashtag (lower-case, without `#`).
     Hashtag(String),
-    /// Revoked tokens.
+    /// What every api node must forget at once: revoked tokens, deleted posts.
     Revoked,
 }
 

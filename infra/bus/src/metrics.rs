@@ -56,3 +56,17 @@ pub(crate) fn outbox_pending(n: u64) {
         g.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 }
+
+static PULL_FAILURES: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "starling_consumer_pull_failures_total",
+        "Pull requests to a durable consumer that failed (NATS unreachable), by consumer",
+    );
+    IntCounterVec::new(opts, &["consumer"]).ok().map(register)
+});
+
+pub(crate) fn pull_failed(consumer: &str) {
+    if let Some(c) = PULL_FAILURES.as_ref() {
+        c.with_label_values(&[consumer]).inc();
+    }
+}

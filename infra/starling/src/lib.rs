@@ -6,10 +6,9 @@ pub use starling_admin::reindex;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use starling_bus::{Bus, Publisher};
+use starling_bus::{Backoff, Bus, Publisher};
 use starling_fanout::Fanout;
 use starling_schema::settings::{Settings, StoreBackend};
 use starling_search::{Indexer, SearchIndex};
@@ -59,6 +58,8 @@ impl Role {
 pub struct Node {
     /// Where the API listens, if this node runs it.
     pub addr: Option<SocketAddr>,
+    /// Where `/metrics` listens on its own port, if `metrics.listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub store: AnyStore,
     pub timelines: Timelines,
     pub bus: Bus,
@@ -68,6 +69,8 @@ pub struct Node {
     http: Option<actix_web::dev::ServerHandle>,
     /// The api's context, when this node runs the api (its live streams close on stop).
     api: Option<Arc<starling_api::Api>>,
+    /// The node's publisher and its outbox, once a role needed one.
+    publisher: Option<Publisher<AnyStore>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -80,6 +83,7 @@ pub async fn start(settings: Settings, roles: &[Role]) -> anyhow::Result<Node> {
 }
 
 /// Start `roles` on an already open store (several nodes of one test share an embedded one).
+/// Each role has its own starter below; this connects what they share and calls them.
 pub async fn start_with_store(
     settings: Settings,
     roles: &[Role],
@@ -91,17 +95,52 @@ pub async fn start_with_store(
     let bus = Bus::connect(&settings.nats)
         .await
         .context("connecting to NATS")?;
-    let shutdown = CancellationToken::new();
-    let mut tasks = Vec::new();
+    let mut node = Node {
+        addr: None,
+        metrics_addr: None,
+        store,
+        timelines,
+        bus,
+        search: None,
+        shutdown: CancellationToken::new(),
+        http: None,
+        api: None,
+        publisher: None,
+        tasks: Vec::new(),
+    };
+    node.keep_stream();
+    if roles.contains(&Role::Api) || roles.contains(&Role::Indexer) {
+        node.open_search(&settings).await?;
+    }
+    if roles.contains(&Role::Api) {
+        node.start_api(&settings)?;
+    }
+    if settings.store.backend == StoreBackend::Embedded {
+        node.start_admin_socket(&settings).await;
+    }
+    if roles.contains(&Role::Fanout) {
+        node.start_fanout(&settings);
+    }
+    if roles.contains(&Role::Indexer) {
+        node.start_indexer(&settings)?;
+    }
+    if !settings.metrics.listen.is_empty() {
+        node.start_metrics(&settings)?;
+    }
+    tracing::info!(?roles, addr = ?node.addr, "starling started");
+    Ok(node)
+}
 
-    // Publishers need the stream to exist (until it does their events wait in the outbox),
-    // so every node makes sure of it, retrying while NATS is down. Fan-out workers wait
-    // for it on their own.
-    {
-        let bus = bus.clone();
-        let shutdown = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut delay = Duration::from_millis(100);
+/// The role starters. Each adds its tasks to the node, so [`Node::stop`] stops them all.
+impl Node {
+    /// Publishers need the stream to exist (until it does their events wait in the outbox),
+    /// so every node makes sure of it, retrying while NATS is down. Fan-out workers and
+    /// indexers wait for it on their own.
+    fn keep_stream(&mut self) {
+        let bus = self.bus.clone();
+        let shutdown = self.shutdown.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let mut backoff = Backoff::default();
             loop {
                 match bus.ensure_stream().await {
                     Ok(()) => return,
@@ -109,154 +148,198 @@ pub async fn start_with_store(
                         tracing::warn!(error = %e, "JetStream stream not ready yet; retrying")
                     }
                 }
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(delay) => {}
+                if !backoff.wait(&shutdown).await {
+                    return;
                 }
-                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }));
     }
 
-    let search = if roles.contains(&Role::Api) || roles.contains(&Role::Indexer) {
-        let path = settings.search.path.clone();
-        Some(
-            tokio::task::spawn_blocking(move || SearchIndex::open(&path))
-                .await
-                .context("opening the search index")?
-                .with_context(|| {
-                    format!(
-                        "opening the search index at {}",
-                        settings.search.path.display()
-                    )
-                })?,
-        )
-    } else {
-        None
-    };
-
-    let mut http = None;
-    let mut addr = None;
-    let mut admin_publisher = None;
-    let mut api_context = None;
-    if let (true, Some(search)) = (roles.contains(&Role::Api), &search) {
-        let publisher = Publisher::new(bus.clone(), store.clone(), &settings.nats);
-        admin_publisher = Some(publisher.clone());
-        {
-            let publisher = publisher.clone();
-            let shutdown = shutdown.clone();
-            tasks.push(tokio::spawn(
-                async move { publisher.run_outbox(shutdown).await },
-            ));
+    /// Open the search index at `search.path` (the api reads it, the indexer writes it).
+    async fn open_search(&mut self, settings: &Settings) -> anyhow::Result<SearchIndex> {
+        if let Some(search) = &self.search {
+            return Ok(search.clone());
         }
+        let path = settings.search.path.clone();
+        let search = tokio::task::spawn_blocking(move || SearchIndex::open(&path))
+            .await
+            .context("opening the search index")?
+            .with_context(|| {
+                format!(
+                    "opening the search index at {}",
+                    settings.search.path.display()
+                )
+            })?;
+        self.search = Some(search.clone());
+        Ok(search)
+    }
+
+    /// This node's publisher, and the task draining its outbox (one per node).
+    fn publisher(&mut self, settings: &Settings) -> Publisher<AnyStore> {
+        if let Some(publisher) = &self.publisher {
+            return publisher.clone();
+        }
+        let publisher = Publisher::new(self.bus.clone(), self.store.clone(), &settings.nats);
+        let drain = publisher.clone();
+        let shutdown = self.shutdown.clone();
+        self.tasks.push(tokio::spawn(
+            async move { drain.run_outbox(shutdown).await },
+        ));
+        self.publisher = Some(publisher.clone());
+        publisher
+    }
+
+    /// The api role: the Mastodon client API on `api.listen`, its live streams, and the
+    /// outbox that republishes its events. Needs the search index open.
+    fn start_api(&mut self, settings: &Settings) -> anyhow::Result<()> {
+        let search = self
+            .search
+            .clone()
+            .context("the api needs the search index open")?;
+        let publisher = self.publisher(settings);
         let listener = TcpListener::bind(&settings.api.listen)
             .with_context(|| format!("listening on {}", settings.api.listen))?;
-        addr = Some(
+        self.addr = Some(
             listener
                 .local_addr()
                 .context("reading the listen address")?,
         );
         let api = Arc::new(starling_api::Api::new(
-            store.clone(),
-            timelines.clone(),
-            bus.clone(),
+            self.store.clone(),
+            self.timelines.clone(),
+            self.bus.clone(),
             publisher,
             settings.clone(),
-            search.clone(),
+            search,
         ));
         starling_api::streaming::Hub::start(&api);
-        api_context = Some(api.clone());
+        self.api = Some(api.clone());
         let server = starling_api::server(api, listener).context("starting the HTTP server")?;
-        http = Some(server.handle());
-        tasks.push(tokio::spawn(async move {
+        self.http = Some(server.handle());
+        self.tasks.push(tokio::spawn(async move {
             if let Err(e) = server.await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         }));
+        Ok(())
     }
-    // The embedded store belongs to this process: `starling admin` reaches it through the
-    // admin socket beside the data. Several nodes of one process share one socket.
-    if settings.store.backend == StoreBackend::Embedded {
+
+    /// The embedded store belongs to this process: `starling admin` reaches it through the
+    /// admin socket beside the data. Several nodes of one process share one socket.
+    async fn start_admin_socket(&mut self, settings: &Settings) {
         let path = starling_admin::socket::socket_path(&settings.store.embedded.path);
-        match starling_admin::socket::bind(&path).await {
-            Ok(listener) => {
-                let publisher = match &admin_publisher {
-                    Some(p) => p.clone(),
-                    None => {
-                        let publisher = Publisher::new(bus.clone(), store.clone(), &settings.nats);
-                        let drain = publisher.clone();
-                        let shutdown = shutdown.clone();
-                        tasks.push(tokio::spawn(
-                            async move { drain.run_outbox(shutdown).await },
-                        ));
-                        publisher
-                    }
-                };
-                let ctx = starling_admin::AdminContext {
-                    settings: settings.clone(),
-                    store: store.clone(),
-                    timelines: timelines.clone(),
-                    bus: bus.clone(),
-                    publisher,
-                    forget: api_context.clone().map(|api: Arc<starling_api::Api>| {
-                        let hook: starling_admin::ForgetHook = Arc::new(move |what| {
-                            let api = api.clone();
-                            Box::pin(async move {
-                                match what {
-                                    starling_admin::Forget::Account(id) => {
-                                        api.forget_account(id).await
-                                    }
-                                    starling_admin::Forget::Token(hash) => {
-                                        api.forget_token(&hash).await
-                                    }
-                                }
-                            })
-                        });
-                        hook
-                    }),
-                };
-                let shutdown = shutdown.clone();
-                tasks.push(tokio::spawn(starling_admin::socket::serve(
-                    listener, path, ctx, shutdown,
-                )));
+        let listener = match starling_admin::socket::bind(&path).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::info!(error = %format!("{e:#}"), "not serving the admin socket");
+                return;
             }
-            Err(e) => tracing::info!(error = %format!("{e:#}"), "not serving the admin socket"),
-        }
+        };
+        let forget = self.api.clone().map(|api: Arc<starling_api::Api>| {
+            let hook: starling_admin::ForgetHook = Arc::new(move |what| {
+                let api = api.clone();
+                Box::pin(async move {
+                    match what {
+                        starling_admin::Forget::Account(id) => api.forget_account(id).await,
+                        starling_admin::Forget::Token(hash) => api.forget_token(&hash).await,
+                    }
+                })
+            });
+            hook
+        });
+        let ctx = starling_admin::AdminContext {
+            settings: settings.clone(),
+            store: self.store.clone(),
+            timelines: self.timelines.clone(),
+            bus: self.bus.clone(),
+            publisher: self.publisher(settings),
+            forget,
+        };
+        let shutdown = self.shutdown.clone();
+        self.tasks.push(tokio::spawn(starling_admin::socket::serve(
+            listener, path, ctx, shutdown,
+        )));
     }
-    if roles.contains(&Role::Fanout) {
-        let fanout = Fanout::new(store.clone(), timelines.clone(), settings.fanout.clone())
-            .with_live(bus.clone());
-        let bus = bus.clone();
-        let shutdown = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
+
+    /// `/metrics` and `/health` on `metrics.listen`, for a process that runs no api.
+    fn start_metrics(&mut self, settings: &Settings) -> anyhow::Result<()> {
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        async fn metrics() -> HttpResponse {
+            match prometheus::TextEncoder::new().encode_to_string(&prometheus::gather()) {
+                Ok(text) => HttpResponse::Ok()
+                    .content_type("text/plain; version=0.0.4")
+                    .body(text),
+                Err(e) => HttpResponse::InternalServerError()
+                    .json(serde_json::json!({ "error": e.to_string() })),
+            }
+        }
+        let listener = TcpListener::bind(&settings.metrics.listen)
+            .with_context(|| format!("listening for metrics on {}", settings.metrics.listen))?;
+        self.metrics_addr = Some(
+            listener
+                .local_addr()
+                .context("reading the metrics address")?,
+        );
+        let server = HttpServer::new(|| {
+            App::new().route("/metrics", web::get().to(metrics)).route(
+                "/health",
+                web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({})) }),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .context("starting the metrics server")?
+        .run();
+        let handle = server.handle();
+        let shutdown = self.shutdown.clone();
+        self.tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                result = server => if let Err(e) = result {
+                    tracing::error!(error = %e, "metrics server failed");
+                },
+                () = shutdown.cancelled() => handle.stop(true).await,
+            }
+        }));
+        Ok(())
+    }
+
+    /// The fan-out role: workers on the shared durable consumer `fanout.consumer`.
+    fn start_fanout(&mut self, settings: &Settings) {
+        let fanout = Fanout::new(
+            self.store.clone(),
+            self.timelines.clone(),
+            settings.fanout.clone(),
+        )
+        .with_live(self.bus.clone());
+        let bus = self.bus.clone();
+        let shutdown = self.shutdown.clone();
+        // Waits for NATS and the stream on its own.
+        self.tasks.push(tokio::spawn(async move {
             if let Err(e) = fanout.run(bus, shutdown).await {
                 tracing::error!(error = %e, "fan-out stopped");
             }
         }));
     }
-    if let (true, Some(search)) = (roles.contains(&Role::Indexer), &search) {
-        let indexer = Indexer::new(search.clone(), &settings.search, settings.node_id);
-        let bus = bus.clone();
-        let shutdown = shutdown.clone();
+
+    /// The indexer role: this node's own durable consumer, writing the search index at
+    /// `search.path`. Needs the search index open.
+    fn start_indexer(&mut self, settings: &Settings) -> anyhow::Result<()> {
+        let search = self
+            .search
+            .clone()
+            .context("the indexer needs the search index open")?;
+        let indexer = Indexer::new(search, &settings.search, settings.node_id);
+        let bus = self.bus.clone();
+        let shutdown = self.shutdown.clone();
         // Waits for NATS and the stream on its own, like fan-out.
-        tasks.push(tokio::spawn(async move {
+        self.tasks.push(tokio::spawn(async move {
             if let Err(e) = indexer.run(bus, shutdown).await {
                 tracing::error!(error = %e, "search indexer stopped");
             }
         }));
+        Ok(())
     }
-    tracing::info!(?roles, ?addr, "starling started");
-    Ok(Node {
-        addr,
-        store,
-        timelines,
-        bus,
-        search,
-        shutdown,
-        http,
-        api: api_context,
-        tasks,
-    })
 }
 
 impl Node {

@@ -128,6 +128,9 @@ pub enum LiveEvent {
     Notification { id: Id },
     /// A token was revoked: every node closes the streams opened with it.
     Revoked { token_hash: String },
+    /// A post was deleted (or a reblog undone): every api node drops it from its cache, so
+    /// a read through another node does not show it until the cache entry expires.
+    Forget { post_id: Id },
 }
 
 impl LiveEvent {
@@ -285,6 +288,9 @@ mod tests {
             LiveEvent::Notification { id: Id(7 << 16) },
             LiveEvent::Revoked {
                 token_hash: "ab".into(),
+            },
+            LiveEvent::Forget {
+                post_id: Id(8 << 16),
             },
         ] {
             assert_eq!(LiveEvent::decode(&ev.encode()).unwrap(), ev);

@@ -28,6 +28,16 @@ pub struct Settings {
     pub search: SearchSettings,
     pub streaming: StreamingSettings,
     pub rate_limits: RateLimitSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Prometheus metrics of a process that runs no api (api nodes serve `/metrics` on the API).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address for `/metrics` (and `/health`) on its own port, e.g. `127.0.0.1:9100`; empty:
+    /// none. Fan-out workers and indexers need it to show their lag and pending events.
+    pub listen: String,
 }
 
 /// The HTTP server (Mastodon client API).
@@ -114,6 +124,7 @@ impl Default for RedisSettings {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NatsSettings {
+    /// Server URL; several servers of one cluster comma-separated.
     pub url: String,
     /// JetStream stream holding every event.
     pub stream: String,

@@ -64,6 +64,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_roles(&Role::all(), tweak).await
+}
+
+/// A node running only `roles` (which must include the api).
+pub async fn spawn_app_roles(roles: &[Role], tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let redis = RedisShards::start(3).expect("redis shards");
     let nats = NatsServer::start().expect("nats");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -77,7 +82,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         )
         .expect("store"),
     );
-    let node = starling::start_with_store(settings, &Role::all(), store)
+    let node = starling::start_with_store(settings, roles, store)
         .await
         .expect("start node");
     let addr = node.addr.expect("api address");
@@ -312,6 +317,22 @@ impl TestApp {
             .expect("start api node");
         let base = format!("http://{}", node.addr.expect("api address"));
         (node, base)
+    }
+
+    /// A node of the same installation running only `roles` (no api: no port of its own).
+    pub async fn spawn_role_node(
+        &self,
+        node_id: u32,
+        roles: &[Role],
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Node {
+        let mut settings = test_settings(&self.redis, &self.nats, self.dir());
+        settings.node_id = node_id;
+        settings.search.path = self.dir().join(format!("search-{node_id}"));
+        tweak(&mut settings);
+        starling::start_with_store(settings, roles, self.node().store.clone())
+            .await
+            .expect("start role node")
     }
 
     pub async fn stop(mut self) {

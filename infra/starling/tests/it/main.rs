@@ -7,6 +7,7 @@ mod cli;
 mod core_path;
 mod helpers;
 mod oauth;
+mod roles;
 mod search;
 mod social;
 mod startup;

@@ -335,7 +335,14 @@ impl Store for ScyllaStore {
                 named.push((key, username, new));
             }
         }
-        let created = each(named, |(key, username, new)| async move {
+        // Ids are minted here, in input order, before anything runs concurrently: ids
+        // order accounts (scans, lists), and the embedded store keeps the input order too.
+        // A name already taken wastes its id, which is harmless.
+        let mut minted = Vec::with_capacity(named.len());
+        for (key, username, new) in named {
+            minted.push((self.mint().await?, key, username, new));
+        }
+        let created = each(minted, |(id, key, username, new)| async move {
             const CTX: &str = "importing accounts";
             if self
                 .exists(CTX, &self.st().username_get, (key.as_str(),))
@@ -343,7 +350,6 @@ impl Store for ScyllaStore {
             {
                 return Ok(None);
             }
-            let id = self.mint().await?;
             let account = Account {
                 id,
                 username,
