@@ -775,8 +775,11 @@ mod tests {
         assert_eq!(SendTally::default().late_share(), 0.0);
     }
 
-    /// The pacing thread launches every operation in order, within a millisecond of its due
-    /// time for (nearly) all of them, into a multi-threaded runtime like the harness's.
+    /// The pacing thread launches every operation into a multi-threaded runtime like the
+    /// harness's, typically a tenth of a millisecond after its due time. (Per-task tokio
+    /// sleeps, the first design, have a median near 1 ms: the timer rounds deadlines up to
+    /// the next millisecond. How many sends pass 1 ms depends on the machine's load: with
+    /// 14 runnable threads on 2 cores, 11-31% for the pacer, 37-47% for tokio sleeps.)
     #[test]
     fn the_pacer_keeps_time() {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -808,7 +811,8 @@ mod tests {
         let mut order = t.1.clone();
         order.sort_unstable();
         assert_eq!(order, (0..2000).collect::<Vec<_>>());
-        assert!(t.0.late_share() < 0.05, "late share {}", t.0.late_share());
+        let median = t.0.lateness.value_at_quantile(0.5);
+        assert!(median < 500, "median lateness {median} µs");
     }
 
     #[test]
@@ -818,3 +822,4 @@ mod tests {
         assert_eq!(search_word("@someone http://example.org/x hi"), None);
     }
 }
+
