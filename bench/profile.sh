@@ -15,9 +15,10 @@
 #
 # Env: DURATION (seconds measured, default 15), WARMUP (default 3), CONNECTIONS (closed-loop
 # connections, default 8), USERS (seeded users, default 200), POSTS (posts per user, default
-# 20, so home pages are full), KEEP=1 keeps the work directory (perf.data, logs, report).
+# 20, so home pages are full), HARNESS_SVG=path also profiles the harness itself over the
+# same window (its own flame graph), KEEP=1 keeps the work directory (perf.data, logs, report).
 # Needs perf (Debian: linux-perf, installed when missing) with perf_event_paranoid ≤ 1 or
-# root, and inferno (`cargo install inferno --locked` when missing).
+# root, and inferno (`cargo install inferno --locked` when missing; or FLAMEGRAPH_DIR).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -50,9 +51,18 @@ if ! command -v perf >/dev/null 2>&1; then
     [[ $(id -u) == 0 ]] || sudo=sudo
     $sudo apt-get install -y linux-perf
 fi
+# inferno renders the graph; FLAMEGRAPH_DIR (a checkout of Brendan Gregg's FlameGraph, whose
+# perl scripts inferno ports) is used instead when set and inferno is not installed.
+collapse=inferno-collapse-perf
+render=inferno-flamegraph
 if ! command -v inferno-flamegraph >/dev/null 2>&1; then
-    echo "==> cargo install inferno --locked"
-    cargo install inferno --locked
+    if [[ -n "${FLAMEGRAPH_DIR:-}" ]]; then
+        collapse=$FLAMEGRAPH_DIR/stackcollapse-perf.pl
+        render=$FLAMEGRAPH_DIR/flamegraph.pl
+    else
+        echo "==> cargo install inferno --locked"
+        cargo install inferno --locked
+    fi
 fi
 paranoid=$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null || echo 2)
 if [[ $(id -u) != 0 && $paranoid -gt 1 ]]; then
@@ -158,10 +168,17 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 sleep "$WARMUP"
+if [[ -n "${HARNESS_SVG:-}" ]]; then
+    perf record -F 999 -g -p "$harness" -o "$work/perf-harness.data" -- sleep "$DURATION" \
+        2>"$work/perf-harness.log" &
+    harness_perf=$!
+fi
 perf record -F 999 -g -p "$server" -o "$work/perf.data" -- sleep "$DURATION" 2>"$work/perf.log" || {
     cat "$work/perf.log" >&2
     exit 1
 }
+# perf on the harness ends with an error status when the harness exits first.
+if [[ -n "${harness_perf:-}" ]]; then wait "$harness_perf" || true; fi
 if ! wait "$harness"; then
     cat "$work/run.log" >&2
     exit 1
@@ -172,9 +189,16 @@ mkdir -p "$(dirname "$out")"
 per_request=$(jq -r '.closed_loop.cpu.server_us_per_request // "unknown" | if type == "number" then (. * 10 | round / 10) else . end' "$work/run/report.json")
 throughput=$(jq -r '.closed_loop.throughput_rps | round' "$work/run/report.json")
 share=$(jq -r '.closed_loop.share_of_health * 1000 | round / 10' "$work/run/report.json")
-perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf >"$work/collapsed.txt"
-inferno-flamegraph --title "starling serve: $what ($workload closed loop, $CONNECTIONS connections, $throughput req/s, server ${per_request} µs CPU/request)" \
+perf script -i "$work/perf.data" 2>/dev/null | "$collapse" >"$work/collapsed.txt"
+"$render" --title "starling serve: $what ($workload closed loop, $CONNECTIONS connections, $throughput req/s, server ${per_request} µs CPU/request)" \
     <"$work/collapsed.txt" >"$out"
+if [[ -n "${HARNESS_SVG:-}" ]]; then
+    mkdir -p "$(dirname "$HARNESS_SVG")"
+    perf script -i "$work/perf-harness.data" 2>/dev/null | "$collapse" |
+        "$render" --title "starling-bench: $what ($workload closed loop, $CONNECTIONS connections)" \
+            >"$HARNESS_SVG"
+    echo "harness flame graph: $HARNESS_SVG"
+fi
 grep -h "CPU during the closed loop" "$work/run.md" || true
 echo "throughput: $throughput req/s ($share% of GET /health closed loop on $CONNECTIONS connections)"
 echo "server CPU per request: $per_request µs"
