@@ -822,4 +822,3 @@ mod tests {
         assert_eq!(search_word("@someone http://example.org/x hi"), None);
     }
 }
-

@@ -176,7 +176,11 @@ async fn open_loop_run_measures_every_operation_and_fanout_lag() {
     let lateness = r.recorder.send_lateness.as_ref().unwrap();
     assert_eq!(lateness.len(), 300);
     let over = lateness.len() - lateness.count_between(0, 1000);
-    assert!(r.late_sends.abs_diff(over) <= 3, "{} vs {over}", r.late_sends);
+    assert!(
+        r.late_sends.abs_diff(over) <= 3,
+        "{} vs {over}",
+        r.late_sends
+    );
     // The server is this test process, found by its port; its CPU is accounted.
     let cpu = r.cpu.as_ref().unwrap();
     assert!(cpu.server_is_harness, "{cpu:?}");
