@@ -9,8 +9,15 @@
 # Environment: CARGO_TARGET_DIR (where the release binaries are built), SHARDS (Redis
 # shards, default 3), DURATION / WARMUP (seconds per sweep step, default 10 / 2),
 # P99_MS (the sweep's bound, default 10), TWITTER_USERS (default 100000),
-# CELEBRITY_FOLLOWERS (default 50000), MAX_RSS_MB (the server is stopped if its resident
-# memory passes this, default 12000), KEEP=1 keeps the work directory.
+# CELEBRITY_FOLLOWERS (default 50000), CLOSED_CONNECTIONS (connections of the closed-loop
+# runs, default 64), MAX_RSS_MB (the server is stopped if its resident memory passes this,
+# default 12000), KEEP=1 keeps the work directory.
+#
+# Every run reports the CPU split over its measured window (server, Redis, NATS and the
+# harness, from /proc; the pids are passed below) and the share of its sends that went out
+# over 1 ms late; the closed-loop runs (home read of 20 statuses and dsb-mixed, on the
+# 1,000-user graph) report their throughput as a share of `GET /health` closed loop on as
+# many connections in the same run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -22,6 +29,7 @@ WARMUP=${WARMUP:-2}
 P99_MS=${P99_MS:-10}
 TWITTER_USERS=${TWITTER_USERS:-100000}
 CELEBRITY_FOLLOWERS=${CELEBRITY_FOLLOWERS:-50000}
+CLOSED_CONNECTIONS=${CLOSED_CONNECTIONS:-64}
 MAX_RSS_MB=${MAX_RSS_MB:-12000}
 target=${CARGO_TARGET_DIR:-$root/target}
 
@@ -84,6 +92,7 @@ record() {
 
 echo "==> starting $SHARDS redis-server shards and nats-server -js (work directory $work)"
 shards=()
+redis_pids=()
 for i in $(seq 1 "$SHARDS"); do
     port=$(free_port)
     mkdir -p "$work/redis$i"
@@ -91,12 +100,14 @@ for i in $(seq 1 "$SHARDS"); do
         --dir "$work/redis$i" --save "" --appendonly no --daemonize no \
         --logfile "$work/redis$i/redis.log" &
     pids+=($!)
+    redis_pids+=($!)
     wait_port "$port"
     shards+=("redis://127.0.0.1:$port")
 done
 nats_port=$(free_port)
 nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/nats" >"$work/nats.log" 2>&1 &
-pids+=($!)
+nats_pid=$!
+pids+=($nats_pid)
 wait_port "$nats_port"
 
 api_port=$(free_port)
@@ -152,7 +163,10 @@ pids+=($!)
     echo "# all on this machine; config written by bench/run-results.sh to \$WORK/starling.toml."
 } >>"$commands"
 
-sweep_flags=(--sweep --p99-ms "$P99_MS" --warmup "$WARMUP" --duration "$DURATION")
+# Whose CPU time each run reports (server, Redis shards, NATS; the harness finds itself).
+cpu_flags=(--server-pid "$server" --nats-pid "$nats_pid")
+for p in "${redis_pids[@]}"; do cpu_flags+=(--redis-pid "$p"); done
+sweep_flags=(--sweep --p99-ms "$P99_MS" --warmup "$WARMUP" --duration "$DURATION" "${cpu_flags[@]}")
 
 # 1. dsb-mixed on a 1,000-user graph, seeded through the public API (one account of it a
 #    celebrity followed by half the users, for the fallback below).
@@ -160,10 +174,17 @@ echo "==> dsb-mixed: seeding 1,000 users through the API"
 record "$bench" seed --base "$base" --state "$work/dsb.json" --users 1000 --exponent 2.0 \
     --min-followers 5 --celebrities 1 --celebrity-followers 500 --reciprocity 0.3 --seed 1 \
     --prefix d --posts-per-user 5
-echo "==> dsb-mixed: sweep"
+echo "==> dsb-mixed: sweep, then closed loop on $CLOSED_CONNECTIONS connections"
 record "$bench" run --state "$work/dsb.json" --workload dsb-mixed --name dsb-mixed-1k \
-    --out "$results/dsb-mixed-1k" "${sweep_flags[@]}" --sweep-start 100 --ceilings "${redis_flags[@]}"
+    --out "$results/dsb-mixed-1k" "${sweep_flags[@]}" --sweep-start 100 --ceilings "${redis_flags[@]}" \
+    --closed-loop "$CLOSED_CONNECTIONS"
 reports=(--report "$results/dsb-mixed-1k/report.json")
+# Home reads of 20 statuses alone, as fast as the server answers them.
+echo "==> home read: closed loop on $CLOSED_CONNECTIONS connections"
+record "$bench" run --state "$work/dsb.json" --workload read-only --name home-read-1k \
+    --out "$results/home-read-1k" --closed-loop "$CLOSED_CONNECTIONS" --warmup "$WARMUP" \
+    --duration "$DURATION" "${cpu_flags[@]}"
+reports+=(--report "$results/home-read-1k/report.json")
 
 # 2. twitter on a 100,000-user Zipf graph with a 50,000-follower celebrity. Seeding that
 #    many users goes through the admin bulk import (password hashing alone over the API

@@ -5,16 +5,19 @@
 //! errors by kind, fan-out lag, and the machine's own ceilings.
 //!
 //! It owns graph generation and import, seeding (public API, or the admin bulk import for
-//! large graphs), the workloads, the open-loop runner, sweeps, ceilings and reports. It
+//! large graphs), the workloads, the open-loop runner, the closed-loop mode, sweeps,
+//! ceilings, the CPU split (server, Redis, NATS, harness) and reports. It
 //! depends on no server crate: only a client's libraries. Being a command-line tool, its
 //! errors are `anyhow` errors with context.
 
 pub mod ceilings;
 pub mod charts;
 pub mod client;
+pub mod closed;
 pub mod dist;
 pub mod graph;
 pub mod machine;
+pub mod procstat;
 pub mod report;
 pub mod runner;
 pub mod schedule;

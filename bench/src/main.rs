@@ -12,9 +12,11 @@ use clap::{Args, Parser, Subcommand};
 use starling_bench::ceilings::{self, Ceilings};
 use starling_bench::charts;
 use starling_bench::client::Api;
+use starling_bench::closed::{self, ClosedOptions};
 use starling_bench::graph::{GenParams, Graph};
 use starling_bench::machine::Machine;
-use starling_bench::report::{CelebrityReport, Report, RunReport, SweepReport};
+use starling_bench::procstat::{CpuWatch, Part, url_port};
+use starling_bench::report::{CelebrityReport, ClosedReport, Report, RunReport, SweepReport};
 use starling_bench::runner::{self, CelebrityOptions, Ctx, LagOptions, RunOptions};
 use starling_bench::seed::{self, AdminImport, SeedOptions};
 use starling_bench::state::State;
@@ -199,9 +201,30 @@ struct RunArgs {
     /// Seconds measured.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
-    /// Concurrent requests at most (worker tasks, each with one in flight).
+    /// Open loop: requests in flight at most (a send due while all are busy waits, late).
     #[arg(long, default_value_t = 256)]
     connections: usize,
+    /// Closed loop on N connections: each sends its next request as soon as the last is
+    /// answered, for --warmup + --duration; reports the throughput as a share of
+    /// `GET /health` closed loop on N connections in the same run. With --sweep both run
+    /// (the sweep first); without, only the closed loop.
+    #[arg(long, value_name = "N")]
+    closed_loop: Option<usize>,
+    /// The server's pid for the CPU split (default: whatever listens on the base URL's port).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Redis pids (default: whatever listens on the --redis URLs' ports).
+    #[arg(long = "redis-pid")]
+    redis_pids: Vec<u32>,
+    /// NATS's pid (default: whatever listens on the --nats URL's port).
+    #[arg(long)]
+    nats_pid: Option<u32>,
+    /// The server's NATS URL, to find NATS's pid for the CPU split.
+    #[arg(long)]
+    nats: Option<String>,
+    /// Do not report the CPU split.
+    #[arg(long)]
+    no_cpu: bool,
     /// Request timeout, seconds.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
@@ -238,9 +261,11 @@ struct RunArgs {
     /// Measure the ceilings (pipelined ZADD per Redis shard, HTTP /health) first.
     #[arg(long)]
     ceilings: bool,
-    /// Redis shard URLs for the ZADD ceiling (the server's `redis.shards`).
+    /// Redis shard URLs for the ZADD ceiling (the server's `redis.shards`); their ports
+    /// also find Redis's pids for the CPU split.
     #[arg(long = "redis")]
     redis: Vec<String>,
+    /// Seconds of each ceiling (and of the closed loop's `GET /health`).
     #[arg(long, default_value_t = 3.0)]
     ceiling_seconds: f64,
     #[arg(long, default_value_t = 1)]
@@ -324,6 +349,9 @@ fn settings_of(a: &RunArgs) -> BTreeMap<String, String> {
     put("warmup_s", a.warmup.to_string());
     put("duration_s", a.duration.to_string());
     put("connections", a.connections.to_string());
+    if let Some(n) = a.closed_loop {
+        put("closed_loop_connections", n.to_string());
+    }
     put("seed", a.seed.to_string());
     match a.workload {
         Workload::Twitter => {
@@ -342,6 +370,51 @@ fn settings_of(a: &RunArgs) -> BTreeMap<String, String> {
     put("lag_followers", a.lag_followers.to_string());
     put("lag_poll_ms", a.lag_poll_ms.to_string());
     s
+}
+
+/// Whether `url`'s host is this machine (only then are its processes found by port).
+fn is_local(url: &str) -> bool {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, r)| r)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    ["127.", "localhost", "[::1]", "0.0.0.0"]
+        .iter()
+        .any(|l| host.starts_with(l))
+}
+
+/// The processes whose CPU time the run reports.
+fn cpu_watch(a: &RunArgs, base: &str) -> CpuWatch {
+    let find = |role: &str, given: &[u32], urls: &[&str]| {
+        if given.is_empty() && urls.iter().any(|u| !is_local(u)) {
+            return Part {
+                role: role.into(),
+                pids: Vec::new(),
+                how: "not found (not on this machine)".into(),
+            };
+        }
+        let ports: Vec<u16> = urls.iter().filter_map(|u| url_port(u)).collect();
+        Part::find(role, given, &ports)
+    };
+    let redis: Vec<&str> = a.redis.iter().map(String::as_str).collect();
+    let nats: Vec<&str> = a.nats.iter().map(String::as_str).collect();
+    let parts = vec![
+        find(
+            "server",
+            &a.server_pid.into_iter().collect::<Vec<_>>(),
+            &[base],
+        ),
+        find("redis", &a.redis_pids, &redis),
+        find("nats", &a.nats_pid.into_iter().collect::<Vec<_>>(), &nats),
+        Part::this_process(),
+    ];
+    for p in &parts {
+        eprintln!("cpu: {} {:?} ({})", p.role, p.pids, p.how);
+    }
+    CpuWatch::new(parts)
 }
 
 async fn measure_ceilings(a: &RunArgs, api: &Api) -> anyhow::Result<Ceilings> {
@@ -388,6 +461,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
     let usernames: Vec<String> = state.users.iter().map(|u| u.username.clone()).collect();
     let ctx = Ctx::new(api.clone(), state.users.clone(), &graph);
 
+    let cpu = (!a.no_cpu).then(|| cpu_watch(&a, &base));
     let ceilings = if a.ceilings {
         Some(measure_ceilings(&a, &api).await?)
     } else {
@@ -408,6 +482,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
         sweep: None,
         run: None,
         celebrity: None,
+        closed_loop: None,
         charts: Vec::new(),
     };
 
@@ -456,6 +531,7 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
             },
             stream_share: a.stream_share,
             max_streams: a.max_streams,
+            cpu: cpu.clone(),
         };
         if a.sweep {
             let sweep_opts = SweepOptions {
@@ -473,11 +549,16 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
                     let r = runner::run_mix(ctx, mix, &o).await?;
                     let rep = RunReport::of(&r);
                     eprintln!(
-                        "  {:>8.0} req/s target: achieved {:>8.0}, p99 {:>8.2} ms, errors {:.2}%",
+                        "  {:>8.0} req/s target: achieved {:>8.0}, p99 {:>8.2} ms, errors {:.2}%, late sends {:.1}%{}",
                         rate,
                         rep.achieved_rate,
                         rep.all.p99_ms,
-                        rep.error_share * 100.0
+                        rep.error_share * 100.0,
+                        rep.late_send_share * 100.0,
+                        rep.cpu
+                            .as_ref()
+                            .map(|c| format!("; {}", c.line()))
+                            .unwrap_or_default()
                     );
                     // Let queues (fan-out backlog, sockets) drain before the next step.
                     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -498,6 +579,8 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
                     })
                     .collect(),
                 best_rate: best.map(|b| steps[b].0.target_rate),
+                late_send_share: steps.iter().map(|s| s.1.late_send_share).collect(),
+                cpu: steps.iter().map(|s| s.1.cpu.clone()).collect(),
             });
             // The best step's figures; when none held, the lowest rate tried shows why.
             let shown = best.or_else(|| {
@@ -505,9 +588,41 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
                     .min_by(|&x, &y| steps[x].0.target_rate.total_cmp(&steps[y].0.target_rate))
             });
             report.run = shown.map(|b| steps[b].1.clone());
-        } else {
-            let r = runner::run_mix(&ctx, mix, &opts(a.rate)).await?;
+        } else if a.closed_loop.is_none() {
+            let r = runner::run_mix(&ctx, mix.clone(), &opts(a.rate)).await?;
             report.run = Some(RunReport::of(&r));
+        }
+        if let Some(n) = a.closed_loop {
+            let secs = Duration::from_secs_f64(a.ceiling_seconds);
+            eprintln!("closed loop: GET /health on {n} connections");
+            let (health, health_cpu) = closed::health_ceiling(&api, n, secs, cpu.as_ref()).await?;
+            eprintln!("closed loop: {} on {n} connections", a.workload.name());
+            let r = closed::run_closed(
+                &ctx,
+                mix.clone(),
+                &ClosedOptions {
+                    connections: n,
+                    warmup: Duration::from_secs_f64(a.warmup),
+                    duration: Duration::from_secs_f64(a.duration),
+                    seed: a.seed,
+                    cpu: cpu.clone(),
+                },
+            )
+            .await?;
+            let rep = ClosedReport::of(&r, health, health_cpu);
+            eprintln!(
+                "  closed loop: {:.0} req/s ({:.1}% of /health {:.0} req/s), p99 {:.2} ms, errors {:.2}%{}",
+                rep.throughput_rps,
+                rep.share_of_health * 100.0,
+                rep.health_rps,
+                rep.all.p99_ms,
+                rep.error_share * 100.0,
+                rep.cpu
+                    .as_ref()
+                    .map(|c| format!("; {}", c.line()))
+                    .unwrap_or_default()
+            );
+            report.closed_loop = Some(rep);
         }
     }
 
@@ -643,9 +758,9 @@ fn page_cmd(
     let _ = writeln!(md, "## Summary\n");
     let _ = writeln!(
         md,
-        "| run | workload | users | highest rate with p99 ≤ bound | p99 there | fan-out lag p50 / p99 |"
+        "| run | workload | users | highest rate with p99 ≤ bound | p99 there | late sends there | CPU there (server / Redis / NATS / harness cores) | server µs/req | fan-out lag p50 / p99 | closed loop: req/s, share of `/health` |"
     );
-    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---|---:|---:|---:|");
     for (_, rep) in &loaded {
         let rate = rep
             .sweep
@@ -676,10 +791,45 @@ fn page_cmd(
             .filter(|l| l.latency.count > 0)
             .map(|l| format!("{:.1} / {:.1} ms", l.latency.p50_ms, l.latency.p99_ms))
             .unwrap_or_else(|| "-".into());
+        let late = rep
+            .run
+            .as_ref()
+            .map(|r| format!("{:.1}%", r.late_send_share * 100.0))
+            .unwrap_or_else(|| "-".into());
+        let cpu = rep.run.as_ref().and_then(|r| r.cpu.as_ref());
+        let split = cpu
+            .map(|c| {
+                ["server", "redis", "nats", "harness"]
+                    .iter()
+                    .map(|role| {
+                        c.cores_of(role)
+                            .map(|v| format!("{v:.2}"))
+                            .unwrap_or_else(|| "?".into())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            })
+            .unwrap_or_else(|| "-".into());
+        let per = cpu
+            .and_then(|c| c.server_us_per_request)
+            .map(|v| format!("{v:.0}"))
+            .unwrap_or_else(|| "-".into());
+        let closed = rep
+            .closed_loop
+            .as_ref()
+            .map(|c| {
+                format!(
+                    "{:.0} ({} conns), {:.1}%",
+                    c.throughput_rps,
+                    c.connections,
+                    c.share_of_health * 100.0
+                )
+            })
+            .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} |",
-            rep.name, rep.workload, rep.graph.users, rate, p99, lag
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            rep.name, rep.workload, rep.graph.users, rate, p99, late, split, per, lag, closed
         );
     }
     let _ = writeln!(md, "\n## Runs\n");

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::ceilings::Ceilings;
+use crate::closed::ClosedResult;
 use crate::graph::GraphSummary;
+use crate::procstat::CpuReport;
 use crate::runner::{CelebrityResult, RunResult, StreamLag};
 use crate::stats::{Latency, cdf};
 use crate::sweep::Step;
@@ -73,6 +75,9 @@ pub struct RunReport {
     #[serde(default)]
     pub search_freshness: LagReport,
     pub fanout_lag_stream: Option<StreamReport>,
+    /// CPU used by the server, Redis, NATS and the harness over the measured window.
+    #[serde(default)]
+    pub cpu: Option<CpuReport>,
 }
 
 impl RunReport {
@@ -114,6 +119,7 @@ impl RunReport {
                 cdf: cdf(&r.search_fresh),
             },
             fanout_lag_stream: r.lag_stream.as_ref().map(StreamReport::of),
+            cpu: r.cpu.clone(),
         }
     }
 }
@@ -171,6 +177,112 @@ pub struct SweepReport {
     pub ops_p99_ms: Vec<BTreeMap<String, f64>>,
     /// The highest target rate that held, if any did.
     pub best_rate: Option<f64>,
+    /// Share of sends over 1 ms late at each step (absent from older reports).
+    #[serde(default)]
+    pub late_send_share: Vec<f64>,
+    /// The CPU split at each step.
+    #[serde(default)]
+    pub cpu: Vec<Option<CpuReport>>,
+}
+
+/// The closed-loop run: the most the server answered, beside the `/health` ceiling.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClosedReport {
+    pub connections: usize,
+    pub measured_s: f64,
+    pub throughput_rps: f64,
+    pub all: Latency,
+    pub error_share: f64,
+    pub ops: Vec<OpReport>,
+    pub cpu: Option<CpuReport>,
+    /// Closed-loop `GET /health` on as many connections, in the same run.
+    pub health_rps: f64,
+    pub health_cpu: Option<CpuReport>,
+    /// `throughput_rps / health_rps`.
+    pub share_of_health: f64,
+}
+
+impl ClosedReport {
+    pub fn of(r: &ClosedResult, health_rps: f64, health_cpu: Option<CpuReport>) -> ClosedReport {
+        let all = r.recorder.all_latency();
+        let errors: u64 = r.recorder.ops.values().map(|s| s.error_count()).sum();
+        ClosedReport {
+            connections: r.connections,
+            measured_s: r.measured.as_secs_f64(),
+            throughput_rps: r.throughput,
+            all: Latency::of(&all),
+            error_share: errors as f64 / all.len().max(1) as f64,
+            ops: r
+                .recorder
+                .ops
+                .iter()
+                .map(|(name, s)| OpReport {
+                    name: name.clone(),
+                    latency: Latency::of(&s.latency),
+                    errors: s.errors.clone(),
+                    per_second: s.per_second.clone(),
+                })
+                .collect(),
+            cpu: r.cpu.clone(),
+            health_rps,
+            health_cpu,
+            share_of_health: if health_rps > 0.0 {
+                r.throughput / health_rps
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+fn cores(c: Option<&CpuReport>, role: &str) -> String {
+    c.and_then(|c| c.cores_of(role))
+        .map(|v| format!("{v:.2}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn per_request(c: Option<&CpuReport>) -> String {
+    c.and_then(|c| c.server_us_per_request)
+        .map(|v| format!("{v:.0}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn op_table(md: &mut String, ops: &[OpReport], all: &Latency) {
+    let _ = writeln!(
+        md,
+        "| operation | count | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---|");
+    let all = OpReport {
+        name: "**all**".into(),
+        latency: all.clone(),
+        errors: BTreeMap::new(),
+        per_second: Vec::new(),
+    };
+    for op in ops.iter().chain(std::iter::once(&all)) {
+        let errors = if op.errors.is_empty() {
+            "-".to_owned()
+        } else {
+            op.errors
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let l = &op.latency;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            op.name,
+            l.count,
+            ms(l.p50_ms),
+            ms(l.p90_ms),
+            ms(l.p99_ms),
+            ms(l.p999_ms),
+            ms(l.max_ms),
+            errors
+        );
+    }
 }
 
 /// Everything one invocation of `starling-bench run` measured.
@@ -190,6 +302,9 @@ pub struct Report {
     /// The run at the fixed rate, or the sweep's best step (its lowest step when none held).
     pub run: Option<RunReport>,
     pub celebrity: Option<CelebrityReport>,
+    /// The closed-loop run (`--closed-loop N`).
+    #[serde(default)]
+    pub closed_loop: Option<ClosedReport>,
     /// `(title, file name)` of the charts written beside the report.
     pub charts: Vec<(String, String)>,
 }
@@ -265,9 +380,12 @@ impl Report {
             );
             let _ = writeln!(
                 md,
-                "| target req/s | achieved req/s | p99 ms | p99 by operation, ms | errors | held |"
+                "| target req/s | achieved req/s | p99 ms | p99 by operation, ms | errors | late sends | held | server cores | server µs/req | Redis cores | NATS cores | harness cores |"
             );
-            let _ = writeln!(md, "|---:|---:|---:|---|---:|:---:|");
+            let _ = writeln!(
+                md,
+                "|---:|---:|---:|---|---:|---:|:---:|---:|---:|---:|---:|---:|"
+            );
             for (i, st) in s.steps.iter().enumerate() {
                 let by_op = s
                     .ops_p99_ms
@@ -279,15 +397,27 @@ impl Report {
                             .join(", ")
                     })
                     .unwrap_or_default();
+                let late = s
+                    .late_send_share
+                    .get(i)
+                    .map(|l| format!("{:.1}%", l * 100.0))
+                    .unwrap_or_else(|| "-".into());
+                let cpu = s.cpu.get(i).and_then(Option::as_ref);
                 let _ = writeln!(
                     md,
-                    "| {:.0} | {:.0} | {} | {} | {:.2}% | {} |",
+                    "| {:.0} | {:.0} | {} | {} | {:.2}% | {} | {} | {} | {} | {} | {} | {} |",
                     st.target_rate,
                     st.achieved_rate,
                     ms(st.p99_ms),
                     by_op,
                     st.error_share * 100.0,
-                    if st.held { "yes" } else { "no" }
+                    late,
+                    if st.held { "yes" } else { "no" },
+                    cores(cpu, "server"),
+                    per_request(cpu),
+                    cores(cpu, "redis"),
+                    cores(cpu, "nats"),
+                    cores(cpu, "harness"),
                 );
             }
             let _ = writeln!(
@@ -314,41 +444,10 @@ impl Report {
                 r.late_send_share * 100.0,
                 ms(r.send_lateness_p99_ms)
             );
-            let _ = writeln!(
-                md,
-                "| operation | count | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |"
-            );
-            let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---|");
-            let all = OpReport {
-                name: "**all**".into(),
-                latency: r.all.clone(),
-                errors: BTreeMap::new(),
-                per_second: Vec::new(),
-            };
-            for op in r.ops.iter().chain(std::iter::once(&all)) {
-                let errors = if op.errors.is_empty() {
-                    "-".to_owned()
-                } else {
-                    op.errors
-                        .iter()
-                        .map(|(k, n)| format!("{k}: {n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                let l = &op.latency;
-                let _ = writeln!(
-                    md,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                    op.name,
-                    l.count,
-                    ms(l.p50_ms),
-                    ms(l.p90_ms),
-                    ms(l.p99_ms),
-                    ms(l.p999_ms),
-                    ms(l.max_ms),
-                    errors
-                );
+            if let Some(c) = &r.cpu {
+                let _ = writeln!(md, "CPU over the measured window: {}.\n", c.line());
             }
+            op_table(&mut md, &r.ops, &r.all);
             let _ = writeln!(
                 md,
                 "\nFan-out lag (post acknowledged → in a sampled follower's home read): {}.",
@@ -400,6 +499,26 @@ impl Report {
             if let Some(s) = &c.lag_stream {
                 let _ = writeln!(md, "\nStreaming: {}.", stream_line(s));
             }
+            let _ = writeln!(md);
+        }
+        if let Some(c) = &self.closed_loop {
+            let _ = writeln!(
+                md,
+                "Closed loop ({} connections, each sending as soon as its last request is answered, {:.0} s measured): **{:.0} req/s, {:.1}% of `GET /health` closed loop on as many connections in the same run ({:.0} req/s)**; {:.2}% errors.\n",
+                c.connections,
+                c.measured_s,
+                c.throughput_rps,
+                c.share_of_health * 100.0,
+                c.health_rps,
+                c.error_share * 100.0
+            );
+            if let Some(cpu) = &c.cpu {
+                let _ = writeln!(md, "CPU during the closed loop: {}.\n", cpu.line());
+            }
+            if let Some(cpu) = &c.health_cpu {
+                let _ = writeln!(md, "CPU during `GET /health`: {}.\n", cpu.line());
+            }
+            op_table(&mut md, &c.ops, &c.all);
             let _ = writeln!(md);
         }
         if let Some(c) = &self.ceilings {

@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::client::{Api, run_op};
+use crate::procstat::{CpuReport, CpuWatch};
 use crate::schedule::Schedule;
 use crate::state::User;
 use crate::stats::{Recorder, histogram};
@@ -75,6 +76,8 @@ pub struct RunOptions {
     pub stream_share: f64,
     /// At most this many sockets.
     pub max_streams: usize,
+    /// Whose CPU time to report over the measured window.
+    pub cpu: Option<CpuWatch>,
 }
 
 /// Fan-out lag as seen through streaming sockets.
@@ -105,6 +108,160 @@ pub struct RunResult {
     pub search_fresh: Histogram<u64>,
     pub search_missed: u64,
     pub lag_stream: Option<StreamLag>,
+    /// The CPU split over the measured window, when asked for.
+    pub cpu: Option<CpuReport>,
+}
+
+/// Sends more than this after their due time count as late.
+pub const LATE: Duration = Duration::from_millis(1);
+
+/// How late operations were sent: the share over [`LATE`] and the distribution.
+#[derive(Clone, Debug)]
+pub struct SendTally {
+    pub sent: u64,
+    pub late: u64,
+    /// Microseconds from due to sent.
+    pub lateness: Histogram<u64>,
+}
+
+impl Default for SendTally {
+    fn default() -> Self {
+        SendTally {
+            sent: 0,
+            late: 0,
+            lateness: histogram(),
+        }
+    }
+}
+
+impl SendTally {
+    pub fn record(&mut self, due: Instant, sent: Instant) {
+        let lateness = sent.saturating_duration_since(due);
+        self.sent += 1;
+        if lateness > LATE {
+            self.late += 1;
+        }
+        record_ms(&mut self.lateness, lateness);
+    }
+
+    pub fn late_share(&self) -> f64 {
+        self.late as f64 / self.sent.max(1) as f64
+    }
+}
+
+/// Start the pacing thread: it calls `launch(i, due)` for every operation of `schedule`
+/// at its due time (`start + due(i)`), or at once for one already due.
+///
+/// A dedicated OS thread sleeping with `nanosleep` wakes within tens of microseconds of
+/// the due time. Sleeping in the async runtime instead (`tokio::time::sleep_until` in each
+/// worker, as the harness first did) rounds every deadline up to the timer wheel's next
+/// millisecond and then waits for a runtime thread the server's load competes for, so half
+/// of all sends were over a millisecond late at a few hundred requests per second.
+pub fn spawn_pacer<F>(
+    schedule: Schedule,
+    start: Instant,
+    mut launch: F,
+) -> anyhow::Result<std::thread::JoinHandle<()>>
+where
+    F: FnMut(u64, Instant) + Send + 'static,
+{
+    std::thread::Builder::new()
+        .name("bench-pacer".into())
+        .spawn(move || {
+            for i in 0..schedule.total {
+                let due = start + schedule.due(i);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                launch(i, due);
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("starting the pacing thread: {e}"))
+}
+
+/// What the send tasks of one open-loop run share.
+struct Shared {
+    api: Api,
+    users: Arc<Vec<User>>,
+    mix: Arc<Mix>,
+    posted: Arc<Mutex<Vec<(u64, usize, Instant)>>>,
+    last_sample: AtomicU64,
+    every: Duration,
+    sample_tx: tokio::sync::mpsc::UnboundedSender<(u64, usize, Instant, Option<String>)>,
+    out_tx: tokio::sync::mpsc::UnboundedSender<Outcome>,
+    /// At most this many requests in flight (`--connections`).
+    permits: tokio::sync::Semaphore,
+    schedule: Schedule,
+    start: Instant,
+    give_up_at: Instant,
+    seed: u64,
+}
+
+/// One operation's fate.
+struct Outcome {
+    op: &'static str,
+    warmup: bool,
+    due: Instant,
+    sent: Instant,
+    /// `None`: abandoned unsent (the server was too far behind).
+    done: Option<Instant>,
+    error: Option<String>,
+}
+
+fn rec_latency(
+    rec: &mut Recorder,
+    op: &str,
+    due: Instant,
+    done: Instant,
+    second: usize,
+    error: Option<&str>,
+) {
+    let micros = done.saturating_duration_since(due).as_micros() as u64;
+    rec.record(op, micros, second, error);
+}
+
+/// Operation `i`, due at `due`: drawn from the mix with its own seeded generator (so a
+/// run's operations do not depend on which task sends them), sent as soon as a connection
+/// slot is free, and its outcome reported.
+async fn send_one(s: Arc<Shared>, i: u64, due: Instant) {
+    let _permit = s.permits.acquire().await.ok();
+    let sent = Instant::now();
+    let mut rng = StdRng::seed_from_u64(s.seed.wrapping_mul(1_000_003) ^ i);
+    let op = s.mix.next(&mut rng);
+    let warmup = s.schedule.is_warmup(i);
+    let mut out = Outcome {
+        op: op.name(),
+        warmup,
+        due,
+        sent,
+        done: None,
+        error: None,
+    };
+    if sent > s.give_up_at {
+        let _ = s.out_tx.send(out);
+        return;
+    }
+    let result = run_op(&s.api, &s.users, &op).await;
+    let done = Instant::now();
+    out.done = Some(done);
+    out.error = result.as_ref().err().map(|e| e.0.clone());
+    if !warmup && let (Op::Post { user, text }, Ok(Some(id))) = (&op, &result) {
+        if let Ok(mut p) = s.posted.lock() {
+            p.push((*id, *user, done));
+        }
+        // One sampled post per `every`, claimed by whichever task gets it.
+        let now_ms = done.saturating_duration_since(s.start).as_millis() as u64;
+        let prev = s.last_sample.load(Ordering::Relaxed);
+        if (prev == 0 || now_ms >= prev + s.every.as_millis() as u64)
+            && s.last_sample
+                .compare_exchange(prev, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let _ = s.sample_tx.send((*id, *user, done, search_word(text)));
+        }
+    }
+    let _ = s.out_tx.send(out);
 }
 
 /// Watch followers' home timelines until each shows status `id`; the lag of each is the
@@ -275,92 +432,48 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
     let start = Instant::now() + Duration::from_millis(20);
     let measure_start = start + opts.warmup;
     let posted: Arc<Mutex<Vec<(u64, usize, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
-    let last_sample = Arc::new(AtomicU64::new(0));
     let lag = Arc::new(Mutex::new((histogram(), 0u64)));
     let fresh = Arc::new(Mutex::new((histogram(), 0u64)));
     let mut samplers = tokio::task::JoinSet::new();
     let (sample_tx, mut sample_rx) =
         tokio::sync::mpsc::unbounded_channel::<(u64, usize, Instant, Option<String>)>();
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
 
     // A run may overrun its schedule by its own length (at least 10 s), no more.
     let give_up_at = measure_start + opts.duration + opts.duration.max(Duration::from_secs(10));
-    let workers = opts.connections.max(1);
-    let mut tasks = tokio::task::JoinSet::new();
-    for w in 0..workers {
-        let (api, users, mix, posted) =
-            (ctx.api.clone(), users.clone(), mix.clone(), posted.clone());
-        let (last_sample, sample_tx) = (last_sample.clone(), sample_tx.clone());
-        let every = opts.lag.every;
-        let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_mul(1_000_003) ^ w as u64);
-        let slice: Vec<u64> = schedule.slice(w, workers).collect();
-        tasks.spawn(async move {
-            let mut rec = Recorder::default();
-            let mut late = 0u64;
-            let mut last_done = measure_start;
-            for i in slice {
-                let op = mix.next(&mut rng);
-                let due = start + schedule.due(i);
-                tokio::time::sleep_until(due.into()).await;
-                let sent = Instant::now();
-                if sent > give_up_at {
-                    // The server is so far behind that finishing the schedule would take
-                    // minutes: the rest is counted, unsent, as failed at its current lateness.
-                    if !schedule.is_warmup(i) {
-                        let second =
-                            due.saturating_duration_since(measure_start).as_secs() as usize;
-                        let micros = sent.saturating_duration_since(due).as_micros() as u64;
-                        rec.record(
-                            op.name(),
-                            micros,
-                            second,
-                            Some("abandoned (server too far behind)"),
-                        );
-                        last_done = last_done.max(sent);
-                    }
-                    continue;
-                }
-                let result = run_op(&api, &users, &op).await;
-                let done = Instant::now();
-                if schedule.is_warmup(i) {
-                    continue;
-                }
-                let lateness = sent.saturating_duration_since(due);
-                rec.record_lateness(lateness.as_micros() as u64);
-                if lateness > Duration::from_millis(1) {
-                    late += 1;
-                }
-                let second = due.saturating_duration_since(measure_start).as_secs() as usize;
-                let micros = done.saturating_duration_since(due).as_micros() as u64;
-                let err = result.as_ref().err().map(|e| e.0.as_str());
-                rec.record(op.name(), micros, second, err);
-                last_done = last_done.max(done);
-                if let (Op::Post { user, text }, Ok(Some(id))) = (&op, &result) {
-                    if let Ok(mut p) = posted.lock() {
-                        p.push((*id, *user, done));
-                    }
-                    // One sampled post per `every`, claimed by whichever worker gets it.
-                    let now_ms = done.saturating_duration_since(start).as_millis() as u64;
-                    let prev = last_sample.load(Ordering::Relaxed);
-                    if (prev == 0 || now_ms >= prev + every.as_millis() as u64)
-                        && last_sample
-                            .compare_exchange(
-                                prev,
-                                now_ms.max(1),
-                                Ordering::Relaxed,
-                                Ordering::Relaxed,
-                            )
-                            .is_ok()
-                    {
-                        let _ = sample_tx.send((*id, *user, done, search_word(text)));
-                    }
-                }
-            }
-            (rec, late, last_done)
-        });
-    }
-    drop(sample_tx);
+    let shared = Arc::new(Shared {
+        api: ctx.api.clone(),
+        users: users.clone(),
+        mix,
+        posted: posted.clone(),
+        last_sample: AtomicU64::new(0),
+        every: opts.lag.every,
+        sample_tx,
+        out_tx,
+        permits: tokio::sync::Semaphore::new(opts.connections.max(1)),
+        schedule,
+        start,
+        give_up_at,
+        seed: opts.seed,
+    });
+    // The CPU split is read over the measured window: from its start to the last answer.
+    let cpu_from = opts.cpu.clone().map(|watch| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_start.into()).await;
+            let from = watch.snapshot();
+            (watch, from)
+        })
+    });
+    let runtime = tokio::runtime::Handle::current();
+    let pacer = {
+        let shared = shared.clone();
+        spawn_pacer(schedule, start, move |i, due| {
+            runtime.spawn(send_one(shared.clone(), i, due));
+        })?
+    };
+    drop(shared);
 
-    // Lag sampling runs beside the workers.
+    // Lag sampling runs beside the sends.
     let sampler = {
         let (api, users, followers, lag) = (
             ctx.api.clone(),
@@ -418,18 +531,50 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
         })
     };
 
+    // Every operation's outcome, until the last send task is done.
     let mut recorder = Recorder::default();
-    let mut late_sends = 0;
+    let mut sends = SendTally::default();
     let mut last_done = measure_start;
-    while let Some(joined) = tasks.join_next().await {
-        let (rec, late, done) = joined?;
-        recorder.merge(&rec);
-        late_sends += late;
-        last_done = last_done.max(done);
+    while let Some(o) = out_rx.recv().await {
+        if o.warmup {
+            continue;
+        }
+        let second = o.due.saturating_duration_since(measure_start).as_secs() as usize;
+        match o.done {
+            Some(done) => {
+                sends.record(o.due, o.sent);
+                rec_latency(&mut recorder, o.op, o.due, done, second, o.error.as_deref());
+                last_done = last_done.max(done);
+            }
+            None => {
+                // Abandoned: counted, unsent, as failed at its lateness when given up.
+                rec_latency(
+                    &mut recorder,
+                    o.op,
+                    o.due,
+                    o.sent,
+                    second,
+                    Some("abandoned (server too far behind)"),
+                );
+                last_done = last_done.max(o.sent);
+            }
+        }
     }
+    let completed: u64 = recorder.ops.values().map(|s| s.latency.len()).sum();
+    let cpu = match cpu_from {
+        Some(h) => {
+            let (watch, from) = h.await?;
+            Some(watch.report(&from, &watch.snapshot(), completed))
+        }
+        None => None,
+    };
+    tokio::task::spawn_blocking(move || pacer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the pacing thread panicked"))?;
+    recorder.send_lateness = Some(sends.lateness.clone());
+    let late_sends = sends.late;
     sampler.await?;
     let measured = last_done.saturating_duration_since(measure_start);
-    let completed: u64 = recorder.ops.values().map(|s| s.latency.len()).sum();
     let achieved_rate = completed as f64 / measured.as_secs_f64().max(1e-9);
 
     let lag_stream = if opts.stream_share > 0.0 {
@@ -481,6 +626,7 @@ pub async fn run_mix(ctx: &Ctx, mix: Arc<Mix>, opts: &RunOptions) -> anyhow::Res
         search_fresh,
         search_missed,
         lag_stream,
+        cpu,
     })
 }
 
@@ -612,6 +758,62 @@ pub async fn run_celebrity(ctx: &Ctx, o: &CelebrityOptions) -> anyhow::Result<Ce
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn late_sends_are_those_over_a_millisecond_behind() {
+        let t0 = Instant::now();
+        let mut t = SendTally::default();
+        t.record(t0, t0);
+        t.record(t0, t0 + Duration::from_micros(1_000));
+        t.record(t0, t0 + Duration::from_micros(1_001));
+        t.record(t0 + Duration::from_secs(1), t0); // early (cannot happen): on time
+        t.record(t0, t0 + Duration::from_millis(30));
+        assert_eq!((t.sent, t.late), (5, 2));
+        assert!((t.late_share() - 0.4).abs() < 1e-12);
+        assert_eq!(t.lateness.len(), 5);
+        assert!(t.lateness.max() >= 29_900);
+        assert_eq!(SendTally::default().late_share(), 0.0);
+    }
+
+    /// The pacing thread launches every operation into a multi-threaded runtime like the
+    /// harness's, typically a tenth of a millisecond after its due time. (Per-task tokio
+    /// sleeps, the first design, have a median near 1 ms: the timer rounds deadlines up to
+    /// the next millisecond. How many sends pass 1 ms depends on the machine's load: with
+    /// 14 runnable threads on 2 cores, 11-31% for the pacer, 37-47% for tokio sleeps.)
+    #[test]
+    fn the_pacer_keeps_time() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let schedule = Schedule::new(2000.0, Duration::ZERO, Duration::from_millis(1000)).unwrap();
+        let tally = Arc::new(Mutex::new((SendTally::default(), Vec::new())));
+        let (handle, t) = (rt.handle().clone(), tally.clone());
+        let pacer = spawn_pacer(
+            schedule,
+            Instant::now() + Duration::from_millis(5),
+            move |i, due| {
+                let t = t.clone();
+                handle.spawn(async move {
+                    let started = Instant::now();
+                    let mut t = t.lock().unwrap();
+                    t.0.record(due, started);
+                    t.1.push(i);
+                });
+            },
+        )
+        .unwrap();
+        pacer.join().unwrap();
+        rt.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
+        let t = tally.lock().unwrap();
+        assert_eq!(t.0.sent, 2000);
+        let mut order = t.1.clone();
+        order.sort_unstable();
+        assert_eq!(order, (0..2000).collect::<Vec<_>>());
+        let median = t.0.lateness.value_at_quantile(0.5);
+        assert!(median < 500, "median lateness {median} µs");
+    }
 
     #[test]
     fn search_word_is_the_longest_plain_word() {

@@ -12,7 +12,9 @@ use std::time::Duration;
 use starling::{Node, Role};
 use starling_bench::ceilings;
 use starling_bench::client::Api;
+use starling_bench::closed::{self, ClosedOptions};
 use starling_bench::graph::{GenParams, Graph};
+use starling_bench::procstat::{CpuWatch, Part, url_port};
 use starling_bench::report::Report;
 use starling_bench::runner::{self, CelebrityOptions, Ctx, LagOptions, RunOptions};
 use starling_bench::seed::{SeedOptions, seed};
@@ -163,10 +165,31 @@ async fn open_loop_run_measures_every_operation_and_fanout_lag() {
             },
             stream_share: 0.0,
             max_streams: 0,
+            cpu: Some(CpuWatch::new(vec![
+                Part::find("server", &[], &[url_port(&srv.base).unwrap()]),
+                Part::this_process(),
+            ])),
         },
     )
     .await
     .unwrap();
+    // Every send's lateness is measured, and the late count is the part of that
+    // distribution over 1 ms. (How late sends are here depends on the machine's load, and on
+    // this debug-built node sharing the test's runtime threads.)
+    let lateness = r.recorder.send_lateness.as_ref().unwrap();
+    assert_eq!(lateness.len(), 300);
+    let over = lateness.len() - lateness.count_between(0, 1000);
+    assert!(
+        r.late_sends.abs_diff(over) <= 3,
+        "{} vs {over}",
+        r.late_sends
+    );
+    // The server is this test process, found by its port; its CPU is accounted.
+    let cpu = r.cpu.as_ref().unwrap();
+    assert!(cpu.server_is_harness, "{cpu:?}");
+    assert_eq!(cpu.parts[0].pids, vec![std::process::id()]);
+    assert!(cpu.server_us_per_request.unwrap() > 0.0);
+    assert!((2.5..5.0).contains(&cpu.window_s), "{}", cpu.window_s);
     let measured: u64 = r.recorder.ops.values().map(|s| s.latency.len()).sum();
     assert_eq!(
         measured, 300,
@@ -187,6 +210,61 @@ async fn open_loop_run_measures_every_operation_and_fanout_lag() {
     // The indexer role runs too: sampled posts were found by search.
     assert!(!r.search_fresh.is_empty(), "search freshness was sampled");
     assert_eq!(r.search_missed, 0, "every sampled post became searchable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_measures_throughput_against_health() {
+    let srv = server().await;
+    let (api, state, graph) = seeded(&srv).await;
+    let names = state.users.iter().map(|u| u.username.clone()).collect();
+    let ctx = Ctx::new(api.clone(), state.users.clone(), &graph);
+    let mix = Arc::new(Mix::new(Workload::ReadOnly, names, 0.0, 0.0, 3).unwrap());
+    let watch = CpuWatch::new(vec![
+        Part::find("server", &[], &[url_port(&srv.base).unwrap()]),
+        Part::find("redis", &[], &[url_port(&srv.redis.urls()[0]).unwrap()]),
+        Part::this_process(),
+    ]);
+    let (health, _) = closed::health_ceiling(&api, 4, Duration::from_secs(1), Some(&watch))
+        .await
+        .unwrap();
+    let r = closed::run_closed(
+        &ctx,
+        mix,
+        &ClosedOptions {
+            connections: 4,
+            warmup: Duration::from_millis(300),
+            duration: Duration::from_secs(2),
+            seed: 1,
+            cpu: Some(watch),
+        },
+    )
+    .await
+    .unwrap();
+    // Only home reads, none failed, every answer inside the window counted once.
+    assert_eq!(r.recorder.ops.keys().collect::<Vec<_>>(), vec!["home_read"]);
+    let reads = &r.recorder.ops["home_read"];
+    assert!(reads.errors.is_empty(), "{:?}", reads.errors);
+    assert_eq!(reads.latency.len(), r.completed);
+    assert_eq!(reads.per_second.iter().sum::<u64>(), r.completed);
+    assert!(reads.per_second.len() <= 2, "{:?}", reads.per_second);
+    assert!(r.completed > 20, "{} reads in 2 s", r.completed);
+    assert!((r.throughput - r.completed as f64 / 2.0).abs() < 1e-9);
+    // Four connections, each with one request in flight: Little's law bounds the rate.
+    let mean_s = reads.latency.mean() / 1e6;
+    assert!(
+        r.throughput <= 4.0 / mean_s * 1.05,
+        "{} vs {mean_s}",
+        r.throughput
+    );
+    // A home read costs more than /health.
+    assert!(
+        r.throughput < health,
+        "{} vs /health {health}",
+        r.throughput
+    );
+    let cpu = r.cpu.as_ref().unwrap();
+    assert!(cpu.cores_of("redis").is_some(), "{cpu:?}");
+    assert!(cpu.cores_of("server").unwrap() > 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,6 +345,8 @@ async fn command_line_seeds_runs_a_sweep_and_writes_the_page() {
     let base = srv.base.clone();
     let (state, out, page) = (p("cli.json"), p("out"), p("RESULTS.md"));
     let redis = srv.redis.urls()[0].clone();
+    let nats = srv._nats.url();
+    let closed_out = p("closed");
     let srv_dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
         ok(bench(&[
@@ -327,11 +407,71 @@ async fn command_line_seeds_runs_a_sweep_and_writes_the_page() {
             let svg = std::fs::read_to_string(Path::new(&out).join(file)).unwrap();
             assert!(svg.starts_with("<svg"));
         }
+        // The sweep's table has the late sends and the CPU split of every step.
+        assert_eq!(sweep.late_send_share.len(), 2);
+        assert_eq!(sweep.cpu.len(), 2);
+        assert!(md.contains("| late sends | held | server cores |"), "{md}");
+        // Closed loop, with the processes found by their ports: the server is the test
+        // process, the harness is the command's own.
+        let md = ok(bench(&[
+            "run",
+            "--state",
+            &state,
+            "--workload",
+            "read-only",
+            "--out",
+            &closed_out,
+            "--closed-loop",
+            "2",
+            "--warmup",
+            "0.2",
+            "--duration",
+            "1",
+            "--ceiling-seconds",
+            "0.5",
+            "--redis",
+            &redis,
+            "--nats",
+            &nats,
+        ]));
+        assert!(md.contains("Closed loop (2 connections"), "{md}");
+        assert!(md.contains("of `GET /health`"), "{md}");
+        let closed: Report = serde_json::from_slice(
+            &std::fs::read(Path::new(&closed_out).join("report.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(closed.run.is_none() && closed.sweep.is_none());
+        let c = closed.closed_loop.as_ref().unwrap();
+        assert!(
+            c.throughput_rps > 0.0 && c.health_rps > c.throughput_rps,
+            "{c:?}"
+        );
+        assert!(c.share_of_health > 0.0 && c.share_of_health < 1.0);
+        let cpu = c.cpu.as_ref().unwrap();
+        let pids = |role: &str| {
+            cpu.parts
+                .iter()
+                .find(|p| p.role == role)
+                .unwrap()
+                .pids
+                .clone()
+        };
+        assert_eq!(pids("server"), vec![std::process::id()]);
+        assert_eq!(pids("redis").len(), 1);
+        assert_eq!(pids("nats").len(), 1);
+        assert!(!cpu.server_is_harness);
+        assert!(cpu.server_us_per_request.unwrap() > 0.0);
+        assert!(cpu.cores_of("harness").is_some());
         std::fs::write(srv_dir.join("cmds.sh"), "starling-bench run ...\n").unwrap();
         ok(bench(&[
             "page",
             "--report",
             &Path::new(&out).join("report.json").display().to_string(),
+            "--report",
+            &Path::new(&closed_out)
+                .join("report.json")
+                .display()
+                .to_string(),
             "--commands",
             &srv_dir.join("cmds.sh").display().to_string(),
             "--out",
@@ -342,6 +482,7 @@ async fn command_line_seeds_runs_a_sweep_and_writes_the_page() {
             page.contains("| read-only | read-only | 20 | 40 req/s (p99 ≤ 500 ms)"),
             "{page}"
         );
+        assert!(page.contains("(2 conns), "), "{page}");
         assert!(page.contains("](out/read-only-latency.svg)"), "{page}");
         assert!(page.contains("starling-bench run ..."));
         // A workload against a state file that does not exist is a clear error.
