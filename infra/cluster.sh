@@ -171,7 +171,7 @@ start() { # name command... : write $dir/name.cmd (its settings and command), ru
     shift
     {
         echo "# Written by infra/cluster.sh: how $name is started (bash infra/cluster.sh start $name)."
-        env | grep -E '^STARLING_' | while IFS= read -r kv; do printf 'export %q\n' "$kv"; done
+        { env | grep -E '^STARLING_' || true; } | while IFS= read -r kv; do printf 'export %q\n' "$kv"; done
         printf 'exec'
         printf ' %q' "$@"
         echo

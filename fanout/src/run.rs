@@ -57,7 +57,7 @@ impl<S: Store + Clone> Fanout<S> {
         let mut in_flight = workers.in_flight;
         tracing::info!(
             in_flight = in_flight.len(),
-            "fan-out worker stopping: finishing the events it holds"
+            "fan-out worker stopping: finishing the events in flight"
         );
         while let Some(done) = in_flight.join_next().await {
             report(done);

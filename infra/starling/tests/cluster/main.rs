@@ -117,6 +117,31 @@ impl Cluster {
         );
     }
 
+    /// Stop the cluster and drop its keyspace (every run makes a fresh one).
+    async fn down(self) {
+        self.script(&["--down"]);
+        let get = |k: &str| {
+            self.env
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .expect("cluster env")
+        };
+        let mut settings = starling_schema::settings::Settings::default();
+        settings.store.backend = starling_schema::settings::StoreBackend::Scylla;
+        settings.store.scylla.nodes = vec![get("SCYLLA_URI")];
+        settings.store.scylla.keyspace = get("CLUSTER_KEYSPACE");
+        match starling_store::AnyStore::open(&settings).await {
+            Ok(starling_store::AnyStore::Scylla(store)) => {
+                if let Err(e) = store.drop_keyspace().await {
+                    eprintln!("could not drop the test keyspace: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("could not reach the CQL server to drop the test keyspace: {e}"),
+        }
+    }
+
     fn kill(&self, name: &str) {
         self.script(&["kill", name]);
     }
@@ -672,6 +697,7 @@ async fn acknowledged_posts_survive_each_fault() {
     for o in &outcomes {
         eprintln!("[{}] {}", o.fault, o.metric);
     }
+    cluster.down().await;
     for o in &outcomes {
         assert!(o.acked > 0, "[{}] nothing was acknowledged", o.fault);
         assert_eq!(
