@@ -4,6 +4,7 @@
 mod admin;
 mod cli;
 mod core_path;
+mod golden;
 mod helpers;
 mod search;
 mod social;
