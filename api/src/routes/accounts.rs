@@ -8,11 +8,12 @@ use starling_schema::events::Event;
 use starling_schema::model::{NewAccount, NewToken, Role, Visibility};
 use starling_store::Store;
 
-use super::{json, path_id};
+use super::path_id;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AnyToken, Auth, Body, MaybeAuth, Query, flex_bool, one_or_many};
 use crate::hydrate::{self, Accounts};
 use crate::pagination::{PageParams, link_header};
+use crate::entities::Json;
 use crate::{Api, entities};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -104,23 +105,19 @@ async fn register(
 async fn verify_credentials(api: web::Data<Api>, auth: Auth) -> ApiResult<HttpResponse> {
     let counts = api.store.account_counts(&[auth.account.id]).await?;
     let counts = counts.first().copied().unwrap_or_default();
-    Ok(json(&entities::credential_account(
-        &auth.account,
-        &counts,
-        api.base_url(),
-    )))
+    Ok(entities::credential_account(&auth.account, &counts, api.base_url()).response())
 }
 
-async fn account_json(api: &Api, id: Id) -> ApiResult<serde_json::Value> {
+async fn account_json(api: &Api, id: Id) -> ApiResult<Json> {
     Accounts::load(api, &[id])
         .await?
-        .json(api, id)
+        .json(id)
         .ok_or_else(|| ApiError::not_found("Record"))
 }
 
 async fn show(api: web::Data<Api>, path: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = path_id(&path)?;
-    Ok(json(&account_json(&api, id).await?))
+    Ok(account_json(&api, id).await?.response())
 }
 
 #[derive(Deserialize)]
@@ -137,7 +134,7 @@ async fn lookup(api: web::Data<Api>, Query(q): Query<LookupQuery>) -> ApiResult<
     }
     let found = api.store.accounts_by_usernames(&[name]).await?;
     let account = found.first().ok_or_else(|| ApiError::not_found("Record"))?;
-    Ok(json(&account_json(&api, account.id).await?))
+    Ok(account_json(&api, account.id).await?.response())
 }
 
 #[derive(Deserialize)]
@@ -165,9 +162,8 @@ async fn relationships(
     // Ids that cannot be ids name nobody; Mastodon answers with the others.
     let ids: Vec<Id> = q.ids.iter().filter_map(|s| s.parse().ok()).collect();
     let rels = api.store.relationships(auth.account.id, &ids).await?;
-    Ok(json(
-        &rels.iter().map(entities::relationship).collect::<Vec<_>>(),
-    ))
+    let body: Vec<Json> = rels.iter().map(entities::relationship).collect();
+    Ok(Json::array(&body).response())
 }
 
 #[derive(Deserialize)]
@@ -197,7 +193,7 @@ async fn statuses(
     }
     // No media and no pins exist yet, so those filters select nothing.
     if q.only_media == Some(true) || q.pinned == Some(true) {
-        return Ok(json(&Vec::<serde_json::Value>::new()));
+        return Ok(Json::array([]).response());
     }
     let viewer = viewer.0.map(|a| a.account.id);
     let cursor = q.page.cursor()?;
@@ -228,17 +224,17 @@ async fn statuses(
     if cursor.reverse {
         shown.reverse();
     }
-    let body = hydrate::statuses(&api, viewer, &shown).await?;
+    let body = hydrate::status_array(&api, viewer, &shown).await?;
     Ok(with_link(&req, scanned, cursor.reverse, body))
 }
 
 /// Answer with a page and its Link header, computed from every id the page scanned (even
 /// ones filtered out), so the next page starts where this one stopped.
-pub(super) fn with_link<T: serde::Serialize>(
+pub(super) fn with_link(
     req: &HttpRequest,
     mut scanned: Vec<Id>,
     reversed: bool,
-    body: T,
+    body: Json,
 ) -> HttpResponse {
     if reversed {
         scanned.reverse();
@@ -247,7 +243,7 @@ pub(super) fn with_link<T: serde::Serialize>(
     if let (Some(newest), Some(oldest)) = (scanned.first(), scanned.last()) {
         res.insert_header((header::LINK, link_header(req, *newest, *oldest)));
     }
-    res.json(body)
+    Json::respond(&mut res, body)
 }
 
 pub(super) async fn account_list(
@@ -261,11 +257,8 @@ pub(super) async fn account_list(
         ordered.reverse();
     }
     let accounts = Accounts::load(api, &ordered).await?;
-    let body: Vec<serde_json::Value> = ordered
-        .iter()
-        .filter_map(|id| accounts.json(api, *id))
-        .collect();
-    Ok(with_link(&req, ids, reversed, body))
+    let body: Vec<Json> = ordered.iter().filter_map(|id| accounts.json(*id)).collect();
+    Ok(with_link(&req, ids, reversed, Json::array(&body)))
 }
 
 async fn followers(
@@ -301,7 +294,7 @@ async fn following(
 async fn relationship(api: &Api, me: Id, target: Id) -> ApiResult<HttpResponse> {
     let rels = api.store.relationships(me, &[target]).await?;
     let rel = rels.first().ok_or_else(|| ApiError::not_found("Record"))?;
-    Ok(json(&entities::relationship(rel)))
+    Ok(entities::relationship(rel).response())
 }
 
 /// The end of a relationship action on `target`: publish `event` if the store says it
@@ -314,6 +307,16 @@ async fn settle(
     event: Event,
 ) -> ApiResult<HttpResponse> {
     if changed {
+        if matches!(
+            event,
+            Event::Blocked { .. }
+                | Event::Unblocked { .. }
+                | Event::Muted { .. }
+                | Event::Unmuted { .. }
+        ) {
+            // Before answering: the next page this user reads already hides (or shows) them.
+            api.shun_changed(me, target).await;
+        }
         api.publish(event).await?;
     }
     relationship(api, me, target).await

@@ -6,14 +6,14 @@ use std::collections::{HashMap, HashSet};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use starling_schema::Id;
 use starling_schema::model::{Notification, NotificationKind};
 use starling_store::Store;
 
 use super::{json, path_id};
 use crate::Api;
-use crate::entities::iso8601;
+use crate::entities::{Json, iso8601};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Query, one_or_many};
 use crate::hydrate::{self, Accounts};
@@ -109,7 +109,7 @@ async fn list(
         &req,
         scanned,
         cursor.reverse,
-        body,
+        Json::array(&body),
     ))
 }
 
@@ -122,12 +122,11 @@ async fn show(api: web::Data<Api>, auth: Auth, path: web::Path<String>) -> ApiRe
         .await?
         .ok_or_else(|| ApiError::not_found("Record"))?;
     let rendered = render(&api, me, std::slice::from_ref(&n)).await?;
-    Ok(json(
-        &rendered
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::not_found("Record"))?,
-    ))
+    Ok(rendered
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("Record"))?
+        .response())
 }
 
 async fn dismiss(
@@ -147,10 +146,20 @@ async fn clear(api: web::Data<Api>, auth: Auth) -> ApiResult<HttpResponse> {
     Ok(json(&json!({})))
 }
 
+/// A notification's own members; its account and status are joined as rendered.
+#[derive(serde::Serialize)]
+struct NotificationHead {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    created_at: String,
+    group_key: String,
+}
+
 /// Notifications as Mastodon entities, in order, in batches: skipping those from accounts
 /// the reader blocks, is blocked by or mutes notifications of, and those whose status is
 /// gone or no longer visible to the reader.
-pub(crate) async fn render(api: &Api, me: Id, items: &[Notification]) -> ApiResult<Vec<Value>> {
+pub(crate) async fn render(api: &Api, me: Id, items: &[Notification]) -> ApiResult<Vec<Json>> {
     let mut from: Vec<Id> = items.iter().map(|n| n.from_account_id).collect();
     from.sort_unstable();
     from.dedup();
@@ -169,10 +178,9 @@ pub(crate) async fn render(api: &Api, me: Id, items: &[Notification]) -> ApiResu
     let posts = api.posts_by_ids(&post_ids).await?;
     let posts = hydrate::filter_for(api, Some(me), posts).await?;
     // Rendering skips statuses whose author is gone, so key them by their own id.
-    let statuses: HashMap<Id, Value> = hydrate::statuses(api, Some(me), &posts)
+    let statuses: HashMap<Id, Json> = hydrate::statuses_by_id(api, Some(me), &posts)
         .await?
         .into_iter()
-        .filter_map(|s| Some((s["id"].as_str()?.parse().ok()?, s)))
         .collect();
     let accounts = Accounts::load(
         api,
@@ -181,24 +189,27 @@ pub(crate) async fn render(api: &Api, me: Id, items: &[Notification]) -> ApiResu
     .await?;
     let mut out = Vec::with_capacity(items.len());
     for n in items {
-        let Some(account) = accounts.json(api, n.from_account_id) else {
+        let Some(account) = accounts.json(n.from_account_id) else {
             continue;
         };
+        let null = Json::null();
         let status = match n.post_id {
             Some(post) => match statuses.get(&post) {
-                Some(s) => s.clone(),
+                Some(s) => s,
                 None => continue,
             },
-            None => Value::Null,
+            None => &null,
         };
-        out.push(json!({
-            "id": n.id.to_string(),
-            "type": n.kind.as_str(),
-            "created_at": iso8601(n.created_at_ms),
-            "group_key": format!("ungrouped-{}", n.id),
-            "account": account,
-            "status": status,
-        }));
+        let head = Json::of(&NotificationHead {
+            id: n.id.to_string(),
+            kind: n.kind.as_str(),
+            created_at: iso8601(n.created_at_ms),
+            group_key: format!("ungrouped-{}", n.id),
+        });
+        out.push(
+            head.with_member("account", &account)
+                .with_member("status", status),
+        );
     }
     Ok(out)
 }

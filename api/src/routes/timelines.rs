@@ -9,6 +9,7 @@ use serde::Deserialize;
 use starling_schema::Id;
 use starling_store::Store;
 
+use crate::entities::Json;
 use crate::error::ApiResult;
 use crate::extract::{Auth, MaybeAuth, Query, flex_bool};
 use crate::pagination::{PageParams, link_header};
@@ -40,7 +41,7 @@ async fn public(
 ) -> ApiResult<HttpResponse> {
     let cursor = q.page.cursor()?;
     if q.remote == Some(true) || q.only_media == Some(true) {
-        return Ok(HttpResponse::Ok().json(Vec::<serde_json::Value>::new()));
+        return Ok(Json::array([]).response());
     }
     let ids = api.store.public_posts(cursor.window).await?.items;
     listed(req, &api, viewer, ids, cursor.reverse).await
@@ -62,10 +63,10 @@ async fn tag(
         .next()
         .filter(|t| t.chars().count() == raw.chars().count());
     let Some(tag) = tag else {
-        return Ok(HttpResponse::Ok().json(Vec::<serde_json::Value>::new()));
+        return Ok(Json::array([]).response());
     };
     if q.only_media == Some(true) || q.remote == Some(true) {
-        return Ok(HttpResponse::Ok().json(Vec::<serde_json::Value>::new()));
+        return Ok(Json::array([]).response());
     }
     let ids = api.store.tagged_posts(&tag, cursor.window).await?.items;
     listed(req, &api, viewer, ids, cursor.reverse).await
@@ -86,12 +87,12 @@ async fn listed(
     }
     let posts = api.posts_by_ids(&ids).await?;
     let posts = hydrate::filter_for(api, viewer, posts).await?;
-    let body = hydrate::statuses(api, viewer, &posts).await?;
+    let body = hydrate::status_array(api, viewer, &posts).await?;
     let mut res = HttpResponse::Ok();
     if let (Some(newest), Some(oldest)) = (ids.first(), ids.last()) {
         res.insert_header((header::LINK, link_header(&req, *newest, *oldest)));
     }
-    Ok(res.json(body))
+    Ok(Json::respond(&mut res, body))
 }
 
 async fn home(
@@ -119,10 +120,10 @@ async fn home(
     let posts = api.posts_by_ids(&ids).await?;
     // Blocks and mutes newer than what fan-out saw still hide their posts at once.
     let posts = hydrate::filter_for(&api, Some(me), posts).await?;
-    let body = hydrate::statuses(&api, Some(me), &posts).await?;
+    let body = hydrate::status_array(&api, Some(me), &posts).await?;
     let mut res = HttpResponse::Ok();
     if let (Some(newest), Some(oldest)) = (ids.first(), ids.last()) {
         res.insert_header((header::LINK, link_header(&req, *newest, *oldest)));
     }
-    Ok(res.json(body))
+    Ok(Json::respond(&mut res, body))
 }

@@ -150,7 +150,7 @@ impl Sub {
             LiveEvent::Update { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Delete { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Notification { .. } => matches!(self, Sub::User | Sub::UserNotification),
-            LiveEvent::Revoked { .. } => false,
+            LiveEvent::Revoked { .. } | LiveEvent::Shunned { .. } => false,
         }
     }
 }
@@ -544,7 +544,7 @@ async fn deliver(
             let Some(status) = hydrate::statuses(api, viewer, &[post]).await?.pop() else {
                 return Ok(());
             };
-            ("update", status.to_string().into(), authors)
+            ("update", status.0.into(), authors)
         }
         LiveEvent::Delete { id } => ("delete", id.to_string().into(), Vec::new()),
         LiveEvent::Notification { id } => {
@@ -552,9 +552,9 @@ async fn deliver(
             let Some(notification) = notification_json(api, user, *id).await? else {
                 return Ok(());
             };
-            ("notification", notification.to_string().into(), Vec::new())
+            ("notification", notification.0.into(), Vec::new())
         }
-        LiveEvent::Revoked { .. } => return Ok(()),
+        LiveEvent::Revoked { .. } | LiveEvent::Shunned { .. } => return Ok(()),
     };
     for (conn, sub) in subs {
         if !authors.is_empty() {
@@ -584,7 +584,11 @@ async fn authors_of(api: &Api, post: &Post) -> ApiResult<Vec<Id>> {
     Ok(authors)
 }
 
-async fn notification_json(api: &Api, user: Id, id: Id) -> ApiResult<Option<serde_json::Value>> {
+async fn notification_json(
+    api: &Api,
+    user: Id,
+    id: Id,
+) -> ApiResult<Option<crate::entities::Json>> {
     let Some(n) = api.store.notification(user, id).await? else {
         return Ok(None);
     };
@@ -612,7 +616,8 @@ async fn renew_presence(api: Arc<Api>) {
     }
 }
 
-/// Close this node's streams of tokens revoked on any node, and forget them at once.
+/// Close this node's streams of tokens revoked on any node, and forget them at once; forget
+/// the block and mute sets that a block or mute on any node changed.
 async fn watch_revocations(api: Arc<Api>) {
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -627,6 +632,9 @@ async fn watch_revocations(api: Arc<Api>) {
                             if n > 0 {
                                 tracing::info!(streams = n, "closed the streams of a revoked token");
                             }
+                        }
+                        Some(LiveEvent::Shunned { accounts }) => {
+                            api.forget_shunned(&accounts).await;
                         }
                         Some(_) => {}
                         None => break,

@@ -128,6 +128,9 @@ pub enum LiveEvent {
     Notification { id: Id },
     /// A token was revoked: every node closes the streams opened with it.
     Revoked { token_hash: String },
+    /// A block or mute between these accounts was made or undone: every node forgets their
+    /// cached block and mute sets. Sent on the same subject as [`LiveEvent::Revoked`].
+    Shunned { accounts: Vec<Id> },
 }
 
 impl LiveEvent {
@@ -285,6 +288,9 @@ mod tests {
             LiveEvent::Notification { id: Id(7 << 16) },
             LiveEvent::Revoked {
                 token_hash: "ab".into(),
+            },
+            LiveEvent::Shunned {
+                accounts: vec![Id(1), Id(2)],
             },
         ] {
             assert_eq!(LiveEvent::decode(&ev.encode()).unwrap(), ev);
