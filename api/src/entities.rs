@@ -386,8 +386,14 @@ mod tests {
     fn fragments_join_into_valid_json() {
         let obj = Json::object([("a", &Json::of(&1)), ("b", &Json::array([&Json::null()]))]);
         assert_eq!(obj.0, r#"{"a":1,"b":[null]}"#);
-        assert_eq!(obj.with_member("c", &Json::of("x")).0, r#"{"a":1,"b":[null],"c":"x"}"#);
-        assert_eq!(Json("{}".into()).with_member("c", &Json::of(&true)).0, r#"{"c":true}"#);
+        assert_eq!(
+            obj.with_member("c", &Json::of("x")).0,
+            r#"{"a":1,"b":[null],"c":"x"}"#
+        );
+        assert_eq!(
+            Json("{}".into()).with_member("c", &Json::of(&true)).0,
+            r#"{"c":true}"#
+        );
         assert_eq!(Json::array([]).0, "[]");
     }
 }

@@ -160,7 +160,8 @@ impl Api {
             starling_store::all_ids(|w| self.store.blocked_by(viewer, w)),
             starling_store::all_ids(|w| self.store.mutes_of(viewer, w)),
         )?;
-        let set: Arc<HashSet<Id>> = Arc::new(blocks.into_iter().chain(blockers).chain(mutes).collect());
+        let set: Arc<HashSet<Id>> =
+            Arc::new(blocks.into_iter().chain(blockers).chain(mutes).collect());
         self.shunned.insert(viewer, set.clone()).await;
         Ok(set)
     }

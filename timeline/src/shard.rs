@@ -171,8 +171,7 @@ impl Shard {
         if let Some(conn) = CONNECTIONS.with(|c| c.borrow().get(&self.key).cloned()) {
             return Ok((conn, true));
         }
-        let conn =
-            deadpool_redis::Connection::take(self.pool.get().await.map_err(Failure::Pool)?);
+        let conn = deadpool_redis::Connection::take(self.pool.get().await.map_err(Failure::Pool)?);
         CONNECTIONS.with(|c| c.borrow_mut().insert(self.key, conn.clone()));
         Ok((conn, false))
     }

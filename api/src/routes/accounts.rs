@@ -9,11 +9,11 @@ use starling_schema::model::{NewAccount, NewToken, Role, Visibility};
 use starling_store::Store;
 
 use super::path_id;
+use crate::entities::Json;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AnyToken, Auth, Body, MaybeAuth, Query, flex_bool, one_or_many};
 use crate::hydrate::{self, Accounts};
 use crate::pagination::{PageParams, link_header};
-use crate::entities::Json;
 use crate::{Api, entities};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

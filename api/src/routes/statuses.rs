@@ -412,7 +412,5 @@ async fn delete(
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::not_found("Record"))?;
-    Ok(status
-        .with_member("text", &Json::of(&post.text))
-        .response())
+    Ok(status.with_member("text", &Json::of(&post.text)).response())
 }

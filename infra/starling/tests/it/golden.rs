@@ -95,8 +95,9 @@ impl Golden {
             std::fs::write(&path, format!("{got}\n")).expect("write golden");
             return;
         }
-        let want = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (STARLING_GOLDEN=update writes it)", path.display()));
+        let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("{}: {e} (STARLING_GOLDEN=update writes it)", path.display())
+        });
         if want.trim_end() != got {
             eprintln!("--- {name}: want\n{want}\n--- got\n{got}");
             self.mismatches.push(name.to_owned());
@@ -135,7 +136,11 @@ async fn notified(app: &TestApp, user: &User, n: usize) {
         let got = app.get(&user.token, "/api/v1/notifications").await;
         let len = got.as_array().expect("array").len();
         if len >= n {
-            assert_eq!(len, n, "{} has more notifications than expected", user.username);
+            assert_eq!(
+                len, n,
+                "{} has more notifications than expected",
+                user.username
+            );
             return;
         }
         assert!(
@@ -160,7 +165,11 @@ async fn settled_home(app: &TestApp, user: &User) {
     let mut last = app.home_ids(user, "?limit=40").await;
     let mut since = Instant::now();
     while since.elapsed() < Duration::from_millis(400) {
-        assert!(Instant::now() < deadline, "{}'s home never settled", user.username);
+        assert!(
+            Instant::now() < deadline,
+            "{}'s home never settled",
+            user.username
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
         let now = app.home_ids(user, "?limit=40").await;
         if now != last {
@@ -232,7 +241,12 @@ async fn every_entity_renders_as_its_golden_body() {
 
     g.check(
         "favourite",
-        &act(&app, &bob, &format!("/api/v1/statuses/{hello_id}/favourite")).await,
+        &act(
+            &app,
+            &bob,
+            &format!("/api/v1/statuses/{hello_id}/favourite"),
+        )
+        .await,
     );
     alice_notes += 1;
     notified(&app, &alice, alice_notes).await;
@@ -303,7 +317,8 @@ async fn every_entity_renders_as_its_golden_body() {
         );
         g.check(
             &format!("verify-{name}"),
-            &app.get(&u.token, "/api/v1/accounts/verify_credentials").await,
+            &app.get(&u.token, "/api/v1/accounts/verify_credentials")
+                .await,
         );
         g.check(
             &format!("statuses-of-{name}"),

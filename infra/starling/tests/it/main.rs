@@ -2,6 +2,7 @@
 //! in-process against real Redis shards, a real NATS server and the embedded store.
 
 mod admin;
+mod caches;
 mod cli;
 mod core_path;
 mod golden;
