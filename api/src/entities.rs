@@ -1,10 +1,19 @@
 //! Mastodon's JSON entities. Every field clients read is present (they dereference many
 //! without checks); ids are strings; times are ISO 8601.
+//!
+//! Statuses and accounts are rendered in two parts: what never changes (a post's HTML
+//! content, mentions and tags; an account's names, URLs and note) as JSON object members
+//! rendered once and cached by the api node, and what does (counts, the viewer's flags)
+//! written around them on every read. [`Json`] is JSON text already rendered, so a page
+//! joins fragments instead of building and serialising a tree.
 
+use std::fmt::Write as _;
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
 use serde::Serialize;
-use serde_json::Value;
 use starling_schema::Id;
-use starling_schema::model::{Account, AccountCounts, Relationship};
+use starling_schema::model::{Account, AccountCounts, Post, PostCounts, Relationship, ViewerFlags};
 
 /// `2026-11-22T05:48:27.123Z`
 pub fn iso8601(unix_ms: u64) -> String {
@@ -22,43 +31,107 @@ pub fn date(unix_ms: u64) -> String {
     iso8601(unix_ms)[..10].to_owned()
 }
 
-#[derive(Serialize)]
-pub struct AccountJson {
-    pub id: String,
-    pub username: String,
-    pub acct: String,
-    pub display_name: String,
-    pub locked: bool,
-    pub bot: bool,
-    pub discoverable: bool,
-    pub group: bool,
-    pub created_at: String,
-    pub note: String,
-    pub url: String,
-    pub uri: String,
-    pub avatar: String,
-    pub avatar_static: String,
-    pub header: String,
-    pub header_static: String,
-    pub followers_count: u64,
-    pub following_count: u64,
-    pub statuses_count: u64,
-    pub last_status_at: Option<String>,
-    pub emojis: Vec<Value>,
-    pub fields: Vec<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<Value>,
+/// JSON text, already rendered (an object, an array, a string...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Json(pub String);
+
+impl Json {
+    /// Any serialisable value. Plain data with string keys cannot fail to serialise; if a
+    /// value ever did, it would render as `null` rather than as broken JSON.
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> Json {
+        Json(serde_json::to_string(value).unwrap_or_else(|_| "null".into()))
+    }
+
+    pub fn null() -> Json {
+        Json("null".into())
+    }
+
+    /// `[a,b,...]`
+    pub fn array<'a>(items: impl IntoIterator<Item = &'a Json>) -> Json {
+        let mut out = String::from("[");
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&item.0);
+        }
+        out.push(']');
+        Json(out)
+    }
+
+    /// `{"key":value,...}`; keys are plain identifiers, written as they are.
+    pub fn object<'a>(members: impl IntoIterator<Item = (&'a str, &'a Json)>) -> Json {
+        let mut out = String::from("{");
+        for (i, (key, value)) in members.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "\"{key}\":{}", value.0);
+        }
+        out.push('}');
+        Json(out)
+    }
+
+    /// This object with one more member (`key` is a plain identifier).
+    pub fn with_member(mut self, key: &str, value: &Json) -> Json {
+        if self.0.ends_with('}') {
+            self.0.pop();
+            let sep = if self.0.ends_with('{') { "" } else { "," };
+            let _ = write!(self.0, "{sep}\"{key}\":{}}}", value.0);
+        }
+        self
+    }
+
+    /// The value parsed back into a tree (tests and rare paths only).
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A 200 answer with this body.
+    pub fn response(self) -> HttpResponse {
+        let mut res = HttpResponse::Ok();
+        Self::respond(&mut res, self)
+    }
+
+    /// `res` answered with this body.
+    pub fn respond(res: &mut actix_web::HttpResponseBuilder, body: Json) -> HttpResponse {
+        res.insert_header((header::CONTENT_TYPE, "application/json"))
+            .body(body.0)
+    }
 }
 
-pub fn account(a: &Account, counts: &AccountCounts, base: &str) -> AccountJson {
-    let url = format!("{base}/@{}", a.username);
+/// What never changes about an account, as JSON object members without the braces.
+#[derive(Serialize)]
+struct AccountStatic<'a> {
+    id: String,
+    username: &'a str,
+    acct: &'a str,
+    display_name: &'a str,
+    locked: bool,
+    bot: bool,
+    discoverable: bool,
+    group: bool,
+    created_at: String,
+    note: String,
+    url: String,
+    uri: String,
+    avatar: &'a str,
+    avatar_static: &'a str,
+    header: &'a str,
+    header_static: &'a str,
+    emojis: [(); 0],
+    fields: [(); 0],
+}
+
+/// An account's members that never change (render once, cache by id).
+pub fn account_members(a: &Account, base: &str) -> String {
     let avatar = format!("{base}/avatars/original/missing.png");
     let header = format!("{base}/headers/original/missing.png");
-    AccountJson {
+    members(&AccountStatic {
         id: a.id.to_string(),
-        username: a.username.clone(),
-        acct: a.username.clone(),
-        display_name: a.display_name.clone(),
+        username: &a.username,
+        acct: &a.username,
+        display_name: &a.display_name,
         locked: a.locked,
         bot: a.bot,
         discoverable: true,
@@ -70,56 +143,257 @@ pub fn account(a: &Account, counts: &AccountCounts, base: &str) -> AccountJson {
         } else {
             crate::text::to_html(&a.note, base, |_| None)
         },
+        url: format!("{base}/@{}", a.username),
         uri: format!("{base}/users/{}", a.username),
-        url,
-        avatar_static: avatar.clone(),
-        avatar,
-        header_static: header.clone(),
-        header,
-        followers_count: counts.followers,
-        following_count: counts.following,
-        statuses_count: counts.statuses,
-        last_status_at: counts.last_status_at_ms.map(date),
-        emojis: Vec::new(),
-        fields: Vec::new(),
-        source: None,
+        avatar: &avatar,
+        avatar_static: &avatar,
+        header: &header,
+        header_static: &header,
+        emojis: [],
+        fields: [],
+    })
+}
+
+/// A value's JSON object members, without the braces.
+fn members<T: Serialize>(value: &T) -> String {
+    let mut s = Json::of(value).0;
+    if s.starts_with('{') && s.ends_with('}') {
+        s.pop();
+        s.remove(0);
     }
+    s
+}
+
+/// Append an Account: its cached members and its counts.
+pub fn write_account(out: &mut String, members: &str, counts: &AccountCounts) {
+    out.push('{');
+    out.push_str(members);
+    let _ = write!(
+        out,
+        ",\"followers_count\":{},\"following_count\":{},\"statuses_count\":{},\"last_status_at\":",
+        counts.followers, counts.following, counts.statuses
+    );
+    match counts.last_status_at_ms {
+        Some(ms) => {
+            let _ = write!(out, "\"{}\"", date(ms));
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
+}
+
+pub fn account(a: &Account, counts: &AccountCounts, base: &str) -> Json {
+    let mut out = String::new();
+    write_account(&mut out, &account_members(a, base), counts);
+    Json(out)
+}
+
+#[derive(Serialize)]
+struct Source<'a> {
+    privacy: &'static str,
+    sensitive: bool,
+    language: Option<()>,
+    note: &'a str,
+    fields: [(); 0],
+    follow_requests_count: u64,
 }
 
 /// `verify_credentials` adds the editable source of the profile.
-pub fn credential_account(a: &Account, counts: &AccountCounts, base: &str) -> AccountJson {
-    let mut json = account(a, counts, base);
-    json.source = Some(serde_json::json!({
-        "privacy": "public",
-        "sensitive": false,
-        "language": null,
-        "note": a.note,
-        "fields": [],
-        "follow_requests_count": 0,
-    }));
-    json
+pub fn credential_account(a: &Account, counts: &AccountCounts, base: &str) -> Json {
+    account(a, counts, base).with_member(
+        "source",
+        &Json::of(&Source {
+            privacy: "public",
+            sensitive: false,
+            language: None,
+            note: &a.note,
+            fields: [],
+            follow_requests_count: 0,
+        }),
+    )
 }
 
-pub fn relationship(r: &Relationship) -> Value {
-    serde_json::json!({
-        "id": r.target.to_string(),
-        "following": r.following,
-        "showing_reblogs": r.following,
-        "notifying": false,
-        "languages": null,
-        "followed_by": r.followed_by,
-        "blocking": r.blocking,
-        "blocked_by": r.blocked_by,
-        "muting": r.muting,
-        "muting_notifications": r.muting_notifications,
-        "requested": false,
-        "requested_by": false,
-        "domain_blocking": false,
-        "endorsed": false,
-        "note": "",
+/// A status's mention of an account.
+#[derive(Serialize)]
+pub struct MentionJson<'a> {
+    pub id: String,
+    pub username: &'a str,
+    pub acct: &'a str,
+    pub url: String,
+}
+
+#[derive(Serialize)]
+struct TagJson<'a> {
+    name: &'a str,
+    url: String,
+}
+
+/// What never changes about a status (everything but its account, counts, the viewer's
+/// flags and the reblogged original).
+#[derive(Serialize)]
+struct StatusStatic<'a> {
+    id: String,
+    uri: String,
+    url: String,
+    created_at: String,
+    edited_at: Option<()>,
+    content: String,
+    visibility: &'static str,
+    sensitive: bool,
+    spoiler_text: &'a str,
+    media_attachments: [(); 0],
+    application: Option<()>,
+    mentions: &'a [MentionJson<'a>],
+    tags: Vec<TagJson<'a>>,
+    emojis: [(); 0],
+    in_reply_to_id: Option<String>,
+    in_reply_to_account_id: Option<String>,
+    poll: Option<()>,
+    card: Option<()>,
+    language: Option<&'a str>,
+}
+
+/// A post's members that never change (render once, cache by id). `author` is its
+/// author's username; `mentioned` the accounts it mentions that still exist, in order.
+pub fn status_members(p: &Post, author: &str, mentioned: &[&Account], base: &str) -> String {
+    let mentions: Vec<MentionJson> = mentioned
+        .iter()
+        .map(|a| MentionJson {
+            id: a.id.to_string(),
+            username: &a.username,
+            acct: &a.username,
+            url: format!("{base}/@{}", a.username),
+        })
+        .collect();
+    let content = if p.reblog_of.is_some() {
+        String::new()
+    } else {
+        crate::text::to_html(&p.text, base, |name| {
+            let key = starling_schema::validate::username_key(name);
+            mentioned
+                .iter()
+                .find(|a| starling_schema::validate::username_key(&a.username) == key)
+                .map(|a| format!("{base}/@{}", a.username))
+        })
+    };
+    members(&StatusStatic {
+        id: p.id.to_string(),
+        uri: format!("{base}/users/{author}/statuses/{}", p.id),
+        url: format!("{base}/@{author}/{}", p.id),
+        created_at: iso8601(p.created_at_ms),
+        edited_at: None,
+        content,
+        visibility: p.visibility.as_str(),
+        sensitive: p.sensitive,
+        spoiler_text: &p.spoiler_text,
+        media_attachments: [],
+        application: None,
+        mentions: &mentions,
+        tags: p
+            .hashtags
+            .iter()
+            .map(|t| TagJson {
+                name: t,
+                url: format!("{base}/tags/{t}"),
+            })
+            .collect(),
+        emojis: [],
+        in_reply_to_id: id_str(p.in_reply_to_id),
+        in_reply_to_account_id: id_str(p.in_reply_to_account_id),
+        poll: None,
+        card: None,
+        language: p.language.as_deref(),
+    })
+}
+
+/// What a status says for one viewer at one moment.
+pub struct StatusState<'a> {
+    pub counts: PostCounts,
+    pub flags: ViewerFlags,
+    /// Whether the viewer wrote it (`pinned` is `false` then, `null` otherwise).
+    pub own: bool,
+    /// The reblogged original, rendered.
+    pub reblog: Option<&'a str>,
+}
+
+/// Append a Status: its cached members, its author (already rendered), counts and flags.
+pub fn write_status(out: &mut String, members: &str, account: &str, s: &StatusState<'_>) {
+    out.push('{');
+    out.push_str(members);
+    out.push_str(",\"account\":");
+    out.push_str(account);
+    let _ = write!(
+        out,
+        ",\"reblogs_count\":{},\"favourites_count\":{},\"replies_count\":{},\"favourited\":{},\"reblogged\":{},\"muted\":false,\"bookmarked\":false,\"pinned\":{},\"filtered\":[],\"reblog\":{}}}",
+        s.counts.reblogs,
+        s.counts.favourites,
+        s.counts.replies,
+        s.flags.favourited,
+        s.flags.reblogged,
+        if s.own { "false" } else { "null" },
+        s.reblog.unwrap_or("null"),
+    );
+}
+
+#[derive(Serialize)]
+struct RelationshipJson {
+    id: String,
+    following: bool,
+    showing_reblogs: bool,
+    notifying: bool,
+    languages: Option<()>,
+    followed_by: bool,
+    blocking: bool,
+    blocked_by: bool,
+    muting: bool,
+    muting_notifications: bool,
+    requested: bool,
+    requested_by: bool,
+    domain_blocking: bool,
+    endorsed: bool,
+    note: &'static str,
+}
+
+pub fn relationship(r: &Relationship) -> Json {
+    Json::of(&RelationshipJson {
+        id: r.target.to_string(),
+        following: r.following,
+        showing_reblogs: r.following,
+        notifying: false,
+        languages: None,
+        followed_by: r.followed_by,
+        blocking: r.blocking,
+        blocked_by: r.blocked_by,
+        muting: r.muting,
+        muting_notifications: r.muting_notifications,
+        requested: false,
+        requested_by: false,
+        domain_blocking: false,
+        endorsed: false,
+        note: "",
     })
 }
 
 pub fn id_str(id: Option<Id>) -> Option<String> {
     id.map(|i| i.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_join_into_valid_json() {
+        let obj = Json::object([("a", &Json::of(&1)), ("b", &Json::array([&Json::null()]))]);
+        assert_eq!(obj.0, r#"{"a":1,"b":[null]}"#);
+        assert_eq!(
+            obj.with_member("c", &Json::of("x")).0,
+            r#"{"a":1,"b":[null],"c":"x"}"#
+        );
+        assert_eq!(
+            Json("{}".into()).with_member("c", &Json::of(&true)).0,
+            r#"{"c":true}"#
+        );
+        assert_eq!(Json::array([]).0, "[]");
+    }
 }

@@ -23,7 +23,7 @@ use starling_schema::startup::{Filter, FilterAction, FilterContext, FilterKeywor
 use starling_store::Store;
 
 use crate::Api;
-use crate::entities::iso8601;
+use crate::entities::{Json, iso8601};
 use crate::error::ApiResult;
 
 /// Each viewer's filters, kept briefly: a change made on this node is seen at once (the
@@ -195,8 +195,9 @@ impl Verdicts {
         posts.into_iter().filter(|p| !self.hides(p.id)).collect()
     }
 
-    /// Fill `filtered` on rendered statuses (and on the status a reblog carries).
-    pub fn mark(&self, statuses: &mut [Value]) {
+    /// Fill `filtered` on rendered statuses (and on the status a reblog carries). Only a
+    /// status that a filter matched is parsed and written again; the rest stay as rendered.
+    pub fn mark(&self, statuses: &mut [Json]) {
         if self.results.is_empty() {
             return;
         }
@@ -205,19 +206,44 @@ impl Verdicts {
         }
     }
 
-    pub fn mark_one(&self, status: &mut Value) {
+    /// [`Verdicts::mark`] over statuses rendered with their ids.
+    pub fn mark_by_id(&self, statuses: &mut [(Id, Json)]) {
+        if self.results.is_empty() {
+            return;
+        }
+        for (_, s) in statuses {
+            self.mark_one(s);
+        }
+    }
+
+    pub fn mark_one(&self, status: &mut Json) {
+        if self.results.is_empty() {
+            return;
+        }
+        let mut value = status.value();
+        if self.mark_value(&mut value) {
+            *status = Json::of(&value);
+        }
+    }
+
+    /// Fill `filtered` on one status tree; true if anything was written.
+    fn mark_value(&self, status: &mut Value) -> bool {
         let lookup = |s: &Value| -> Option<Value> {
             let id: Id = s.get("id")?.as_str()?.parse().ok()?;
             self.results.get(&id).cloned()
         };
+        let mut marked = false;
         if let Some(r) = lookup(status) {
             status["filtered"] = r;
+            marked = true;
         }
         if let Some(inner) = status.get_mut("reblog").filter(|r| r.is_object())
             && let Some(r) = lookup(inner)
         {
             inner["filtered"] = r;
+            marked = true;
         }
+        marked
     }
 }
 

@@ -1,21 +1,25 @@
 //! Turning posts into Mastodon statuses: authors, reblogged originals, mentions, counts and
 //! the viewer's flags, each fetched once per page in a batch, never once per status.
+//!
+//! Render once, serve many: a post's unchanging members (HTML content, mentions, tags) and
+//! an account's (names, URLs, note) are rendered to JSON text once and kept in the api
+//! node's caches ([`Api::status_members`], [`Api::account_members`]); a page joins those
+//! fragments with the counts and viewer flags it reads in one batch per kind.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use serde_json::{Value, json};
 use starling_schema::Id;
-use starling_schema::model::{Account, AccountCounts, Post, PostCounts, ViewerFlags, Visibility};
-use starling_store::{Store, all_ids};
+use starling_schema::model::{AccountCounts, Post, PostCounts, ViewerFlags, Visibility};
+use starling_store::Store;
 
 use crate::Api;
-use crate::entities::{self, id_str, iso8601};
+use crate::entities::{self, Json, StatusState};
 use crate::error::ApiResult;
 
 /// Accounts with their counts, rendered once per page.
 pub struct Accounts {
-    pub by_id: HashMap<Id, (Arc<Account>, AccountCounts)>,
+    by_id: HashMap<Id, (Arc<str>, AccountCounts)>,
 }
 
 impl Accounts {
@@ -26,143 +30,112 @@ impl Accounts {
         let accounts = api.accounts_by_ids(&ids).await?;
         let present: Vec<Id> = accounts.iter().map(|a| a.id).collect();
         let counts = api.store.account_counts(&present).await?;
-        Ok(Accounts {
-            by_id: accounts
-                .into_iter()
-                .zip(counts)
-                .map(|(a, c)| (a.id, (a, c)))
-                .collect(),
-        })
+        let mut by_id = HashMap::with_capacity(accounts.len());
+        for (a, c) in accounts.iter().zip(counts) {
+            by_id.insert(a.id, (api.account_members(a).await, c));
+        }
+        Ok(Accounts { by_id })
     }
 
-    pub fn json(&self, api: &Api, id: Id) -> Option<Value> {
-        let (a, c) = self.by_id.get(&id)?;
-        serde_json::to_value(entities::account(a, c, api.base_url())).ok()
+    /// The account as JSON text, if it exists.
+    pub fn json(&self, id: Id) -> Option<Json> {
+        let mut out = String::new();
+        self.write(&mut out, id).then_some(Json(out))
+    }
+
+    /// Append the account's JSON to `out`; false if it does not exist.
+    fn write(&self, out: &mut String, id: Id) -> bool {
+        match self.by_id.get(&id) {
+            Some((members, counts)) => {
+                entities::write_account(out, members, counts);
+                true
+            }
+            None => false,
+        }
     }
 }
 
 /// Render posts as statuses for `viewer`, keeping their order and dropping any whose
 /// author (or reblogged original) is gone.
-pub async fn statuses(api: &Api, viewer: Option<Id>, posts: &[Arc<Post>]) -> ApiResult<Vec<Value>> {
-    let original_ids: Vec<Id> = posts.iter().filter_map(|p| p.reblog_of).collect();
-    let originals: HashMap<Id, Arc<Post>> = api
-        .posts_by_ids(&original_ids)
+pub async fn statuses(api: &Api, viewer: Option<Id>, posts: &[Arc<Post>]) -> ApiResult<Vec<Json>> {
+    Ok(statuses_by_id(api, viewer, posts)
         .await?
         .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
-    let all: Vec<&Arc<Post>> = posts.iter().chain(originals.values()).collect();
-    let mut account_ids: Vec<Id> = Vec::new();
-    for p in &all {
-        account_ids.push(p.author_id);
-        account_ids.extend(&p.mentions);
-    }
-    let accounts = Accounts::load(api, &account_ids).await?;
-    let post_ids: Vec<Id> = all.iter().map(|p| p.id).collect();
-    let counts: HashMap<Id, PostCounts> = post_ids
-        .iter()
-        .copied()
-        .zip(api.store.post_counts(&post_ids).await?)
-        .collect();
-    let flags: HashMap<Id, ViewerFlags> = match viewer {
-        Some(v) => post_ids
-            .iter()
-            .copied()
-            .zip(api.store.viewer_flags(v, &post_ids).await?)
-            .collect(),
-        None => HashMap::new(),
+        .map(|(_, s)| s)
+        .collect())
+}
+
+/// [`statuses`] with the id of each status rendered.
+pub async fn statuses_by_id(
+    api: &Api,
+    viewer: Option<Id>,
+    posts: &[Arc<Post>],
+) -> ApiResult<Vec<(Id, Json)>> {
+    let original_ids: Vec<Id> = posts.iter().filter_map(|p| p.reblog_of).collect();
+    let originals: HashMap<Id, Arc<Post>> = if original_ids.is_empty() {
+        HashMap::new()
+    } else {
+        api.posts_by_ids(&original_ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect()
     };
-    let render = |p: &Post| -> Option<Value> {
-        let author = accounts.json(api, p.author_id)?;
-        let c = counts.get(&p.id).copied().unwrap_or_default();
-        let f = flags.get(&p.id).copied().unwrap_or_default();
-        Some(status_json(api, p, author, &accounts, c, f, viewer))
+    let all: Vec<&Arc<Post>> = posts.iter().chain(originals.values()).collect();
+    let mut author_ids: Vec<Id> = all.iter().map(|p| p.author_id).collect();
+    author_ids.sort_unstable();
+    author_ids.dedup();
+    let post_ids: Vec<Id> = all.iter().map(|p| p.id).collect();
+    let (authors, members, counts, flags) = futures::try_join!(
+        Accounts::load(api, &author_ids),
+        api.status_members_of(&all),
+        async { Ok(api.store.post_counts(&post_ids).await?) },
+        async {
+            Ok(match viewer {
+                Some(v) => api.store.viewer_flags(v, &post_ids).await?,
+                None => Vec::new(),
+            })
+        },
+    )?;
+    let counts: HashMap<Id, PostCounts> = post_ids.iter().copied().zip(counts).collect();
+    let flags: HashMap<Id, ViewerFlags> = post_ids.iter().copied().zip(flags).collect();
+    let render = |p: &Post, reblog: Option<&str>| -> Option<Json> {
+        let mut account = String::new();
+        if !authors.write(&mut account, p.author_id) {
+            return None;
+        }
+        let members = members.get(&p.id)?;
+        let mut out = String::with_capacity(members.len() + account.len() + 256);
+        entities::write_status(
+            &mut out,
+            members,
+            &account,
+            &StatusState {
+                counts: counts.get(&p.id).copied().unwrap_or_default(),
+                flags: flags.get(&p.id).copied().unwrap_or_default(),
+                own: viewer == Some(p.author_id),
+                reblog,
+            },
+        );
+        Some(Json(out))
     };
     let mut out = Vec::with_capacity(posts.len());
     for p in posts {
-        let Some(mut json) = render(p) else { continue };
-        if let Some(original_id) = p.reblog_of {
-            let Some(original) = originals.get(&original_id).and_then(|o| render(o)) else {
-                continue;
-            };
-            if let Some(obj) = json.as_object_mut() {
-                obj.insert("reblog".into(), original);
+        let json = match p.reblog_of {
+            None => render(p, None),
+            Some(original_id) => {
+                let Some(original) = originals.get(&original_id).and_then(|o| render(o, None))
+                else {
+                    continue;
+                };
+                render(p, Some(&original.0))
             }
+        };
+        if let Some(json) = json {
+            out.push((p.id, json));
         }
-        out.push(json);
     }
     Ok(out)
-}
-
-fn status_json(
-    api: &Api,
-    p: &Post,
-    author: Value,
-    accounts: &Accounts,
-    counts: PostCounts,
-    flags: ViewerFlags,
-    viewer: Option<Id>,
-) -> Value {
-    let base = api.base_url();
-    let username = author["username"].as_str().unwrap_or_default().to_owned();
-    let mentioned: Vec<(&Arc<Account>, Value)> = p
-        .mentions
-        .iter()
-        .filter_map(|id| accounts.by_id.get(id).map(|(a, _)| a))
-        .map(|a| {
-            let url = format!("{base}/@{}", a.username);
-            (a, json!({ "id": a.id.to_string(), "username": a.username, "acct": a.username, "url": url }))
-        })
-        .collect();
-    let content = if p.reblog_of.is_some() {
-        String::new()
-    } else {
-        crate::text::to_html(&p.text, base, |name| {
-            let key = starling_schema::validate::username_key(name);
-            mentioned
-                .iter()
-                .find(|(a, _)| starling_schema::validate::username_key(&a.username) == key)
-                .map(|(a, _)| format!("{base}/@{}", a.username))
-        })
-    };
-    let tags: Vec<Value> = p
-        .hashtags
-        .iter()
-        .map(|t| json!({ "name": t, "url": format!("{base}/tags/{t}") }))
-        .collect();
-    let own = viewer == Some(p.author_id);
-    json!({
-        "id": p.id.to_string(),
-        "uri": format!("{base}/users/{username}/statuses/{}", p.id),
-        "url": format!("{base}/@{username}/{}", p.id),
-        "created_at": iso8601(p.created_at_ms),
-        "edited_at": null,
-        "account": author,
-        "content": content,
-        "visibility": p.visibility.as_str(),
-        "sensitive": p.sensitive,
-        "spoiler_text": p.spoiler_text,
-        "media_attachments": [],
-        "application": null,
-        "mentions": mentioned.into_iter().map(|(_, m)| m).collect::<Vec<_>>(),
-        "tags": tags,
-        "emojis": [],
-        "reblogs_count": counts.reblogs,
-        "favourites_count": counts.favourites,
-        "replies_count": counts.replies,
-        "in_reply_to_id": id_str(p.in_reply_to_id),
-        "in_reply_to_account_id": id_str(p.in_reply_to_account_id),
-        "reblog": null,
-        "poll": null,
-        "card": null,
-        "language": p.language,
-        "favourited": flags.favourited,
-        "reblogged": flags.reblogged,
-        "muted": false,
-        "bookmarked": false,
-        "pinned": if own { Value::Bool(false) } else { Value::Null },
-        "filtered": [],
-    })
 }
 
 /// Whether `viewer` may see `post`: public and unlisted posts to anyone, private ones to
@@ -213,17 +186,12 @@ pub async fn filter_for(
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
-    // The viewer's own lists (usually empty, three range reads) rather than a lookup per
-    // author; follows are asked only for the authors of private posts.
-    let mut shunned: HashSet<Id> = HashSet::new();
+    // The viewer's own lists, kept warm by the api node (blocks and mutes change them);
+    // follows are asked only for the authors of private posts.
+    let mut shunned: Arc<HashSet<Id>> = Arc::default();
     let mut following: HashSet<Id> = HashSet::new();
     if let Some(v) = viewer {
-        let (blocks, blockers, mutes) = futures::try_join!(
-            all_ids(|w| api.store.blocks_of(v, w)),
-            all_ids(|w| api.store.blocked_by(v, w)),
-            all_ids(|w| api.store.mutes_of(v, w)),
-        )?;
-        shunned.extend(blocks.into_iter().chain(blockers).chain(mutes));
+        shunned = api.shunned(v).await?;
         let mut private: Vec<Id> = posts
             .iter()
             .map(|p| p.as_ref())

@@ -7,7 +7,7 @@
 //! store, the timelines, the bus and the index through their crates; it never depends on
 //! the fan-out crate, and handlers never see driver types.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +60,12 @@ pub struct Api {
     pub(crate) usage: routes::discovery::UsageCounts,
     /// Each viewer's content filters (issue 11, start-up endpoints).
     pub filters: filters::FilterCache,
+    /// Render once, serve many: each post's and account's unchanging JSON members.
+    status_members: Cache<Id, Arc<str>>,
+    account_members: Cache<Id, Arc<str>>,
+    /// Per viewer: the accounts they block, are blocked by or mute, kept true by block and
+    /// mute events (this node's at once, other nodes' through the live channel).
+    shunned: Cache<Id, Arc<HashSet<Id>>>,
 }
 
 impl Api {
@@ -86,6 +92,21 @@ impl Api {
                 .max_capacity(100_000)
                 // A token revoked on another node stops working within this time.
                 .time_to_live(Duration::from_secs(10))
+                .build(),
+            // The same lifetime as the posts and accounts they are rendered from.
+            status_members: Cache::builder()
+                .max_capacity(settings.api.post_cache)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            account_members: Cache::builder()
+                .max_capacity(settings.api.account_cache)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            shunned: Cache::builder()
+                .max_capacity(settings.api.account_cache)
+                // A change announced by another node that never arrived (core NATS is
+                // fire-and-forget) is picked up within this time.
+                .time_to_live(Duration::from_secs(30))
                 .build(),
             hub: streaming::Hub::new(settings.streaming.clone()),
             sessions: routes::oauth::session::SessionKey::new(
@@ -151,6 +172,106 @@ impl Api {
     /// Drop a cached account (an operator suspended, changed or deleted it).
     pub async fn forget_account(&self, id: Id) {
         self.accounts.invalidate(&id).await;
+        self.account_members.invalidate(&id).await;
+    }
+
+    /// The accounts `viewer` blocks, is blocked by or mutes, through the cache.
+    pub async fn shunned(&self, viewer: Id) -> ApiResult<Arc<HashSet<Id>>> {
+        if let Some(hit) = self.shunned.get(&viewer).await {
+            return Ok(hit);
+        }
+        let (blocks, blockers, mutes) = futures::try_join!(
+            starling_store::all_ids(|w| self.store.blocks_of(viewer, w)),
+            starling_store::all_ids(|w| self.store.blocked_by(viewer, w)),
+            starling_store::all_ids(|w| self.store.mutes_of(viewer, w)),
+        )?;
+        let set: Arc<HashSet<Id>> =
+            Arc::new(blocks.into_iter().chain(blockers).chain(mutes).collect());
+        self.shunned.insert(viewer, set.clone()).await;
+        Ok(set)
+    }
+
+    /// Forget the cached block and mute sets of `accounts` on this node.
+    pub async fn forget_shunned(&self, accounts: &[Id]) {
+        for a in accounts {
+            self.shunned.invalidate(a).await;
+        }
+    }
+
+    /// A block or mute between `account` and `target` was made or undone: forget both
+    /// sides' sets here and tell every node to forget them too.
+    pub async fn shun_changed(&self, account: Id, target: Id) {
+        self.forget_shunned(&[account, target]).await;
+        let event = starling_schema::events::LiveEvent::Shunned {
+            accounts: vec![account, target],
+        };
+        if let Err(e) = self
+            .bus
+            .publish_live(&starling_bus::Channel::Revoked, &event)
+            .await
+        {
+            tracing::warn!(error = %e, "could not tell other nodes of a block or mute; their caches forget it within 30 s");
+        }
+    }
+
+    /// An account's unchanging JSON members, rendered once.
+    pub async fn account_members(&self, account: &Account) -> Arc<str> {
+        if let Some(hit) = self.account_members.get(&account.id).await {
+            return hit;
+        }
+        let rendered: Arc<str> = entities::account_members(account, self.base_url()).into();
+        self.account_members
+            .insert(account.id, rendered.clone())
+            .await;
+        rendered
+    }
+
+    /// The unchanging JSON members of each post, rendered once: posts whose author is gone
+    /// are left out.
+    pub async fn status_members_of(
+        &self,
+        posts: &[&Arc<Post>],
+    ) -> ApiResult<HashMap<Id, Arc<str>>> {
+        let mut out = HashMap::with_capacity(posts.len());
+        let mut missing: Vec<&Post> = Vec::new();
+        for p in posts {
+            match self.status_members.get(&p.id).await {
+                Some(hit) => {
+                    out.insert(p.id, hit);
+                }
+                None => missing.push(p),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let mut ids: Vec<Id> = missing
+            .iter()
+            .flat_map(|p| std::iter::once(p.author_id).chain(p.mentions.iter().copied()))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let accounts: HashMap<Id, Arc<Account>> = self
+            .accounts_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
+        for p in missing {
+            let Some(author) = accounts.get(&p.author_id) else {
+                continue;
+            };
+            let mentioned: Vec<&Account> = p
+                .mentions
+                .iter()
+                .filter_map(|id| accounts.get(id).map(|a| a.as_ref()))
+                .collect();
+            let rendered: Arc<str> =
+                entities::status_members(p, &author.username, &mentioned, self.base_url()).into();
+            self.status_members.insert(p.id, rendered.clone()).await;
+            out.insert(p.id, rendered);
+        }
+        Ok(out)
     }
 
     pub async fn account(&self, id: Id) -> ApiResult<Option<Arc<Account>>> {
@@ -189,6 +310,7 @@ impl Api {
 
     pub async fn forget_post(&self, id: Id) {
         self.posts.invalidate(&id).await;
+        self.status_members.invalidate(&id).await;
     }
 
     /// A post was deleted here: forget it, and tell every other api node to forget it too.

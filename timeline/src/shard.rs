@@ -1,9 +1,19 @@
-//! One Redis shard: its connection pool, the round trip with timeout and error mapping, and
+//! One Redis shard: its connections, the round trip with timeout and error mapping, and
 //! the setup every shard needs (listpack limits and the `starling_tl` function library).
+//!
+//! Each thread keeps its own multiplexed connection to each shard, made on first use from
+//! that thread: its driver task then runs on the thread's runtime (an actix worker's, or
+//! fan-out's), so a round trip wakes no other thread, and no health check (`PING`) precedes
+//! each use as it would on every pool checkout. A connection that fails is dropped and the
+//! next call on that thread makes a new one.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, AsyncConnectionConfig, FromRedisValue, RedisError};
 use deadpool_redis::{Manager, Pool, PoolError, Runtime};
 use prometheus::{IntCounter, IntCounterVec, Opts};
@@ -38,6 +48,14 @@ static SHARD_ERRORS: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
     Some(counter)
 });
 
+/// Distinguishes shards (of every `Timelines` in the process) in the per-thread connections.
+static NEXT_SHARD_KEY: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's connection to each shard, by [`Shard::key`].
+    static CONNECTIONS: RefCell<HashMap<u64, MultiplexedConnection>> = RefCell::new(HashMap::new());
+}
+
 /// Why one round trip failed, before it is tied to a shard and a context.
 pub(crate) enum Failure {
     Pool(PoolError),
@@ -70,7 +88,9 @@ pub(crate) struct Shard {
     pub(crate) index: usize,
     /// URL without credentials, for messages.
     pub(crate) addr: String,
+    /// Makes the connections (then taken out of it for good, one per thread).
     pool: Pool,
+    key: u64,
     timeout: Duration,
     errors: Option<IntCounter>,
 }
@@ -107,6 +127,7 @@ impl Shard {
             index,
             addr,
             pool,
+            key: NEXT_SHARD_KEY.fetch_add(1, Ordering::Relaxed),
             timeout,
             errors,
         })
@@ -115,18 +136,48 @@ impl Shard {
     /// One round trip, bounded by the shard timeout.
     pub(crate) async fn send<T: FromRedisValue>(&self, req: Request<'_>) -> Result<T, Failure> {
         let round_trip = async {
-            let mut conn = self.pool.get().await.map_err(Failure::Pool)?;
-            match req {
-                Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
-                Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
+            loop {
+                let (mut conn, kept) = self.connection().await?;
+                let result = match req {
+                    Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
+                    Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
+                };
+                match result {
+                    Err(e) if is_connection(&e) || e.is_unrecoverable_error() => {
+                        self.forget_connection();
+                        // A kept connection may have died since its last use (the shard
+                        // restarted): try once more on a new one, as a pool check would.
+                        if !kept {
+                            return Err(Failure::Redis(e));
+                        }
+                    }
+                    other => return other.map_err(Failure::Redis),
+                }
             }
-            .map_err(Failure::Redis)
         };
         // Getting a connection and the command each have the timeout; this bounds both.
         match tokio::time::timeout(self.timeout * 2, round_trip).await {
             Ok(result) => result,
-            Err(_) => Err(Failure::Timeout),
+            Err(_) => {
+                // A connection that does not answer in time may be wedged: make a new one.
+                self.forget_connection();
+                Err(Failure::Timeout)
+            }
         }
+    }
+
+    /// This thread's connection, made on first use; true if it was kept from before.
+    async fn connection(&self) -> Result<(MultiplexedConnection, bool), Failure> {
+        if let Some(conn) = CONNECTIONS.with(|c| c.borrow().get(&self.key).cloned()) {
+            return Ok((conn, true));
+        }
+        let conn = deadpool_redis::Connection::take(self.pool.get().await.map_err(Failure::Pool)?);
+        CONNECTIONS.with(|c| c.borrow_mut().insert(self.key, conn.clone()));
+        Ok((conn, false))
+    }
+
+    fn forget_connection(&self) {
+        CONNECTIONS.with(|c| c.borrow_mut().remove(&self.key));
     }
 
     /// Turn a failure into the caller's error, counting it.

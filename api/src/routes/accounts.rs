@@ -8,7 +8,8 @@ use starling_schema::events::Event;
 use starling_schema::model::{NewAccount, NewToken, Role, Visibility};
 use starling_store::Store;
 
-use super::{json, path_id};
+use super::path_id;
+use crate::entities::Json;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AnyToken, Auth, Body, MaybeAuth, Query, flex_bool, one_or_many};
 use crate::hydrate::{self, Accounts};
@@ -132,23 +133,19 @@ async fn register(
 async fn verify_credentials(api: web::Data<Api>, auth: Auth) -> ApiResult<HttpResponse> {
     let counts = api.store.account_counts(&[auth.account.id]).await?;
     let counts = counts.first().copied().unwrap_or_default();
-    Ok(json(&entities::credential_account(
-        &auth.account,
-        &counts,
-        api.base_url(),
-    )))
+    Ok(entities::credential_account(&auth.account, &counts, api.base_url()).response())
 }
 
-async fn account_json(api: &Api, id: Id) -> ApiResult<serde_json::Value> {
+async fn account_json(api: &Api, id: Id) -> ApiResult<Json> {
     Accounts::load(api, &[id])
         .await?
-        .json(api, id)
+        .json(id)
         .ok_or_else(|| ApiError::not_found("Record"))
 }
 
 async fn show(api: web::Data<Api>, path: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = path_id(&path)?;
-    Ok(json(&account_json(&api, id).await?))
+    Ok(account_json(&api, id).await?.response())
 }
 
 #[derive(Deserialize)]
@@ -165,7 +162,7 @@ async fn lookup(api: web::Data<Api>, Query(q): Query<LookupQuery>) -> ApiResult<
     }
     let found = api.store.accounts_by_usernames(&[name]).await?;
     let account = found.first().ok_or_else(|| ApiError::not_found("Record"))?;
-    Ok(json(&account_json(&api, account.id).await?))
+    Ok(account_json(&api, account.id).await?.response())
 }
 
 #[derive(Deserialize)]
@@ -193,9 +190,8 @@ async fn relationships(
     // Ids that cannot be ids name nobody; Mastodon answers with the others.
     let ids: Vec<Id> = q.ids.iter().filter_map(|s| s.parse().ok()).collect();
     let rels = api.store.relationships(auth.account.id, &ids).await?;
-    Ok(json(
-        &rels.iter().map(entities::relationship).collect::<Vec<_>>(),
-    ))
+    let body: Vec<Json> = rels.iter().map(entities::relationship).collect();
+    Ok(Json::array(&body).response())
 }
 
 #[derive(Deserialize)]
@@ -225,7 +221,7 @@ async fn statuses(
     }
     // No media and no pins exist yet, so those filters select nothing.
     if q.only_media == Some(true) || q.pinned == Some(true) {
-        return Ok(json(&Vec::<serde_json::Value>::new()));
+        return Ok(Json::array([]).response());
     }
     let viewer = viewer.0.map(|a| a.account.id);
     let cursor = q.page.cursor()?;
@@ -262,16 +258,17 @@ async fn statuses(
     let shown = verdicts.keep(shown);
     let mut body = hydrate::statuses(&api, viewer, &shown).await?;
     verdicts.mark(&mut body);
+    let body = Json::array(&body);
     Ok(with_link(&req, scanned, cursor.reverse, body))
 }
 
 /// Answer with a page and its Link header, computed from every id the page scanned (even
 /// ones filtered out), so the next page starts where this one stopped.
-pub(super) fn with_link<T: serde::Serialize>(
+pub(super) fn with_link(
     req: &HttpRequest,
     mut scanned: Vec<Id>,
     reversed: bool,
-    body: T,
+    body: Json,
 ) -> HttpResponse {
     if reversed {
         scanned.reverse();
@@ -280,7 +277,7 @@ pub(super) fn with_link<T: serde::Serialize>(
     if let (Some(newest), Some(oldest)) = (scanned.first(), scanned.last()) {
         res.insert_header((header::LINK, link_header(req, *newest, *oldest)));
     }
-    res.json(body)
+    Json::respond(&mut res, body)
 }
 
 pub(super) async fn account_list(
@@ -294,11 +291,8 @@ pub(super) async fn account_list(
         ordered.reverse();
     }
     let accounts = Accounts::load(api, &ordered).await?;
-    let body: Vec<serde_json::Value> = ordered
-        .iter()
-        .filter_map(|id| accounts.json(api, *id))
-        .collect();
-    Ok(with_link(&req, ids, reversed, body))
+    let body: Vec<Json> = ordered.iter().filter_map(|id| accounts.json(*id)).collect();
+    Ok(with_link(&req, ids, reversed, Json::array(&body)))
 }
 
 async fn followers(
@@ -334,7 +328,7 @@ async fn following(
 async fn relationship(api: &Api, me: Id, target: Id) -> ApiResult<HttpResponse> {
     let rels = api.store.relationships(me, &[target]).await?;
     let rel = rels.first().ok_or_else(|| ApiError::not_found("Record"))?;
-    Ok(json(&entities::relationship(rel)))
+    Ok(entities::relationship(rel).response())
 }
 
 /// The end of a relationship action on `target`: publish `event` if the store says it
@@ -347,6 +341,16 @@ async fn settle(
     event: Event,
 ) -> ApiResult<HttpResponse> {
     if changed {
+        if matches!(
+            event,
+            Event::Blocked { .. }
+                | Event::Unblocked { .. }
+                | Event::Muted { .. }
+                | Event::Unmuted { .. }
+        ) {
+            // Before answering: the next page this user reads already hides (or shows) them.
+            api.shun_changed(me, target).await;
+        }
         api.publish(event).await?;
     }
     relationship(api, me, target).await

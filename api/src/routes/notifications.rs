@@ -6,14 +6,14 @@ use std::collections::{HashMap, HashSet};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use starling_schema::Id;
 use starling_schema::model::{Notification, NotificationKind};
 use starling_store::Store;
 
 use super::{json, path_id};
 use crate::Api;
-use crate::entities::iso8601;
+use crate::entities::{Json, iso8601};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Query, one_or_many};
 use crate::filters;
@@ -111,7 +111,7 @@ async fn list(
         &req,
         scanned,
         cursor.reverse,
-        body,
+        Json::array(&body),
     ))
 }
 
@@ -124,12 +124,11 @@ async fn show(api: web::Data<Api>, auth: Auth, path: web::Path<String>) -> ApiRe
         .await?
         .ok_or_else(|| ApiError::not_found("Record"))?;
     let rendered = render(&api, me, std::slice::from_ref(&n)).await?;
-    Ok(json(
-        &rendered
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::not_found("Record"))?,
-    ))
+    Ok(rendered
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("Record"))?
+        .response())
 }
 
 async fn dismiss(
@@ -155,8 +154,18 @@ async fn clear(api: web::Data<Api>, auth: Auth) -> ApiResult<HttpResponse> {
 /// the statuses are rendered (with their `filtered` results) and the accounts loaded.
 pub(crate) struct Prepared {
     pub items: Vec<Notification>,
-    pub statuses: HashMap<Id, Value>,
+    pub statuses: HashMap<Id, Json>,
     pub accounts: Accounts,
+}
+
+/// A notification's own members; its account and status are joined as rendered.
+#[derive(serde::Serialize)]
+struct NotificationHead {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    created_at: String,
+    group_key: String,
 }
 
 pub(crate) async fn prepare(api: &Api, me: Id, items: &[Notification]) -> ApiResult<Prepared> {
@@ -180,13 +189,10 @@ pub(crate) async fn prepare(api: &Api, me: Id, items: &[Notification]) -> ApiRes
     // Filter hook (issue 11): `hide` filters drop the notification, `warn` marks its status.
     let verdicts = filters::judge(api, Some(me), FilterContext::Notifications, &posts).await?;
     let posts = verdicts.keep(posts);
-    let mut rendered = hydrate::statuses(api, Some(me), &posts).await?;
-    verdicts.mark(&mut rendered);
+    let mut rendered = hydrate::statuses_by_id(api, Some(me), &posts).await?;
+    verdicts.mark_by_id(&mut rendered);
     // Rendering skips statuses whose author is gone, so key them by their own id.
-    let statuses: HashMap<Id, Value> = rendered
-        .into_iter()
-        .filter_map(|s| Some((s["id"].as_str()?.parse().ok()?, s)))
-        .collect();
+    let statuses: HashMap<Id, Json> = rendered.into_iter().collect();
     let accounts = Accounts::load(
         api,
         &items.iter().map(|n| n.from_account_id).collect::<Vec<_>>(),
@@ -194,7 +200,7 @@ pub(crate) async fn prepare(api: &Api, me: Id, items: &[Notification]) -> ApiRes
     .await?;
     let items = items
         .into_iter()
-        .filter(|n| accounts.by_id.contains_key(&n.from_account_id))
+        .filter(|n| accounts.json(n.from_account_id).is_some())
         .filter(|n| n.post_id.is_none_or(|p| statuses.contains_key(&p)))
         .cloned()
         .collect();
@@ -206,28 +212,31 @@ pub(crate) async fn prepare(api: &Api, me: Id, items: &[Notification]) -> ApiRes
 }
 
 /// Notifications as Mastodon entities, in order, in batches (see [`prepare`]).
-pub(crate) async fn render(api: &Api, me: Id, items: &[Notification]) -> ApiResult<Vec<Value>> {
+pub(crate) async fn render(api: &Api, me: Id, items: &[Notification]) -> ApiResult<Vec<Json>> {
     let prepared = prepare(api, me, items).await?;
     let mut out = Vec::with_capacity(prepared.items.len());
     for n in &prepared.items {
-        let Some(account) = prepared.accounts.json(api, n.from_account_id) else {
+        let Some(account) = prepared.accounts.json(n.from_account_id) else {
             continue;
         };
+        let null = Json::null();
         let status = match n.post_id {
             Some(post) => match prepared.statuses.get(&post) {
-                Some(s) => s.clone(),
+                Some(s) => s,
                 None => continue,
             },
-            None => Value::Null,
+            None => &null,
         };
-        out.push(json!({
-            "id": n.id.to_string(),
-            "type": n.kind.as_str(),
-            "created_at": iso8601(n.created_at_ms),
-            "group_key": format!("ungrouped-{}", n.id),
-            "account": account,
-            "status": status,
-        }));
+        let head = Json::of(&NotificationHead {
+            id: n.id.to_string(),
+            kind: n.kind.as_str(),
+            created_at: iso8601(n.created_at_ms),
+            group_key: format!("ungrouped-{}", n.id),
+        });
+        out.push(
+            head.with_member("account", &account)
+                .with_member("status", status),
+        );
     }
     Ok(out)
 }

@@ -23,7 +23,7 @@ use starling_store::Store;
 use super::json;
 use super::notifications::{kinds, prepare};
 use crate::Api;
-use crate::entities::iso8601;
+use crate::entities::{Json, iso8601};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Query, one_or_many};
 use crate::hydrate::Accounts;
@@ -188,7 +188,7 @@ async fn gather(
 ) -> ApiResult<(Vec<Gathered>, Prepared2)> {
     let mut groups: Vec<Gathered> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    let mut statuses: HashMap<Id, Value> = HashMap::new();
+    let mut statuses: HashMap<Id, Json> = HashMap::new();
     let mut scanned = 0;
     window.limit = BATCH;
     'scan: loop {
@@ -255,7 +255,7 @@ async fn gather(
 
 /// The rendered statuses a page's groups refer to.
 struct Prepared2 {
-    statuses: HashMap<Id, Value>,
+    statuses: HashMap<Id, Json>,
 }
 
 /// The v2 body: groups plus the accounts and statuses they name, once each.
@@ -299,11 +299,11 @@ async fn body(api: &Api, groups: &[Gathered], prepared: &Prepared2) -> ApiResult
     let accounts: Vec<Value> = account_ids
         .iter()
         .filter(|id| seen.insert(**id))
-        .filter_map(|id| accounts.json(api, *id))
+        .filter_map(|id| accounts.json(*id).map(|a| a.value()))
         .collect();
     let statuses: Vec<Value> = status_ids
         .iter()
-        .filter_map(|id| prepared.statuses.get(id).cloned())
+        .filter_map(|id| prepared.statuses.get(id).map(Json::value))
         .collect();
     Ok(json!({
         "accounts": accounts,
@@ -416,7 +416,7 @@ async fn group_accounts(
         .iter()
         .map(|n| n.from_account_id)
         .filter(|id| seen.insert(*id))
-        .filter_map(|id| prepared.accounts.json(&api, id))
+        .filter_map(|id| prepared.accounts.json(id).map(|a| a.value()))
         .collect();
     Ok(json(&body))
 }

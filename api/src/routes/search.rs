@@ -14,6 +14,7 @@ use starling_search::StatusQuery;
 use starling_store::Store;
 
 use crate::Api;
+use crate::entities::Json;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{MaybeAuth, Query};
 use crate::hydrate::{self, Accounts};
@@ -114,9 +115,16 @@ async fn search(
     let mut accounts = Vec::new();
     let mut statuses = Vec::new();
     let mut hashtags = Vec::new();
+    let answer = |accounts: &[Json], statuses: &[Json], hashtags: &[Value]| {
+        Json::object([
+            ("accounts", &Json::array(accounts)),
+            ("statuses", &Json::array(statuses)),
+            ("hashtags", &Json::of(hashtags)),
+        ])
+        .response()
+    };
     if query.is_empty() {
-        return Ok(HttpResponse::Ok()
-            .json(json!({ "accounts": accounts, "statuses": statuses, "hashtags": hashtags })));
+        return Ok(answer(&accounts, &statuses, &hashtags));
     }
     if wants("accounts") {
         accounts = search_accounts(&api, viewer, &query, limit, offset).await?;
@@ -147,8 +155,7 @@ async fn search(
             })
             .collect();
     }
-    Ok(HttpResponse::Ok()
-        .json(json!({ "accounts": accounts, "statuses": statuses, "hashtags": hashtags })))
+    Ok(answer(&accounts, &statuses, &hashtags))
 }
 
 /// Authors whose posts and accounts `viewer` must not see in results: blocked either way, muted.
@@ -178,7 +185,7 @@ async fn search_accounts(
     query: &str,
     limit: usize,
     offset: usize,
-) -> ApiResult<Vec<Value>> {
+) -> ApiResult<Vec<Json>> {
     let mut ids = Vec::new();
     // An exact address (`name`, `@name`, `name@this.domain`) comes first: clients resolve
     // an account to follow this way.
@@ -208,7 +215,7 @@ async fn search_accounts(
     let hidden = hidden_from(api, viewer, &ids).await?;
     ids.retain(|id| !hidden.contains(id));
     let loaded = Accounts::load(api, &ids).await?;
-    Ok(ids.iter().filter_map(|&id| loaded.json(api, id)).collect())
+    Ok(ids.iter().filter_map(|&id| loaded.json(id)).collect())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -221,7 +228,7 @@ async fn search_statuses(
     max_id: Option<Id>,
     limit: usize,
     offset: usize,
-) -> ApiResult<Vec<Value>> {
+) -> ApiResult<Vec<Json>> {
     let mut sq = StatusQuery::parse(query);
     sq.author = account_id;
     if let Some(name) = sq.from.as_deref() {

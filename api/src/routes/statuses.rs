@@ -10,7 +10,8 @@ use starling_schema::events::Event;
 use starling_schema::model::{NewPost, Post, Visibility, Window};
 use starling_store::Store;
 
-use super::{json, path_id};
+use super::path_id;
+use crate::entities::Json;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Body, MaybeAuth, Query, flex_bool, one_or_many};
 use crate::pagination::PageParams;
@@ -73,7 +74,7 @@ async fn one_status(api: &Api, viewer: Id, post: Arc<Post>) -> ApiResult<HttpRes
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::not_found("Record"))?;
-    Ok(json(&status))
+    Ok(status.response())
 }
 
 async fn favourite(
@@ -208,10 +209,8 @@ async fn context(
     let mut descendants = hydrate::statuses(&api, viewer, &descendants).await?;
     verdicts.mark(&mut ancestors);
     verdicts.mark(&mut descendants);
-    Ok(json(&serde_json::json!({
-        "ancestors": ancestors,
-        "descendants": descendants,
-    })))
+    let (ancestors, descendants) = (Json::array(&ancestors), Json::array(&descendants));
+    Ok(Json::object([("ancestors", &ancestors), ("descendants", &descendants)]).response())
 }
 
 async fn favourited_by(
@@ -399,7 +398,7 @@ async fn create(
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::not_found("Record"))?;
-    Ok(json(&status))
+    Ok(status.response())
 }
 
 async fn show(
@@ -419,12 +418,11 @@ async fn show(
         return Err(ApiError::not_found("Record"));
     }
     let rendered = hydrate::statuses(&api, viewer, &[post]).await?;
-    Ok(json(
-        &rendered
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::not_found("Record"))?,
-    ))
+    Ok(rendered
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("Record"))?
+        .response())
 }
 
 async fn delete(
@@ -463,12 +461,9 @@ async fn delete(
         mentions: deleted.mentions.clone(),
     })
     .await?;
-    let mut status = rendered
+    let status = rendered
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::not_found("Record"))?;
-    if let Some(obj) = status.as_object_mut() {
-        obj.insert("text".into(), serde_json::Value::String(post.text.clone()));
-    }
-    Ok(json(&status))
+    Ok(status.with_member("text", &Json::of(&post.text)).response())
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use starling_schema::Id;
 use starling_store::Store;
 
+use crate::entities::Json;
 use crate::error::ApiResult;
 use crate::extract::{Auth, MaybeAuth, Query, flex_bool};
 use crate::pagination::{PageParams, link_header};
@@ -41,7 +42,7 @@ async fn public(
 ) -> ApiResult<HttpResponse> {
     let cursor = q.page.cursor()?;
     if q.remote == Some(true) || q.only_media == Some(true) {
-        return Ok(HttpResponse::Ok().json(Vec::<serde_json::Value>::new()));
+        return Ok(Json::array([]).response());
     }
     let ids = api.store.public_posts(cursor.window).await?.items;
     listed(req, &api, viewer, ids, cursor.reverse).await
@@ -63,10 +64,10 @@ async fn tag(
         .next()
         .filter(|t| t.chars().count() == raw.chars().count());
     let Some(tag) = tag else {
-        return Ok(HttpResponse::Ok().json(Vec::<serde_json::Value>::new()));
+        return Ok(Json::array([]).response());
     };
     if q.only_media == Some(true) || q.remote == Some(true) {
-        return Ok(HttpResponse::Ok().json(Vec::<serde_json::Value>::new()));
+        return Ok(Json::array([]).response());
     }
     let ids = api.store.tagged_posts(&tag, cursor.window).await?.items;
     listed(req, &api, viewer, ids, cursor.reverse).await
@@ -92,11 +93,12 @@ async fn listed(
     let posts = verdicts.keep(posts);
     let mut body = hydrate::statuses(api, viewer, &posts).await?;
     verdicts.mark(&mut body);
+    let body = Json::array(&body);
     let mut res = HttpResponse::Ok();
     if let (Some(newest), Some(oldest)) = (ids.first(), ids.last()) {
         res.insert_header((header::LINK, link_header(&req, *newest, *oldest)));
     }
-    Ok(res.json(body))
+    Ok(Json::respond(&mut res, body))
 }
 
 async fn home(
@@ -129,9 +131,10 @@ async fn home(
     let posts = verdicts.keep(posts);
     let mut body = hydrate::statuses(&api, Some(me), &posts).await?;
     verdicts.mark(&mut body);
+    let body = Json::array(&body);
     let mut res = HttpResponse::Ok();
     if let (Some(newest), Some(oldest)) = (ids.first(), ids.last()) {
         res.insert_header((header::LINK, link_header(&req, *newest, *oldest)));
     }
-    Ok(res.json(body))
+    Ok(Json::respond(&mut res, body))
 }

@@ -159,7 +159,9 @@ impl Sub {
             LiveEvent::Update { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Delete { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Notification { .. } => matches!(self, Sub::User | Sub::UserNotification),
-            LiveEvent::Revoked { .. } | LiveEvent::Forget { .. } => false,
+            LiveEvent::Revoked { .. } | LiveEvent::Forget { .. } | LiveEvent::Shunned { .. } => {
+                false
+            }
         }
     }
 }
@@ -636,7 +638,7 @@ async fn deliver(
                 return Ok(());
             };
             verdicts.mark_one(&mut status);
-            ("update", status.to_string().into(), authors)
+            ("update", status.0.into(), authors)
         }
         LiveEvent::Delete { id } => ("delete", id.to_string().into(), Vec::new()),
         LiveEvent::Notification { id } => {
@@ -644,9 +646,11 @@ async fn deliver(
             let Some(notification) = notification_json(api, user, *id).await? else {
                 return Ok(());
             };
-            ("notification", notification.to_string().into(), Vec::new())
+            ("notification", notification.0.into(), Vec::new())
         }
-        LiveEvent::Revoked { .. } | LiveEvent::Forget { .. } => return Ok(()),
+        LiveEvent::Revoked { .. } | LiveEvent::Forget { .. } | LiveEvent::Shunned { .. } => {
+            return Ok(());
+        }
     };
     for (conn, sub) in subs {
         if !authors.is_empty() {
@@ -676,7 +680,11 @@ async fn authors_of(api: &Api, post: &Post) -> ApiResult<Vec<Id>> {
     Ok(authors)
 }
 
-async fn notification_json(api: &Api, user: Id, id: Id) -> ApiResult<Option<serde_json::Value>> {
+async fn notification_json(
+    api: &Api,
+    user: Id,
+    id: Id,
+) -> ApiResult<Option<crate::entities::Json>> {
     let Some(n) = api.store.notification(user, id).await? else {
         return Ok(None);
     };
@@ -705,7 +713,8 @@ async fn renew_presence(api: Arc<Api>) {
 }
 
 /// Close this node's streams of tokens revoked on any node, and forget them at once; forget
-/// posts deleted on any node.
+/// posts deleted on any node, and the block and mute sets that a block or mute on any node
+/// changed.
 async fn watch_revocations(api: Arc<Api>) {
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -721,6 +730,9 @@ async fn watch_revocations(api: Arc<Api>) {
                             if n > 0 {
                                 tracing::info!(streams = n, "closed the streams of a revoked token");
                             }
+                        }
+                        Some(LiveEvent::Shunned { accounts }) => {
+                            api.forget_shunned(&accounts).await;
                         }
                         Some(_) => {}
                         None => break,

@@ -131,6 +131,9 @@ pub enum LiveEvent {
     /// A post was deleted (or a reblog undone): every api node drops it from its cache, so
     /// a read through another node does not show it until the cache entry expires.
     Forget { post_id: Id },
+    /// A block or mute between these accounts was made or undone: every node forgets their
+    /// cached block and mute sets. Sent on the same subject as [`LiveEvent::Revoked`].
+    Shunned { accounts: Vec<Id> },
 }
 
 impl LiveEvent {
@@ -291,6 +294,9 @@ mod tests {
             },
             LiveEvent::Forget {
                 post_id: Id(8 << 16),
+            },
+            LiveEvent::Shunned {
+                accounts: vec![Id(1), Id(2)],
             },
         ] {
             assert_eq!(LiveEvent::decode(&ev.encode()).unwrap(), ev);

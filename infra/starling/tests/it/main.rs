@@ -3,8 +3,10 @@
 
 mod abuse;
 mod admin;
+mod caches;
 mod cli;
 mod core_path;
+mod golden;
 mod helpers;
 mod oauth;
 mod roles;
