@@ -52,7 +52,7 @@ if bash infra/clients/run.sh 2>&1 | tee "$clog"; then clients=0; else clients=$?
 stage_lines=$(grep -E '^stage [a-z]+: [0-9]+ passed, [0-9]+ failed$' "$clog" || true)
 
 count() { # count WORD LINES: the sum of the numbers before WORD in LINES
-    grep -oE "[0-9]+ $1" <<<"$2" | awk '{n += $1} END {print n + 0}'
+    { grep -oE "[0-9]+ $1" <<<"$2" || true; } | awk '{n += $1} END {print n + 0}'
 }
 
 # --- the ScyllaDB backend and the cluster (only when SCYLLA_URI names a CQL server) ---------
@@ -85,7 +85,9 @@ if [[ -n $stage_lines ]]; then
 else
     echo "client stages: no summary found (see the output above)"
 fi
-[[ -n "$scylla_lines" ]] && echo "$scylla_lines"
+if [[ -n "$scylla_lines" ]]; then
+    echo "$scylla_lines"
+fi
 if [[ $rust -ne 0 || $clients -ne 0 || $scylla -ne 0 ]]; then
     echo "FAILED (rust tests: exit $rust, client stages: exit $clients, scylla and cluster stages: exit $scylla)"
     echo "tests: $passed passed, $(( failed > 0 ? failed : 1 )) failed"
