@@ -173,15 +173,32 @@ impl ScyllaStore {
             None => None,
         };
         match stored {
-            Some(stored) => Ok(Created {
-                value: stored.post,
-                created: false,
-            }),
+            Some(stored) => {
+                // The attempt that claimed the key may have died (or been cancelled with
+                // its request) after the claim and before the post was listed: then the
+                // post answered now would be missing from its author's page, the public
+                // and tag feeds and every home rebuilt from them. Finish the listing.
+                if !stored.deleted && !self.listed(&stored.post).await? {
+                    tracing::info!(post = %stored.post.id, "a replayed post was never listed; listing it now");
+                    self.list_post(&stored.post, false).await?;
+                }
+                Ok(Created {
+                    value: stored.post,
+                    created: false,
+                })
+            }
             None => Err(StoreError::backend(
                 context,
                 "an idempotency key names no post",
             )),
         }
+    }
+
+    /// Whether `post` is on its author's page.
+    async fn listed(&self, post: &Post) -> Result<bool> {
+        let values = (db(post.author_id), db(post.id));
+        self.exists("reading an author's posts", &self.st().post_of_get, values)
+            .await
     }
 
     /// Write a post row (not yet listed or counted).
@@ -193,6 +210,14 @@ impl ScyllaStore {
 
     /// List a claimed post under its author and count it.
     pub(super) async fn publish_post(&self, post: &Post) -> Result<()> {
+        self.list_post(post, true).await
+    }
+
+    /// Write what lists a post (its author's page, `last_status_at`, the reply link, the
+    /// public and tag feeds) and, if `count`, bump its counters. The listing writes are
+    /// idempotent (each at the post's own time, so a later delete still wins); the
+    /// increments are not, so a replay that finishes an interrupted create passes `false`.
+    async fn list_post(&self, post: &Post, count: bool) -> Result<()> {
         const CTX: &str = "publishing a post";
         let st = self.st();
         let at = ms(post.created_at_ms);
@@ -201,18 +226,24 @@ impl ScyllaStore {
         let written = ms_to_us(post.created_at_ms);
         futures::try_join!(
             self.write_at(CTX, &st.post_of_insert, written, post_values(post)),
-            self.bump(CTX, &st.statuses_add, post.author_id, 1),
+            async {
+                if count {
+                    self.bump(CTX, &st.statuses_add, post.author_id, 1).await
+                } else {
+                    Ok(())
+                }
+            },
             self.write_at(CTX, &st.last_status_set, written, (at, db(post.author_id))),
             async {
                 match post.in_reply_to_id {
-                    Some(parent) => self.bump(CTX, &st.replies_add, parent, 1).await,
-                    None => Ok(()),
+                    Some(parent) if count => self.bump(CTX, &st.replies_add, parent, 1).await,
+                    _ => Ok(()),
                 }
             },
             async {
                 match post.reblog_of {
-                    Some(original) => self.bump(CTX, &st.reblogs_add, original, 1).await,
-                    None => Ok(()),
+                    Some(original) if count => self.bump(CTX, &st.reblogs_add, original, 1).await,
+                    _ => Ok(()),
                 }
             },
             async {

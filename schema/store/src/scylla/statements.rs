@@ -211,6 +211,7 @@ statements! {
     write post_of_insert = "INSERT INTO {ks}.posts_by_author ({post_columns}) \
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     write post_of_delete = "DELETE FROM {ks}.posts_by_author WHERE author_id = ? AND id = ?";
+    read post_of_get = "SELECT id FROM {ks}.posts_by_author WHERE author_id = ? AND id = ?";
     window posts_of_page = "SELECT {post_columns} FROM {ks}.posts_by_author \
         WHERE author_id = ? AND id >= ? AND id <= ? ORDER BY id {order} LIMIT ?";
     read post_counters_get = "SELECT replies, reblogs, favourites FROM {ks}.post_counters \

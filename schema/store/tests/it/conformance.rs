@@ -24,7 +24,7 @@ fn kind<T: std::fmt::Debug>(r: Result<T, StoreError>) -> ErrorKind {
     r.expect_err("expected an error").kind()
 }
 
-async fn user<S: Store>(s: &S, name: &str) -> Id {
+pub(crate) async fn user<S: Store>(s: &S, name: &str) -> Id {
     s.create_account(NewAccount {
         username: name.into(),
         email: Some(format!("{name}@example.org")),

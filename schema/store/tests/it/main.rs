@@ -126,4 +126,89 @@ mod embedded {
 
 mod scylla {
     conformance_suite!(crate::Scylla::make);
+
+    use starling_schema::Id;
+    use starling_schema::model::{NewPost, Window};
+    use starling_store::Store;
+
+    /// The attempt that claimed an idempotency key can die (the CQL server killed, or the
+    /// request cancelled by its client's timeout) after the post row and the claim were
+    /// written and before the post was listed. The retry with the same key is answered with
+    /// that post, so it must also finish listing it: otherwise an acknowledged post is
+    /// missing from its author's page and from every home timeline rebuilt from the store.
+    /// What such an attempt leaves (a post row and a claimed key, nothing else) is written
+    /// here with plain CQL, next to a post created normally.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replay_lists_a_post_whose_first_attempt_died_before_listing_it() {
+        let Some(b) = crate::Scylla::make().await else {
+            return;
+        };
+        let s = &b.store;
+        let author = crate::conformance::user(s, "replayed").await;
+        let new = || NewPost {
+            author_id: author,
+            text: "acknowledged on its retry".into(),
+            ..NewPost::default()
+        };
+        let done = s.create_post(new(), Some("key-done")).await.unwrap().value;
+        let raw = ::scylla::client::session_builder::SessionBuilder::new()
+            .known_node(&b.uri)
+            .build()
+            .await
+            .unwrap();
+        let ks = &b.keyspace;
+        let (row,) = raw
+            .query_unpaged(
+                format!("SELECT JSON * FROM {ks}.posts WHERE id = ?"),
+                (done.id.0 as i64,),
+            )
+            .await
+            .unwrap()
+            .into_rows_result()
+            .unwrap()
+            .single_row::<(String,)>()
+            .unwrap();
+        // Same author, text and time; the id's low bits differ.
+        let died = Id(done.id.0 + 1);
+        let row = row.replace(
+            &format!("\"id\": {}", done.id.0),
+            &format!("\"id\": {}", died.0),
+        );
+        assert!(row.contains(&format!("\"id\": {}", died.0)), "{row}");
+        raw.query_unpaged(format!("INSERT INTO {ks}.posts JSON ?"), (row,))
+            .await
+            .unwrap();
+        raw.query_unpaged(
+            format!(
+                "INSERT INTO {ks}.idempotency_keys (author_id, idempotency_key, post_id) \
+                 VALUES (?, 'key-died', ?)"
+            ),
+            (author.0 as i64, died.0 as i64),
+        )
+        .await
+        .unwrap();
+        let ids = |p: starling_schema::model::Page<starling_schema::model::Post>| {
+            p.items.iter().map(|p| p.id).collect::<Vec<Id>>()
+        };
+        let page = s.posts_by_author(author, Window::newest(10)).await.unwrap();
+        assert_eq!(
+            ids(page),
+            vec![done.id],
+            "the died attempt's post is not listed"
+        );
+
+        let retry = s.create_post(new(), Some("key-died")).await.unwrap();
+        assert!(!retry.created);
+        assert_eq!(retry.value.id, died);
+        let page = s.posts_by_author(author, Window::newest(10)).await.unwrap();
+        assert_eq!(ids(page), vec![died, done.id], "the replay lists the post");
+        // Finishing the listing counts nothing (the increments are not idempotent).
+        assert_eq!(s.account_counts(&[author]).await.unwrap()[0].statuses, 1);
+        // A second replay finds it listed and changes nothing.
+        s.create_post(new(), Some("key-died")).await.unwrap();
+        let page = s.posts_by_author(author, Window::newest(10)).await.unwrap();
+        assert_eq!(page.items.len(), 2);
+        assert_eq!(s.account_counts(&[author]).await.unwrap()[0].statuses, 1);
+        crate::conformance::Backend::finish(b).await;
+    }
 }
