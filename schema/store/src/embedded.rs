@@ -1703,3 +1703,61 @@ impl Store for EmbeddedStore {
             .map(|_| ())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Data written before version 5 has no email index: opening it builds one, and an
+    /// address shared by two older accounts stays with the older.
+    #[tokio::test]
+    async fn opening_older_data_indexes_its_email_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = EmbeddedSettings {
+            path: dir.path().join("store"),
+            fsync: false,
+            cache_mib: 16,
+        };
+        let store = EmbeddedStore::open(&settings, 1, Limits::default()).unwrap();
+        let mk = |username: &str, email: &str| NewAccount {
+            username: username.into(),
+            email: Some(email.into()),
+            password: "correct horse battery".into(),
+            display_name: None,
+            role: Role::User,
+            bot: false,
+        };
+        let old = store
+            .create_account(mk("old", "Old@Example.org"))
+            .await
+            .unwrap();
+        let newer = store
+            .create_account(mk("newer", "newer@example.org"))
+            .await
+            .unwrap();
+        // Make it look like version 4: no index, and two accounts sharing an address.
+        {
+            let t = &store.inner.t;
+            let mut tx = store.inner.db.write_tx();
+            tx.remove(&t.accounts_by_email, "old@example.org");
+            tx.remove(&t.accounts_by_email, "newer@example.org");
+            let shared = Credentials {
+                password_hash: String::new(),
+                email: Some("OLD@example.org".into()),
+            };
+            tx.insert(&t.credentials, k1(newer.id), encode(&shared).unwrap());
+            tx.insert(&t.meta, "schema_version", 4u32.to_be_bytes());
+            tx.commit().unwrap();
+        }
+        assert!(store.account_by_email("old@example.org").await.unwrap().is_none());
+        drop(store);
+        let store = EmbeddedStore::open(&settings, 1, Limits::default()).unwrap();
+        let found = store.account_by_email("old@EXAMPLE.org").await.unwrap();
+        assert_eq!(found.map(|a| a.id), Some(old.id));
+        // Deleting the newer account leaves the older one's address alone.
+        assert!(store.delete_account(newer.id).await.unwrap());
+        let found = store.account_by_email("old@example.org").await.unwrap();
+        assert_eq!(found.map(|a| a.id), Some(old.id));
+    }
+}
