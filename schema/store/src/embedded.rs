@@ -444,7 +444,10 @@ impl EmbeddedStore {
     /// address. Should two older accounts share an address, the older keeps it.
     fn backfill_accounts_by_email(&self) -> Result<()> {
         let t = &self.inner.t;
-        let at = t.meta.get("schema_version").ctx("reading the schema version")?;
+        let at = t
+            .meta
+            .get("schema_version")
+            .ctx("reading the schema version")?;
         if at.is_some_and(|v| v.as_ref() >= SCHEMA_VERSION.to_be_bytes().as_slice()) {
             return Ok(());
         }
@@ -457,8 +460,7 @@ impl EmbeddedStore {
             let Some(key) = credentials.email.as_deref().and_then(validate::email_key) else {
                 continue;
             };
-            if !exists(&snap, &t.accounts_by_email, key.as_str())? && claimed.insert(key.clone())
-            {
+            if !exists(&snap, &t.accounts_by_email, key.as_str())? && claimed.insert(key.clone()) {
                 tx.insert(&t.accounts_by_email, key.as_str(), id.as_ref());
             }
         }
@@ -1750,7 +1752,13 @@ mod tests {
             tx.insert(&t.meta, "schema_version", 4u32.to_be_bytes());
             tx.commit().unwrap();
         }
-        assert!(store.account_by_email("old@example.org").await.unwrap().is_none());
+        assert!(
+            store
+                .account_by_email("old@example.org")
+                .await
+                .unwrap()
+                .is_none()
+        );
         drop(store);
         let store = EmbeddedStore::open(&settings, 1, Limits::default()).unwrap();
         let found = store.account_by_email("old@EXAMPLE.org").await.unwrap();

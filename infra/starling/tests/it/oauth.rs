@@ -455,7 +455,10 @@ async fn signing_in_with_the_email_address_in_any_case() {
     .await;
     assert_eq!(status, StatusCode::OK, "{token}");
     let access = token["access_token"].as_str().unwrap();
-    assert_eq!(me(&app, access).await["id"].as_str(), Some(carol.id.as_str()));
+    assert_eq!(
+        me(&app, access).await["id"].as_str(),
+        Some(carol.id.as_str())
+    );
 
     // The password grant takes the address as `username` too, as Mastodon's does.
     let grant = |username: &'static str, password: &'static str| {
@@ -479,7 +482,10 @@ async fn signing_in_with_the_email_address_in_any_case() {
     let (status, token) = grant("carol@EXAMPLE.ORG", PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{token}");
     let access = token["access_token"].as_str().unwrap();
-    assert_eq!(me(&app, access).await["id"].as_str(), Some(carol.id.as_str()));
+    assert_eq!(
+        me(&app, access).await["id"].as_str(),
+        Some(carol.id.as_str())
+    );
     let (status, refused) = grant("carol@example.org", "not the password").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     assert_eq!(refused["error"], "invalid_grant");

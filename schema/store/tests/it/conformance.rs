@@ -1856,9 +1856,7 @@ pub async fn accounts_are_found_by_email_in_any_case<B: Backend>(b: &B) {
         ErrorKind::Invalid
     );
     // A username refused keeps the address free for the next try.
-    let clash = s
-        .create_account(mk("BEA", Some("other@example.org")))
-        .await;
+    let clash = s.create_account(mk("BEA", Some("other@example.org"))).await;
     assert_eq!(kind(clash), ErrorKind::Conflict);
     assert!(
         s.account_by_email("other@example.org")
