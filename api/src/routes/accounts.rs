@@ -103,7 +103,14 @@ async fn register(
             role: Role::User,
             bot: false,
         })
-        .await?;
+        .await
+        .map_err(|e| match &e {
+            // Mastodon's words for an address another account signed up with.
+            starling_store::StoreError::Conflict(m) if m.starts_with("email") => {
+                ApiError::invalid("Validation failed: Email has already been taken")
+            }
+            _ => ApiError::from(e),
+        })?;
     // The new user's timeline exists from the start, so fan-out fills it at once. If the
     // shard is down, the first home read rebuilds it instead; sign-up still succeeds.
     if let Err(e) = api.timelines.create_empty(account.id).await {

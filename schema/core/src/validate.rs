@@ -55,6 +55,13 @@ pub fn username_key(username: &str) -> String {
     username.nfkc().flat_map(char::to_lowercase).collect()
 }
 
+/// The key an email address is indexed under: trimmed and lowercased, so `Alice@Example.ORG `
+/// finds `alice@example.org`. `None` for an empty address, which is no address.
+pub fn email_key(email: &str) -> Option<String> {
+    let key = email.trim().to_lowercase();
+    (!key.is_empty()).then_some(key)
+}
+
 /// The rule for names signed up through the API, as Mastodon's for local accounts: ASCII
 /// letters, digits and underscores only (so `аdmin` with a Cyrillic `а` cannot pass for
 /// `admin`), at most [`USERNAME_MAX_CHARS`], and none of `reserved` (in any case). Stored

@@ -100,6 +100,8 @@ struct Tables {
     apps_by_id: SingleWriterTxKeyspace,
     /// code digest → AuthCode (schema version 3)
     auth_codes: SingleWriterTxKeyspace,
+    /// email key (`validate::email_key`) → account id (schema version 5)
+    accounts_by_email: SingleWriterTxKeyspace,
     // start-up state (see `startup.rs`)
     markers: SingleWriterTxKeyspace,
     filters: SingleWriterTxKeyspace,
@@ -152,6 +154,8 @@ pub struct EmbeddedStore {
 }
 
 type Tx<'a> = SingleWriterWriteTx<'a>;
+
+const EMAIL_TAKEN: &str = "email is already taken";
 
 fn k1(a: Id) -> [u8; 8] {
     a.to_be_bytes()
@@ -358,6 +362,7 @@ impl EmbeddedStore {
             outbox: open("outbox").ctx("opening table outbox")?,
             apps_by_id: open("apps_by_id").ctx("opening table apps_by_id")?,
             auth_codes: open("auth_codes").ctx("opening table auth_codes")?,
+            accounts_by_email: open("accounts_by_email").ctx("opening table accounts_by_email")?,
             markers: open("markers").ctx("opening table markers")?,
             filters: open("filters").ctx("opening table filters")?,
             announcements: open("announcements").ctx("opening table announcements")?,
@@ -407,6 +412,7 @@ impl EmbeddedStore {
             }
         }
         self.backfill_apps_by_id()?;
+        self.backfill_accounts_by_email()?;
         meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes())
             .ctx("writing the schema version")?;
         Ok(SCHEMA_VERSION)
@@ -430,6 +436,35 @@ impl EmbeddedStore {
             }
         }
         tx.commit().ctx("indexing apps by id")?;
+        Ok(())
+    }
+
+    /// Version 5 looks accounts up by email: index the addresses stored before it. Skipped
+    /// once the data is at version 5, since every account written since indexes its own
+    /// address. Should two older accounts share an address, the older keeps it.
+    fn backfill_accounts_by_email(&self) -> Result<()> {
+        let t = &self.inner.t;
+        let at = t
+            .meta
+            .get("schema_version")
+            .ctx("reading the schema version")?;
+        if at.is_some_and(|v| v.as_ref() >= SCHEMA_VERSION.to_be_bytes().as_slice()) {
+            return Ok(());
+        }
+        let snap = self.snapshot();
+        let mut tx = self.inner.db.write_tx();
+        let mut claimed = HashSet::new();
+        for row in snap.iter(&t.credentials) {
+            let (id, value) = row.into_inner().ctx("indexing accounts by email")?;
+            let credentials: Credentials = decode(&value)?;
+            let Some(key) = credentials.email.as_deref().and_then(validate::email_key) else {
+                continue;
+            };
+            if !exists(&snap, &t.accounts_by_email, key.as_str())? && claimed.insert(key.clone()) {
+                tx.insert(&t.accounts_by_email, key.as_str(), id.as_ref());
+            }
+        }
+        tx.commit().ctx("indexing accounts by email")?;
         Ok(())
     }
 
@@ -657,9 +692,17 @@ impl Store for EmbeddedStore {
     async fn create_account(&self, new: NewAccount) -> Result<Account> {
         let username = validate::validate_new_account(&new)?;
         let key = validate::username_key(&username);
-        if exists(&self.snapshot(), &self.inner.t.usernames, &key)? {
+        let email_key = new.email.as_deref().and_then(validate::email_key);
+        let snap = self.snapshot();
+        if exists(&snap, &self.inner.t.usernames, &key)? {
             return Err(StoreError::Conflict("username is already taken".into()));
         }
+        if let Some(email) = &email_key
+            && exists(&snap, &self.inner.t.accounts_by_email, email.as_str())?
+        {
+            return Err(StoreError::Conflict(EMAIL_TAKEN.into()));
+        }
+        drop(snap);
         let password = new.password;
         let password_hash = secrets::hash_password(password).await?;
         self.write(move |inner, tx| {
@@ -667,6 +710,11 @@ impl Store for EmbeddedStore {
             // Checked again inside the transaction: the one above only spares the hashing.
             if exists(tx, &t.usernames, &key)? {
                 return Err(StoreError::Conflict("username is already taken".into()));
+            }
+            if let Some(email) = &email_key
+                && exists(tx, &t.accounts_by_email, email.as_str())?
+            {
+                return Err(StoreError::Conflict(EMAIL_TAKEN.into()));
             }
             let id = inner.mint()?;
             let account = Account {
@@ -682,6 +730,9 @@ impl Store for EmbeddedStore {
             };
             put(tx, &t.accounts, k1(id), &account)?;
             tx.insert(&t.usernames, key.as_str(), k1(id));
+            if let Some(email) = &email_key {
+                tx.insert(&t.accounts_by_email, email.as_str(), k1(id));
+            }
             put(
                 tx,
                 &t.credentials,
@@ -767,6 +818,21 @@ impl Store for EmbeddedStore {
         ids.iter()
             .map(|id| Ok(get(&snap, &self.inner.t.account_counts, k1(*id))?.unwrap_or_default()))
             .collect()
+    }
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+        let Some(key) = validate::email_key(email) else {
+            return Ok(None);
+        };
+        let t = &self.inner.t;
+        let snap = self.snapshot();
+        match snap
+            .get(&t.accounts_by_email, key.as_str())
+            .ctx("looking up an email")?
+        {
+            Some(id) => get(&snap, &t.accounts, &id),
+            None => Ok(None),
+        }
     }
 
     async fn verify_password(&self, username: &str, password: &str) -> Result<Account> {
@@ -1550,6 +1616,20 @@ impl Store for EmbeddedStore {
                 &t.usernames,
                 validate::username_key(&account.username).as_str(),
             );
+            let credentials = get::<Credentials>(tx, &t.credentials, k1(id))?;
+            if let Some(email) = credentials
+                .and_then(|c| c.email)
+                .as_deref()
+                .and_then(validate::email_key)
+            {
+                // Only if it is this account's: an older account may hold it (backfill).
+                let owner = tx
+                    .get(&t.accounts_by_email, email.as_str())
+                    .ctx("reading an email")?;
+                if owner.is_some_and(|o| o.as_ref() == k1(id).as_slice()) {
+                    tx.remove(&t.accounts_by_email, email.as_str());
+                }
+            }
             tx.remove(&t.credentials, k1(id));
             tx.remove(&t.account_counts, k1(id));
             tx.remove(&t.accounts, k1(id));
@@ -1623,5 +1703,69 @@ impl Store for EmbeddedStore {
             .get("schema_version")
             .ctx("pinging the store")
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Data written before version 5 has no email index: opening it builds one, and an
+    /// address shared by two older accounts stays with the older.
+    #[tokio::test]
+    async fn opening_older_data_indexes_its_email_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = EmbeddedSettings {
+            path: dir.path().join("store"),
+            fsync: false,
+            cache_mib: 16,
+        };
+        let store = EmbeddedStore::open(&settings, 1, Limits::default()).unwrap();
+        let mk = |username: &str, email: &str| NewAccount {
+            username: username.into(),
+            email: Some(email.into()),
+            password: "correct horse battery".into(),
+            display_name: None,
+            role: Role::User,
+            bot: false,
+        };
+        let old = store
+            .create_account(mk("old", "Old@Example.org"))
+            .await
+            .unwrap();
+        let newer = store
+            .create_account(mk("newer", "newer@example.org"))
+            .await
+            .unwrap();
+        // Make it look like version 4: no index, and two accounts sharing an address.
+        {
+            let t = &store.inner.t;
+            let mut tx = store.inner.db.write_tx();
+            tx.remove(&t.accounts_by_email, "old@example.org");
+            tx.remove(&t.accounts_by_email, "newer@example.org");
+            let shared = Credentials {
+                password_hash: String::new(),
+                email: Some("OLD@example.org".into()),
+            };
+            tx.insert(&t.credentials, k1(newer.id), encode(&shared).unwrap());
+            tx.insert(&t.meta, "schema_version", 4u32.to_be_bytes());
+            tx.commit().unwrap();
+        }
+        assert!(
+            store
+                .account_by_email("old@example.org")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        drop(store);
+        let store = EmbeddedStore::open(&settings, 1, Limits::default()).unwrap();
+        let found = store.account_by_email("old@EXAMPLE.org").await.unwrap();
+        assert_eq!(found.map(|a| a.id), Some(old.id));
+        // Deleting the newer account leaves the older one's address alone.
+        assert!(store.delete_account(newer.id).await.unwrap());
+        let found = store.account_by_email("old@example.org").await.unwrap();
+        assert_eq!(found.map(|a| a.id), Some(old.id));
     }
 }

@@ -39,7 +39,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 /// How long an authorization code may wait to be exchanged (Doorkeeper's default).
 pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
@@ -75,6 +75,11 @@ pub trait Store: Send + Sync + 'static {
     /// them a batch at a time rather than refusing.
     fn account_counts(&self, ids: &[Id])
     -> impl Future<Output = Result<Vec<AccountCounts>>> + Send;
+    /// The account registered with this email address, in any case and with surrounding
+    /// blanks ignored. One address belongs to at most one account: `create_account`
+    /// refuses an address already taken with `Conflict`, and `delete_account` frees it.
+    fn account_by_email(&self, email: &str)
+    -> impl Future<Output = Result<Option<Account>>> + Send;
     /// The account whose username and password these are, or `Unauthorized`.
     fn verify_password(
         &self,
@@ -477,6 +482,7 @@ delegate! {
     fn accounts_by_ids(&self, ids: &[Id]) -> Result<Vec<Account>>;
     fn accounts_by_usernames(&self, usernames: &[&str]) -> Result<Vec<Account>>;
     fn account_counts(&self, ids: &[Id]) -> Result<Vec<AccountCounts>>;
+    fn account_by_email(&self, email: &str) -> Result<Option<Account>>;
     fn verify_password(&self, username: &str, password: &str) -> Result<Account>;
     fn create_app(&self, new: NewApp) -> Result<IssuedApp>;
     fn verify_app(&self, client_id: &str, client_secret: &str) -> Result<App>;

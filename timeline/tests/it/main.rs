@@ -195,6 +195,7 @@ mod gated {
         fn import_accounts(&self, accounts: Vec<ImportAccount>) -> Result<Vec<Account>>;
         fn accounts_by_ids(&self, ids: &[Id]) -> Result<Vec<Account>>;
         fn accounts_by_usernames(&self, usernames: &[&str]) -> Result<Vec<Account>>;
+        fn account_by_email(&self, email: &str) -> Result<Option<Account>>;
         fn account_counts(&self, ids: &[Id]) -> Result<Vec<AccountCounts>>;
         fn verify_password(&self, username: &str, password: &str) -> Result<Account>;
         fn create_app(&self, new: NewApp) -> Result<IssuedApp>;

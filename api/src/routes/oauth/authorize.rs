@@ -569,9 +569,12 @@ async fn sign_in(api: web::Data<Api>, req: HttpRequest, payload: web::Payload) -
             .map(|a| a.name),
         None => None,
     };
-    // Clients and people write `@name` and `name@domain` too.
-    let username = form.username.trim().trim_start_matches('@');
-    let username = username.split('@').next().unwrap_or(username);
+    // A username (`name`, `@name`, `name@domain`) or the account's email address.
+    let username = match super::sign_in_name(&api, &form.username).await {
+        Ok(name) => name,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
+    let username = username.as_str();
     let verified = if username.is_empty() || form.password.is_empty() {
         None
     } else {

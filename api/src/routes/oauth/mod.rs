@@ -24,6 +24,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/oauth/style.css", web::get().to(pages::style));
 }
 
+/// The username whose password to check for what was typed into a sign-in field: a
+/// username, `@name` or `name@domain`, or (as Mastodon's "E-mail address or username") an
+/// email address. Something shaped like an address (`local@domain.tld`) is taken as one
+/// only when no account is named `local`, so `alice@this.instance` still means `alice`.
+/// An unknown address comes back as its local part, which then fails like any unknown
+/// name: the caller answers every failure the same way.
+pub(crate) async fn sign_in_name(api: &crate::Api, entered: &str) -> ApiResult<String> {
+    use starling_store::Store;
+    let entered = entered.trim();
+    let name = entered.trim_start_matches('@');
+    let name = name.split('@').next().unwrap_or(name);
+    let looks_like_email = entered
+        .rsplit_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+    if looks_like_email
+        && (name.is_empty() || api.store.accounts_by_usernames(&[name]).await?.is_empty())
+        && let Some(account) = api.store.account_by_email(entered).await?
+    {
+        return Ok(account.username);
+    }
+    Ok(name.to_owned())
+}
+
 /// Scopes an app may ask for. Granular scopes (`read:statuses`) are accepted and grant
 /// their whole family.
 pub(crate) const KNOWN_SCOPES: &[&str] = &["read", "write", "follow", "push", "admin", "profile"];

@@ -324,13 +324,12 @@ async fn password_grant(
             "The request is missing a required parameter: username and password.",
         ));
     };
-    // Clients may send `@name` or `name@domain`.
-    let username = username.trim_start_matches('@');
-    let username = username.split('@').next().unwrap_or(username);
-    let _permit = crate::ratelimit::sign_in_attempt(api, req, username).await?;
+    // Clients may send `@name`, `name@domain` or, as to Mastodon, the email address.
+    let username = super::sign_in_name(api, username).await?;
+    let _permit = crate::ratelimit::sign_in_attempt(api, req, &username).await?;
     let account = api
         .store
-        .verify_password(username, password)
+        .verify_password(&username, password)
         .await
         .map_err(|e| match e.kind() {
             ErrorKind::Unauthorized => invalid_grant(),

@@ -388,6 +388,143 @@ async fn authorization_code_with_pkce_s256_signs_in_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_with_the_email_address_in_any_case() {
+    let mut app = spawn_app().await;
+    let carol = app.register("carol").await; // carol@example.org
+    let client = register_app(&app, WEB, "read write").await;
+    let mut browser = Browser::new(&app);
+    let q = query(&[
+        ("response_type", "code"),
+        ("client_id", &client.id),
+        ("redirect_uri", WEB),
+        ("scope", "read"),
+        ("code_challenge", &s256(VERIFIER)),
+        ("code_challenge_method", "S256"),
+    ]);
+    let login = browser.get(&format!("/oauth/authorize?{q}")).await;
+    assert!(
+        login.body.contains("E-mail address or username"),
+        "{}",
+        login.body
+    );
+
+    // A right address with a wrong password, an unknown address: the same page as ever.
+    let wrong = browser
+        .log_in(&login, "CAROL@Example.org", "not the password")
+        .await;
+    let unknown = browser.log_in(&login, "nobody@example.org", PASSWORD).await;
+    let bad_name = browser.log_in(&login, "nobody", PASSWORD).await;
+    for page in [&wrong, &unknown, &bad_name] {
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            page.body.contains("Invalid username or password."),
+            "{}",
+            page.body
+        );
+    }
+    assert_eq!(
+        wrong.body.replace("value=\"CAROL@Example.org\"", ""),
+        unknown.body.replace("value=\"nobody@example.org\"", ""),
+        "nothing tells whether the address is known"
+    );
+    assert_eq!(
+        unknown.body.replace("value=\"nobody@example.org\"", ""),
+        bad_name.body.replace("value=\"nobody\"", ""),
+    );
+
+    let signed = browser
+        .log_in(&login, " Carol@EXAMPLE.org ", PASSWORD)
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let consent = browser.get(&signed.location()).await;
+    assert!(consent.body.contains("@carol"), "{}", consent.body);
+    let back = browser.decide(&consent, "approve").await;
+    assert_eq!(back.status, StatusCode::FOUND);
+    let code = param(&back.location(), "code").expect("code");
+    let (status, token) = exchange(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", WEB),
+            ("client_id", client.id.as_str()),
+            ("client_secret", client.secret.as_str()),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let access = token["access_token"].as_str().unwrap();
+    assert_eq!(
+        me(&app, access).await["id"].as_str(),
+        Some(carol.id.as_str())
+    );
+
+    // The password grant takes the address as `username` too, as Mastodon's does.
+    let grant = |username: &'static str, password: &'static str| {
+        let client = &client;
+        let app = &app;
+        async move {
+            exchange(
+                app,
+                &[
+                    ("grant_type", "password"),
+                    ("username", username),
+                    ("password", password),
+                    ("client_id", client.id.as_str()),
+                    ("client_secret", client.secret.as_str()),
+                    ("scope", "read"),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, token) = grant("carol@EXAMPLE.ORG", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let access = token["access_token"].as_str().unwrap();
+    assert_eq!(
+        me(&app, access).await["id"].as_str(),
+        Some(carol.id.as_str())
+    );
+    let (status, refused) = grant("carol@example.org", "not the password").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant");
+
+    // One address, one account: signing up again with it, in another case, is refused.
+    let (_, app_token) = exchange(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client.id.as_str()),
+            ("client_secret", client.secret.as_str()),
+            ("scope", "write"),
+        ],
+    )
+    .await;
+    let res = app
+        .http
+        .post(format!("{}/api/v1/accounts", app.base))
+        .bearer_auth(app_token["access_token"].as_str().unwrap())
+        .form(&[
+            ("username", "carol2"),
+            ("email", "Carol@Example.org"),
+            ("password", PASSWORD),
+            ("agreement", "true"),
+            ("locale", "en"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        "Validation failed: Email has already been taken"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pkce_plain_with_basic_client_auth_and_wrong_or_missing_verifiers() {
     let mut app = spawn_app().await;
     let bob = app.register("bob").await;

@@ -289,6 +289,8 @@ async fn drop_keyspace(session: &Session, ks: &Keyspace) -> Result<()> {
     schema::ddl(session, "dropping the keyspace", cql).await
 }
 
+const EMAIL_TAKEN: &str = "email is already taken";
+
 impl Store for ScyllaStore {
     // ---- accounts -------------------------------------------------------------------------
 
@@ -301,9 +303,25 @@ impl Store for ScyllaStore {
         if self.exists(CTX, &st.username_get, (key.as_str(),)).await? {
             return Err(StoreError::Conflict("username is already taken".into()));
         }
+        let email_key = new.email.as_deref().and_then(validate::email_key);
+        if let Some(email) = &email_key
+            && self.exists(CTX, &st.email_get, (email.as_str(),)).await?
+        {
+            return Err(StoreError::Conflict(EMAIL_TAKEN.into()));
+        }
         let password = new.password;
         let hash = secrets::hash_password(password).await?;
         let id = self.mint().await?;
+        // The address is claimed before anything else is written, so a refusal leaves
+        // nothing behind; it is released again if the username turns out to be taken.
+        if let Some(email) = &email_key
+            && !self
+                .lwt(CTX, &st.email_claim, (email.as_str(), db(id)))
+                .await?
+                .applied
+        {
+            return Err(StoreError::Conflict(EMAIL_TAKEN.into()));
+        }
         let account = Account {
             id,
             username,
@@ -318,6 +336,13 @@ impl Store for ScyllaStore {
         let credentials = (db(id), hash.as_str(), unset(new.email.as_deref()));
         self.write(CTX, &st.credentials_insert, credentials).await?;
         if !self.insert_account(&account, &key).await? {
+            if let Some(email) = &email_key
+                && let Err(e) = self
+                    .lwt(CTX, &st.email_release, (email.as_str(), db(id)))
+                    .await
+            {
+                tracing::warn!(error = %e, "releasing the email of an account whose username was taken");
+            }
             return Err(StoreError::Conflict("username is already taken".into()));
         }
         Ok(account)
@@ -397,6 +422,19 @@ impl Store for ScyllaStore {
         })
         .await?;
         Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+        let Some(key) = validate::email_key(email) else {
+            return Ok(None);
+        };
+        let owner = self
+            .row::<(i64,)>("looking up an email", &self.st().email_get, (key.as_str(),))
+            .await?;
+        match owner {
+            Some((id,)) => self.account(exec::id(id)).await,
+            None => Ok(None),
+        }
     }
 
     async fn account_counts(&self, ids: &[Id]) -> Result<Vec<AccountCounts>> {
@@ -1437,6 +1475,17 @@ impl Store for ScyllaStore {
             self.revoke_token(&token.token_hash).await?;
         }
         let key = validate::username_key(&account.username);
+        let email = self
+            .row::<(Option<String>,)>(CTX, &st.credentials_email_get, (db(id),))
+            .await?
+            .and_then(|(email,)| email)
+            .as_deref()
+            .and_then(validate::email_key);
+        if let Some(email) = &email {
+            // Only if it is this account's: the condition leaves another's claim alone.
+            self.lwt(CTX, &st.email_release, (email.as_str(), db(id)))
+                .await?;
+        }
         self.write(CTX, &st.account_delete, (db(id),)).await?;
         futures::try_join!(
             self.write(CTX, &st.username_delete, (key.as_str(),)),

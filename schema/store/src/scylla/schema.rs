@@ -37,6 +37,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "004_startup.cql",
         include_str!("../../../cql/004_startup.cql"),
     ),
+    ("005_email.cql", include_str!("../../../cql/005_email.cql")),
 ];
 
 /// The row of `schema_version` this store writes.

@@ -128,6 +128,12 @@ statements! {
     lwt username_claim = "INSERT INTO {ks}.usernames (username_key, account_id) VALUES (?, ?) \
         IF NOT EXISTS";
     read credentials_get = "SELECT password_hash FROM {ks}.credentials WHERE account_id = ?";
+    read credentials_email_get = "SELECT email FROM {ks}.credentials WHERE account_id = ?";
+    read email_get = "SELECT account_id FROM {ks}.accounts_by_email WHERE email_key = ?";
+    lwt email_claim = "INSERT INTO {ks}.accounts_by_email (email_key, account_id) \
+        VALUES (?, ?) IF NOT EXISTS";
+    lwt email_release = "DELETE FROM {ks}.accounts_by_email WHERE email_key = ? \
+        IF account_id = ?";
     write credentials_insert = "INSERT INTO {ks}.credentials (account_id, password_hash, email) \
         VALUES (?, ?, ?)";
     write credentials_delete = "DELETE FROM {ks}.credentials WHERE account_id = ?";

@@ -1635,6 +1635,13 @@ pub async fn a_reopened_store_keeps_its_data<B: Backend>(b: B) -> B {
         a
     );
     assert_eq!(
+        s.account_by_email("PERSIST@example.org")
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(a)
+    );
+    assert_eq!(
         s.verify_password("persist", "correct horse battery")
             .await
             .unwrap()
@@ -1800,6 +1807,83 @@ pub async fn imported_follows_are_counted_once<B: Backend>(b: &B) {
     );
     let too_many = vec![(a, bb); MAX_PAGE + 1];
     assert_eq!(kind(s.import_follows(too_many).await), ErrorKind::Invalid);
+}
+
+pub async fn accounts_are_found_by_email_in_any_case<B: Backend>(b: &B) {
+    let s = b.store();
+    let mk = |username: &str, email: Option<&str>| NewAccount {
+        username: username.into(),
+        email: email.map(Into::into),
+        password: "correct horse battery".into(),
+        display_name: None,
+        role: Role::User,
+        bot: false,
+    };
+    let bea = s
+        .create_account(mk("bea", Some("Bea.Smith@Example.ORG")))
+        .await
+        .unwrap();
+    for asked in [
+        "bea.smith@example.org",
+        "BEA.SMITH@EXAMPLE.ORG",
+        " Bea.Smith@example.org\t",
+    ] {
+        let found = s.account_by_email(asked).await.unwrap();
+        assert_eq!(found.map(|a| a.id), Some(bea.id), "{asked:?}");
+    }
+    for unknown in ["nobody@example.org", "bea@example.org", "", "   "] {
+        assert!(
+            s.account_by_email(unknown).await.unwrap().is_none(),
+            "{unknown:?} is no one's address"
+        );
+    }
+    // One address, one account, whatever its case; the refused account is not created.
+    let taken = s
+        .create_account(mk("bea_two", Some("BEA.smith@example.org")))
+        .await;
+    assert_eq!(kind(taken), ErrorKind::Conflict);
+    assert!(
+        s.accounts_by_usernames(&["bea_two"])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // No address is no address: any number of accounts may have none.
+    s.create_account(mk("noaddr1", None)).await.unwrap();
+    s.create_account(mk("noaddr2", None)).await.unwrap();
+    assert_eq!(
+        kind(s.create_account(mk("noaddr3", Some(" "))).await),
+        ErrorKind::Invalid
+    );
+    // A username refused keeps the address free for the next try.
+    let clash = s.create_account(mk("BEA", Some("other@example.org"))).await;
+    assert_eq!(kind(clash), ErrorKind::Conflict);
+    assert!(
+        s.account_by_email("other@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Deleting the account frees its address.
+    assert!(s.delete_account(bea.id).await.unwrap());
+    assert!(
+        s.account_by_email("bea.smith@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = s
+        .create_account(mk("bea_again", Some("bea.smith@example.org")))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.account_by_email("Bea.Smith@example.org")
+            .await
+            .unwrap()
+            .map(|a| a.username),
+        Some("bea_again".to_owned())
+    );
+    assert_ne!(again.id, bea.id);
 }
 
 pub async fn deleting_an_account_removes_it_everywhere_in_the_store<B: Backend>(b: &B) {
@@ -2130,6 +2214,7 @@ macro_rules! conformance_suite {
     ($make:path) => {
         $crate::conformance_suite!(@cases $make;
             account_round_trip, username_is_unique_in_any_case, unicode_usernames_normalise,
+            accounts_are_found_by_email_in_any_case,
             invalid_usernames_are_rejected, passwords_are_checked_and_never_stored_plain,
             batch_reads_keep_order_and_skip_missing, oversized_batches_are_rejected,
             account_counts_answer_more_than_a_batch,
