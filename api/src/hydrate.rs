@@ -37,6 +37,11 @@ impl Accounts {
         Ok(Accounts { by_id })
     }
 
+    /// Whether the account exists (was loaded).
+    pub fn contains(&self, id: Id) -> bool {
+        self.by_id.contains_key(&id)
+    }
+
     /// The account as JSON text, if it exists.
     pub fn json(&self, id: Id) -> Option<Json> {
         let mut out = String::new();

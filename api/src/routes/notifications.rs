@@ -200,7 +200,7 @@ pub(crate) async fn prepare(api: &Api, me: Id, items: &[Notification]) -> ApiRes
     .await?;
     let items = items
         .into_iter()
-        .filter(|n| accounts.json(n.from_account_id).is_some())
+        .filter(|n| accounts.contains(n.from_account_id))
         .filter(|n| n.post_id.is_none_or(|p| statuses.contains_key(&p)))
         .cloned()
         .collect();
