@@ -11,6 +11,9 @@ use starling_schema::model::{
 use starling_schema::{ErrorKind, Id};
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError};
 
+mod social;
+pub use social::*;
+
 /// A backend under test: a fresh, empty store that can be closed and opened again.
 pub trait Backend: Sized {
     type S: Store + Clone;
@@ -2253,6 +2256,10 @@ macro_rules! conformance_suite {
             markers_are_per_user_and_count_their_updates,
             filters_round_trip_replace_and_refuse_bad_drafts,
             announcements_are_listed_dismissed_and_deleted,
+            // profiles and follow requests (schema version 6)
+            profile_edits_are_stored_whole_and_bounded, follow_requests_wait_until_decided,
+            blocks_end_follow_requests_and_forbid_them,
+            concurrent_decisions_on_one_request_apply_once,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
