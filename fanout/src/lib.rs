@@ -175,6 +175,24 @@ impl<S: Store + Clone> Fanout<S> {
                 follower_id,
                 followee_id,
             } => self.unfollow(*follower_id, *followee_id).await,
+            Event::FollowRequested {
+                follower_id,
+                followee_id,
+            } => self
+                .notify(NewNotification {
+                    account_id: *followee_id,
+                    kind: NotificationKind::FollowRequest,
+                    from_account_id: *follower_id,
+                    post_id: None,
+                })
+                .await
+                .map(drop),
+            // Accepted: the new follower's timeline takes the account's posts, private ones
+            // included; the account was told of the request already.
+            Event::FollowAuthorized {
+                follower_id,
+                followee_id,
+            } => self.follow(*follower_id, *followee_id).await,
             Event::Blocked {
                 account_id,
                 target_id,

@@ -138,9 +138,7 @@ async fn register(
 }
 
 async fn verify_credentials(api: web::Data<Api>, auth: Auth) -> ApiResult<HttpResponse> {
-    let counts = api.store.account_counts(&[auth.account.id]).await?;
-    let counts = counts.first().copied().unwrap_or_default();
-    Ok(entities::credential_account(&auth.account, &counts, api.base_url()).response())
+    super::profile::credential_account(&api, &auth.account).await
 }
 
 async fn account_json(api: &Api, id: Id) -> ApiResult<Json> {
@@ -378,10 +376,20 @@ async fn follow(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let (me, target) = (auth.account.id, path_id(&path)?);
-    let changed = api.store.follow(me, target).await?;
-    let event = Event::Followed {
-        follower_id: me,
-        followee_id: target,
+    // A locked account decides who follows it: the follow waits as a request.
+    let locked = api.account(target).await?.is_some_and(|a| a.locked);
+    let (changed, event) = if locked {
+        let event = Event::FollowRequested {
+            follower_id: me,
+            followee_id: target,
+        };
+        (api.store.request_follow(me, target).await?, event)
+    } else {
+        let event = Event::Followed {
+            follower_id: me,
+            followee_id: target,
+        };
+        (api.store.follow(me, target).await?, event)
     };
     settle(&api, me, target, changed, event).await
 }

@@ -159,9 +159,10 @@ impl Sub {
             LiveEvent::Update { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Delete { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Notification { .. } => matches!(self, Sub::User | Sub::UserNotification),
-            LiveEvent::Revoked { .. } | LiveEvent::Forget { .. } | LiveEvent::Shunned { .. } => {
-                false
-            }
+            LiveEvent::Revoked { .. }
+            | LiveEvent::Forget { .. }
+            | LiveEvent::Shunned { .. }
+            | LiveEvent::ForgetAccount { .. } => false,
         }
     }
 }
@@ -648,7 +649,10 @@ async fn deliver(
             };
             ("notification", notification.0.into(), Vec::new())
         }
-        LiveEvent::Revoked { .. } | LiveEvent::Forget { .. } | LiveEvent::Shunned { .. } => {
+        LiveEvent::Revoked { .. }
+        | LiveEvent::Forget { .. }
+        | LiveEvent::Shunned { .. }
+        | LiveEvent::ForgetAccount { .. } => {
             return Ok(());
         }
     };
@@ -713,8 +717,8 @@ async fn renew_presence(api: Arc<Api>) {
 }
 
 /// Close this node's streams of tokens revoked on any node, and forget them at once; forget
-/// posts deleted on any node, and the block and mute sets that a block or mute on any node
-/// changed.
+/// posts deleted on any node, accounts edited on any node, and the block and mute sets that
+/// a block or mute on any node changed.
 async fn watch_revocations(api: Arc<Api>) {
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -733,6 +737,9 @@ async fn watch_revocations(api: Arc<Api>) {
                         }
                         Some(LiveEvent::Shunned { accounts }) => {
                             api.forget_shunned(&accounts).await;
+                        }
+                        Some(LiveEvent::ForgetAccount { account_id }) => {
+                            api.forget_account(account_id).await;
                         }
                         Some(_) => {}
                         None => break,
