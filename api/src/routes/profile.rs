@@ -28,14 +28,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/api/v1/follow_requests/{id}/authorize",
         web::post().to(authorize),
     )
-    .route("/api/v1/follow_requests/{id}/reject", web::post().to(reject));
+    .route(
+        "/api/v1/follow_requests/{id}/reject",
+        web::post().to(reject),
+    );
 }
 
 /// The most follow requests `source.follow_requests_count` counts exactly.
 const COUNT_REQUESTS_UP_TO: usize = 1_000;
 
 /// The signed-in user as `verify_credentials` shows it: with `source`.
-pub(super) async fn credential_account(api: &Api, account: &starling_schema::model::Account) -> ApiResult<HttpResponse> {
+pub(super) async fn credential_account(
+    api: &Api,
+    account: &starling_schema::model::Account,
+) -> ApiResult<HttpResponse> {
     let me = [account.id];
     let (counts, requests) = futures::try_join!(
         api.store.account_counts(&me),
@@ -67,12 +73,13 @@ impl FromRequest for ProfileBody {
             .to_owned();
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let bytes = bytes.await.map_err(|e| {
-                match e.as_error::<actix_web::error::PayloadError>() {
-                    Some(actix_web::error::PayloadError::Overflow) => ApiError::too_large(),
-                    _ => ApiError::invalid(format!("Could not read the request body: {e}")),
-                }
-            })?;
+            let bytes =
+                bytes
+                    .await
+                    .map_err(|e| match e.as_error::<actix_web::error::PayloadError>() {
+                        Some(actix_web::error::PayloadError::Overflow) => ApiError::too_large(),
+                        _ => ApiError::invalid(format!("Could not read the request body: {e}")),
+                    })?;
             let lower = content_type.to_ascii_lowercase();
             if lower.starts_with("application/json") {
                 if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -80,7 +87,9 @@ impl FromRequest for ProfileBody {
                 }
                 return match serde_json::from_slice(&bytes) {
                     Ok(Value::Object(map)) => Ok(ProfileBody(map)),
-                    Ok(_) => Err(ApiError::invalid("Invalid request body: expected an object")),
+                    Ok(_) => Err(ApiError::invalid(
+                        "Invalid request body: expected an object",
+                    )),
                     Err(e) => Err(ApiError::invalid(format!("Invalid request body: {e}"))),
                 };
             }
@@ -96,7 +105,10 @@ impl FromRequest for ProfileBody {
 }
 
 /// The parts of a multipart body, as (name, text) pairs.
-async fn multipart_pairs(content_type: &str, bytes: web::Bytes) -> ApiResult<Vec<(String, String)>> {
+async fn multipart_pairs(
+    content_type: &str,
+    bytes: web::Bytes,
+) -> ApiResult<Vec<(String, String)>> {
     let boundary = multer::parse_boundary(content_type)
         .map_err(|e| ApiError::invalid(format!("Invalid multipart body: {e}")))?;
     let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
@@ -136,7 +148,9 @@ fn unfold(pairs: Vec<(String, String)>) -> ApiResult<Map<String, Value>> {
     let mut root = Map::new();
     for (key, value) in pairs {
         let mut path: Vec<&str> = Vec::new();
-        let (head, mut rest) = key.split_once('[').map_or((key.as_str(), ""), |(h, r)| (h, r));
+        let (head, mut rest) = key
+            .split_once('[')
+            .map_or((key.as_str(), ""), |(h, r)| (h, r));
         path.push(head);
         while !rest.is_empty() {
             let Some((seg, after)) = rest.split_once(']') else {

@@ -9,6 +9,7 @@ mod core_path;
 mod golden;
 mod helpers;
 mod oauth;
+mod profile;
 mod roles;
 mod search;
 mod social;
