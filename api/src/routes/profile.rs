@@ -2,7 +2,6 @@
 //! deciding follow requests (`/api/v1/follow_requests`).
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value};
 use starling_schema::Id;
@@ -14,7 +13,7 @@ use starling_store::Store;
 use super::accounts::account_list;
 use super::path_id;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Query};
+use crate::extract::{self, Auth, Query};
 use crate::pagination::PageParams;
 use crate::{Api, entities};
 
@@ -65,21 +64,10 @@ impl FromRequest for ProfileBody {
     type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let content_type = extract::content_type(req);
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let bytes =
-                bytes
-                    .await
-                    .map_err(|e| match e.as_error::<actix_web::error::PayloadError>() {
-                        Some(actix_web::error::PayloadError::Overflow) => ApiError::too_large(),
-                        _ => ApiError::invalid(format!("Could not read the request body: {e}")),
-                    })?;
+            let bytes = extract::body_bytes(bytes).await?;
             let lower = content_type.to_ascii_lowercase();
             if lower.starts_with("application/json") {
                 if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -94,7 +82,9 @@ impl FromRequest for ProfileBody {
                 };
             }
             let pairs = if lower.starts_with("multipart/") {
-                multipart_pairs(&content_type, bytes).await?
+                // The place for `avatar` and `header` images (media, issue 13): until they
+                // are stored, a file part is refused (415) rather than dropped unseen.
+                extract::multipart_fields(&content_type, bytes).await?
             } else {
                 serde_html_form::from_bytes::<Vec<(String, String)>>(&bytes)
                     .map_err(|e| ApiError::invalid(format!("Invalid request body: {e}")))?
@@ -102,38 +92,6 @@ impl FromRequest for ProfileBody {
             unfold(pairs).map(ProfileBody)
         })
     }
-}
-
-/// The parts of a multipart body, as (name, text) pairs.
-async fn multipart_pairs(
-    content_type: &str,
-    bytes: web::Bytes,
-) -> ApiResult<Vec<(String, String)>> {
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|e| ApiError::invalid(format!("Invalid multipart body: {e}")))?;
-    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
-    let mut parts = multer::Multipart::new(stream, boundary);
-    let mut pairs = Vec::new();
-    while let Some(field) = parts
-        .next_field()
-        .await
-        .map_err(|e| ApiError::invalid(format!("Invalid multipart body: {e}")))?
-    {
-        let name = field.name().unwrap_or_default().to_owned();
-        if field.file_name().is_some() {
-            // The place for `avatar` and `header` images (media, issue 13): until they are
-            // stored, a file part is refused rather than dropped unseen.
-            return Err(ApiError::unsupported_media(&format!(
-                "the file part {name:?} cannot be stored yet"
-            )));
-        }
-        let value = field
-            .text()
-            .await
-            .map_err(|e| ApiError::invalid(format!("Invalid multipart body: {e}")))?;
-        pairs.push((name, value));
-    }
-    Ok(pairs)
 }
 
 /// Most form keys one body may carry (a full profile edit needs about twenty).

@@ -315,8 +315,10 @@ async fn create(
             "Validation failed: scheduled posts are not supported by this server",
         ));
     }
+    // What the client leaves out, the author's post defaults (`source` of the profile) fill.
+    let defaults = &auth.account.profile;
     let visibility = match form.visibility.as_deref().filter(|v| !v.is_empty()) {
-        None => Visibility::Public,
+        None => defaults.privacy,
         Some(v) => Visibility::parse(v).ok_or_else(|| {
             ApiError::invalid(format!("Validation failed: unknown visibility {v:?}"))
         })?,
@@ -366,12 +368,15 @@ async fn create(
                 hashtags: text::hashtags(&body),
                 text: body,
                 spoiler_text: form.spoiler_text.unwrap_or_default(),
-                sensitive: form.sensitive.unwrap_or(false),
+                sensitive: form.sensitive.unwrap_or(defaults.sensitive),
                 visibility,
                 in_reply_to_id,
                 reblog_of: None,
                 mentions,
-                language: form.language.filter(|l| !l.is_empty()),
+                language: form
+                    .language
+                    .filter(|l| !l.is_empty())
+                    .or_else(|| defaults.language.clone()),
             },
             key.as_deref(),
         )

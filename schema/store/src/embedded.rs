@@ -611,6 +611,21 @@ fn dec(n: &mut u64) {
     *n = n.saturating_sub(1);
 }
 
+/// Both accounts exist and no block stands between them, or why `follower` may not follow
+/// (or ask to follow) `followee`.
+fn may_follow(tx: &Tx<'_>, t: &Tables, follower: Id, followee: Id) -> Result<()> {
+    require_account(tx, t, follower)?;
+    require_account(tx, t, followee)?;
+    if exists(tx, &t.blocks, k2(follower, followee))?
+        || exists(tx, &t.blocks, k2(followee, follower))?
+    {
+        return Err(StoreError::Forbidden(
+            "a block stands between these accounts",
+        ));
+    }
+    Ok(())
+}
+
 /// Add the follow edge both ways with its counts; false if it stood already.
 fn add_follow(tx: &mut Tx<'_>, t: &Tables, follower: Id, followee: Id) -> Result<bool> {
     if exists(tx, &t.following, k2(follower, followee))? {
@@ -1027,15 +1042,7 @@ impl Store for EmbeddedStore {
         check::distinct(follower, followee)?;
         self.write(move |inner, tx| {
             let t = &inner.t;
-            require_account(tx, t, follower)?;
-            require_account(tx, t, followee)?;
-            if exists(tx, &t.blocks, k2(follower, followee))?
-                || exists(tx, &t.blocks, k2(followee, follower))?
-            {
-                return Err(StoreError::Forbidden(
-                    "a block stands between these accounts",
-                ));
-            }
+            may_follow(tx, t, follower, followee)?;
             // A follow made directly settles a request that was pending.
             social::withdraw(tx, t, follower, followee)?;
             add_follow(tx, t, follower, followee)

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { createRestAPIClient } from 'masto';
 
-import { BASE, signUp } from './helpers.mjs';
+import { BASE, signUpWithCode } from './helpers.mjs';
 
 const client = (user) => createRestAPIClient({ url: BASE, accessToken: user.token });
 
@@ -24,8 +24,8 @@ describe('masto.js: profile and follow requests', () => {
   let asker;
 
   before(async () => {
-    owner = await signUp('mastolocked');
-    asker = await signUp('mastoasker');
+    owner = await signUpWithCode('mastolocked');
+    asker = await signUpWithCode('mastoasker');
   });
 
   it('edits the profile with fields and post defaults', async () => {

@@ -216,6 +216,33 @@ async fn update_credentials_edits_the_profile_everywhere_at_once() {
     assert_eq!(code, 200, "{me}");
     assert_eq!(me["display_name"], "Alice M");
     assert_eq!(me["source"]["privacy"], "private");
+    // New posts take the defaults the client leaves out.
+    let res = app
+        .post_json(
+            &alice.token,
+            "/api/v1/statuses",
+            json!({"status": "defaults"}),
+        )
+        .await;
+    let st: Value = res.json().await.expect("json");
+    assert_eq!(st["visibility"], "private", "{st}");
+    assert_eq!(st["sensitive"], true);
+    let res = app
+        .post_json(
+            &alice.token,
+            "/api/v1/statuses",
+            json!({"status": "chosen", "visibility": "public", "sensitive": false, "language": "fr"}),
+        )
+        .await;
+    let st: Value = res.json().await.expect("json");
+    assert_eq!(
+        (
+            st["visibility"].clone(),
+            st["sensitive"].clone(),
+            st["language"].clone()
+        ),
+        (json!("public"), json!(false), json!("fr"))
+    );
     let (code, _) = patch_multipart(&app, &alice, &[("avatar", Some("a.png"), "PNG")]).await;
     assert_eq!(code, 415);
 

@@ -13,9 +13,7 @@ use starling_schema::ids::now_ms;
 use starling_schema::model::{Account, Page, Window};
 use starling_schema::profile::{self, ProfileUpdate};
 
-use super::{
-    EmbeddedStore, Tables, Tx, bump_account, exists, get, ids_page, k1, k2, put, require_account,
-};
+use super::{EmbeddedStore, Tables, Tx, bump_account, exists, get, ids_page, k1, k2, put};
 use crate::{Result, StoreError, check};
 
 /// Drop a pending request of `requester` to follow `account`; true if there was one.
@@ -58,15 +56,7 @@ impl EmbeddedStore {
         check::distinct(follower, followee)?;
         self.write(move |inner, tx| {
             let t = &inner.t;
-            require_account(tx, t, follower)?;
-            require_account(tx, t, followee)?;
-            if exists(tx, &t.blocks, k2(follower, followee))?
-                || exists(tx, &t.blocks, k2(followee, follower))?
-            {
-                return Err(StoreError::Forbidden(
-                    "a block stands between these accounts",
-                ));
-            }
+            super::may_follow(tx, t, follower, followee)?;
             if exists(tx, &t.following, k2(follower, followee))?
                 || exists(tx, &t.follow_requests, k2(followee, follower))?
             {
