@@ -32,6 +32,7 @@ mod metrics;
 pub mod pagination;
 pub mod ratelimit;
 mod routes;
+pub mod scopes;
 pub mod streaming;
 pub mod text;
 
@@ -179,7 +180,7 @@ impl Api {
     /// too, so the edit shows everywhere at once.
     pub async fn account_changed(&self, id: Id) {
         self.forget_account(id).await;
-        let event = starling_schema::events::LiveEvent::ForgetAccount { account_id: id };
+        let event = starling_schema::events::LiveEvent::AccountChanged { account: id };
         if let Err(e) = self
             .bus
             .publish_live(&starling_bus::Channel::Revoked, &event)

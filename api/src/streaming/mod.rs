@@ -162,7 +162,7 @@ impl Sub {
             LiveEvent::Revoked { .. }
             | LiveEvent::Forget { .. }
             | LiveEvent::Shunned { .. }
-            | LiveEvent::ForgetAccount { .. } => false,
+            | LiveEvent::AccountChanged { .. } => false,
         }
     }
 }
@@ -555,6 +555,19 @@ impl Hub {
         users
     }
 
+    /// Close every stream of `user`; how many were open.
+    fn close_user(&self, user: Id) -> usize {
+        let Ok(reg) = self.registry.lock() else {
+            return 0;
+        };
+        let mut closed = 0;
+        for conn in reg.conns.values().filter(|c| c.user == Some(user)) {
+            conn.closed.cancel();
+            closed += 1;
+        }
+        closed
+    }
+
     fn revoke(&self, token_hash: &str) -> usize {
         let Ok(reg) = self.registry.lock() else {
             return 0;
@@ -652,7 +665,7 @@ async fn deliver(
         LiveEvent::Revoked { .. }
         | LiveEvent::Forget { .. }
         | LiveEvent::Shunned { .. }
-        | LiveEvent::ForgetAccount { .. } => {
+        | LiveEvent::AccountChanged { .. } => {
             return Ok(());
         }
     };
@@ -716,6 +729,25 @@ async fn renew_presence(api: Arc<Api>) {
     }
 }
 
+/// An operator changed `account` on some node: forget it here, and close its streams if it
+/// is now suspended or gone (its tokens are refused from now on).
+async fn account_changed(api: &Api, account: Id) {
+    api.forget_account(account).await;
+    let usable = match api.account(account).await {
+        Ok(found) => found.is_some_and(|a| !a.suspended),
+        Err(e) => {
+            tracing::warn!(error = %e, %account, "cannot read a changed account; keeping its streams");
+            true
+        }
+    };
+    if !usable {
+        let n = api.hub.close_user(account);
+        if n > 0 {
+            tracing::info!(streams = n, %account, "closed the streams of a suspended or deleted account");
+        }
+    }
+}
+
 /// Close this node's streams of tokens revoked on any node, and forget them at once; forget
 /// posts deleted on any node, accounts edited on any node, and the block and mute sets that
 /// a block or mute on any node changed.
@@ -738,8 +770,8 @@ async fn watch_revocations(api: Arc<Api>) {
                         Some(LiveEvent::Shunned { accounts }) => {
                             api.forget_shunned(&accounts).await;
                         }
-                        Some(LiveEvent::ForgetAccount { account_id }) => {
-                            api.forget_account(account_id).await;
+                        Some(LiveEvent::AccountChanged { account }) => {
+                            account_changed(&api, account).await;
                         }
                         Some(_) => {}
                         None => break,
