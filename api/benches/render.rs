@@ -112,6 +112,7 @@ fn render_cached(p: &Page, c: &Cached) -> Json {
                 reblogged: false,
             },
             own: false,
+            muted: false,
             reblog,
         };
         let mut out = String::new();

@@ -370,6 +370,8 @@ pub struct StatusState<'a> {
     pub flags: ViewerFlags,
     /// Whether the viewer wrote it (`pinned` is `false` then, `null` otherwise).
     pub own: bool,
+    /// Whether the viewer muted its thread.
+    pub muted: bool,
     /// The reblogged original, rendered.
     pub reblog: Option<&'a str>,
 }
@@ -382,12 +384,13 @@ pub fn write_status(out: &mut String, members: &str, account: &str, s: &StatusSt
     out.push_str(account);
     let _ = write!(
         out,
-        ",\"reblogs_count\":{},\"favourites_count\":{},\"replies_count\":{},\"favourited\":{},\"reblogged\":{},\"muted\":false,\"bookmarked\":false,\"pinned\":{},\"filtered\":[],\"reblog\":{}}}",
+        ",\"reblogs_count\":{},\"favourites_count\":{},\"replies_count\":{},\"favourited\":{},\"reblogged\":{},\"muted\":{},\"bookmarked\":false,\"pinned\":{},\"filtered\":[],\"reblog\":{}}}",
         s.counts.reblogs,
         s.counts.favourites,
         s.counts.replies,
         s.flags.favourited,
         s.flags.reblogged,
+        s.muted,
         if s.own { "false" } else { "null" },
         s.reblog.unwrap_or("null"),
     );

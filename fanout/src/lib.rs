@@ -223,7 +223,8 @@ impl<S: Store + Clone> Fanout<S> {
     }
 
     /// Create a notification unless it would go to its own cause, the recipient blocks or
-    /// is blocked by the actor, or mutes the actor's notifications; or it exists already
+    /// is blocked by the actor, mutes the actor's notifications or the post's thread; or it
+    /// exists already
     /// (a redelivered event). Returns the notification created, if any. Every notification
     /// is made here, so whatever announces new ones (streaming) hooks on here.
     pub async fn notify(&self, new: NewNotification) -> Result<Option<Notification>, FanoutError> {
@@ -239,6 +240,23 @@ impl<S: Store + Clone> Fanout<S> {
             .any(|r| r.blocking || r.blocked_by || r.muting_notifications)
         {
             return Ok(None);
+        }
+        // A thread the recipient muted tells them nothing more (mentions, favourites and
+        // reblogs of its posts alike).
+        if let Some(post) = new.post_id
+            && let Some(post) = self.store.posts_by_ids(&[post]).await?.first()
+        {
+            let root = starling_store::thread_root(&self.store, post).await?;
+            if self
+                .store
+                .muted_conversations(new.account_id, &[root])
+                .await?
+                .first()
+                .copied()
+                .unwrap_or(false)
+            {
+                return Ok(None);
+            }
         }
         match self.store.notify(new).await {
             Ok(created) => {

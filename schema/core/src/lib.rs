@@ -12,6 +12,7 @@ pub mod model;
 pub mod profile;
 pub mod settings;
 pub mod startup;
+pub mod thread;
 pub mod validate;
 
 pub use error::{ErrorKind, Invalid};

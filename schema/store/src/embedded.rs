@@ -112,6 +112,7 @@ struct Tables {
     // follow requests (schema version 6, see `social.rs`)
     follow_requests: SingleWriterTxKeyspace,
     follow_requests_sent: SingleWriterTxKeyspace,
+    conversation_mutes: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -377,6 +378,8 @@ impl EmbeddedStore {
             follow_requests: open("follow_requests").ctx("opening table follow_requests")?,
             follow_requests_sent: open("follow_requests_sent")
                 .ctx("opening table follow_requests_sent")?,
+            conversation_mutes: open("conversation_mutes")
+                .ctx("opening table conversation_mutes")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -1076,6 +1079,18 @@ impl Store for EmbeddedStore {
         self.decide_follow_request(account, requester, false).await
     }
 
+    async fn mute_conversation(&self, account: Id, root: Id) -> Result<bool> {
+        self.set_conversation_muted(account, root, true).await
+    }
+
+    async fn unmute_conversation(&self, account: Id, root: Id) -> Result<bool> {
+        self.set_conversation_muted(account, root, false).await
+    }
+
+    async fn muted_conversations(&self, account: Id, roots: &[Id]) -> Result<Vec<bool>> {
+        self.muted_conversations_(account, roots)
+    }
+
     async fn followers(&self, account: Id, window: Window) -> Result<Page<Id>> {
         ids_page(&self.snapshot(), &self.inner.t.followers, account, &window)
     }
@@ -1638,6 +1653,9 @@ impl Store for EmbeddedStore {
                 remove_follow(tx, t, follower, id)?;
             }
             social::withdraw_all(tx, t, id)?;
+            for root in partition_ids(tx, &t.conversation_mutes, id)? {
+                tx.remove(&t.conversation_mutes, k2(id, root));
+            }
             let hashes: Vec<Vec<u8>> = tx
                 .prefix(&t.tokens_by_account, k1(id))
                 .map(|row| row.key().ctx("listing tokens").map(|k| k.to_vec()))

@@ -181,6 +181,25 @@ pub trait Store: Send + Sync + 'static {
         requester: Id,
     ) -> impl Future<Output = Result<bool>> + Send;
 
+    // ---- muted conversations (schema version 6) -----------------------------------------
+
+    /// `account` mutes the thread whose root post is `root` (see
+    /// `starling_schema::thread::root_of`). True if new; `NotFound` if the account is missing.
+    fn mute_conversation(&self, account: Id, root: Id)
+    -> impl Future<Output = Result<bool>> + Send;
+    /// True if the thread was muted.
+    fn unmute_conversation(
+        &self,
+        account: Id,
+        root: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// For each of `roots`, in order, whether `account` muted that thread.
+    fn muted_conversations(
+        &self,
+        account: Id,
+        roots: &[Id],
+    ) -> impl Future<Output = Result<Vec<bool>>> + Send;
+
     // ---- posts ----------------------------------------------------------------------
 
     /// Create a post. With an idempotency key, the same author and key within
@@ -451,6 +470,19 @@ where
     }
 }
 
+/// The root of the thread `post` belongs to, read from the store (see
+/// `starling_schema::thread::root_of`).
+pub async fn thread_root<S: Store>(store: &S, post: &Post) -> Result<Id> {
+    starling_schema::thread::root_of(post.id, post.in_reply_to_id, |id| async move {
+        Ok(store
+            .posts_by_ids(&[id])
+            .await?
+            .first()
+            .and_then(|p| p.in_reply_to_id))
+    })
+    .await
+}
+
 /// One page of a full scan and the cursor of the next (`None` when the scan is done).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scan<T> {
@@ -545,6 +577,9 @@ delegate! {
     fn follow_requests(&self, account: Id, window: Window) -> Result<Page<Id>>;
     fn authorize_follow_request(&self, account: Id, requester: Id) -> Result<bool>;
     fn reject_follow_request(&self, account: Id, requester: Id) -> Result<bool>;
+    fn mute_conversation(&self, account: Id, root: Id) -> Result<bool>;
+    fn unmute_conversation(&self, account: Id, root: Id) -> Result<bool>;
+    fn muted_conversations(&self, account: Id, roots: &[Id]) -> Result<Vec<bool>>;
     fn create_post(&self, new: NewPost, idempotency_key: Option<&str>) -> Result<Created<Post>>;
     fn posts_by_ids(&self, ids: &[Id]) -> Result<Vec<Post>>;
     fn delete_post(&self, id: Id) -> Result<Option<Post>>;

@@ -217,6 +217,9 @@ mod gated {
         fn follow_requests(&self, account: Id, window: Window) -> Result<Page<Id>>;
         fn authorize_follow_request(&self, account: Id, requester: Id) -> Result<bool>;
         fn reject_follow_request(&self, account: Id, requester: Id) -> Result<bool>;
+        fn mute_conversation(&self, account: Id, root: Id) -> Result<bool>;
+        fn unmute_conversation(&self, account: Id, root: Id) -> Result<bool>;
+        fn muted_conversations(&self, account: Id, roots: &[Id]) -> Result<Vec<bool>>;
         fn create_post(&self, new: NewPost, idempotency_key: Option<&str>) -> Result<Created<Post>>;
         fn posts_by_ids(&self, ids: &[Id]) -> Result<Vec<Post>>;
         fn delete_post(&self, id: Id) -> Result<Option<Post>>;

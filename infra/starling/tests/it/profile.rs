@@ -455,3 +455,108 @@ async fn locked_accounts_take_followers_by_request_and_keep_private_posts_privat
             .is_some_and(Vec::is_empty)
     );
 }
+
+/// The notifications of `user`, as (type, account id, status id) triples.
+async fn notes_of(app: &TestApp, user: &User) -> Vec<(String, String, String)> {
+    let v = app.get(&user.token, "/api/v1/notifications?limit=40").await;
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|n| {
+            (
+                n["type"].as_str().unwrap_or_default().to_owned(),
+                n["account"]["id"].as_str().unwrap_or_default().to_owned(),
+                n["status"]["id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_muted_thread_notifies_no_more() {
+    let mut app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let carol = app.register("carol").await;
+    let dave = app.register("dave").await;
+    let root = post(&app, &alice, json!({"status": "a thread starts"})).await;
+    let reply = post(
+        &app,
+        &bob,
+        json!({"status": "@alice a reply", "in_reply_to_id": root}),
+    )
+    .await;
+    let heard = until(&app, &alice, "/api/v1/notifications", |v| {
+        v.as_array().is_some_and(|n| !n.is_empty())
+    })
+    .await;
+    assert_eq!(heard[0]["type"], "mention");
+
+    // Muting any post of the thread mutes all of it.
+    let (code, st) = act(&app, &alice, &format!("/api/v1/statuses/{reply}/mute")).await;
+    assert_eq!(code, 200, "{st}");
+    assert_eq!(st["muted"], true);
+    let shown = app
+        .get(&alice.token, &format!("/api/v1/statuses/{root}"))
+        .await;
+    assert_eq!(shown["muted"], true, "the root is muted too");
+    let other_view = app
+        .get(&bob.token, &format!("/api/v1/statuses/{root}"))
+        .await;
+    assert_eq!(other_view["muted"], false, "a mute is the muter's own");
+
+    // Carol mentions her deeper in the thread and favourites the root: nothing comes. Dave's
+    // mention elsewhere, made after, shows the worker got that far.
+    let deeper = post(
+        &app,
+        &carol,
+        json!({"status": "@alice deeper", "in_reply_to_id": reply}),
+    )
+    .await;
+    act(&app, &carol, &format!("/api/v1/statuses/{root}/favourite")).await;
+    post(&app, &dave, json!({"status": "@alice elsewhere"})).await;
+    until(&app, &alice, "/api/v1/notifications", |v| {
+        v.as_array()
+            .is_some_and(|n| n.iter().any(|x| x["account"]["id"] == dave.id.as_str()))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let notes = notes_of(&app, &alice).await;
+    assert!(
+        !notes.iter().any(|(_, from, _)| *from == carol.id),
+        "nothing from the muted thread: {notes:?}"
+    );
+
+    // Unmuted, the thread speaks again.
+    let (code, st) = act(&app, &alice, &format!("/api/v1/statuses/{root}/unmute")).await;
+    assert_eq!((code, st["muted"].clone()), (200, json!(false)));
+    let again = post(
+        &app,
+        &carol,
+        json!({"status": "@alice once more", "in_reply_to_id": deeper}),
+    )
+    .await;
+    let notes = until(&app, &alice, "/api/v1/notifications", |v| {
+        v.as_array()
+            .is_some_and(|n| n.iter().any(|x| x["status"]["id"] == again.as_str()))
+    })
+    .await;
+    assert!(
+        notes
+            .as_array()
+            .is_some_and(|n| n.iter().any(|x| x["status"]["id"] == again.as_str())),
+        "{notes}"
+    );
+
+    // Bad input: an unknown status, one not visible to the muter.
+    let (code, body) = act(&app, &alice, "/api/v1/statuses/12345/mute").await;
+    assert_eq!(code, 404, "{body}");
+    let hidden = post(
+        &app,
+        &bob,
+        json!({"status": "for my followers", "visibility": "private"}),
+    )
+    .await;
+    let (code, _) = act(&app, &alice, &format!("/api/v1/statuses/{hidden}/mute")).await;
+    assert_eq!(code, 404);
+}

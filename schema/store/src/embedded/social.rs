@@ -4,6 +4,7 @@
 //! - `follow_requests`: account ++ requester → requested at (ms): who waits on `account`
 //! - `follow_requests_sent`: requester ++ account → (): the `requested` flag, from the
 //!   requester's side
+//! - `conversation_mutes`: account ++ thread root → (): muted conversations
 //!
 //! Every decision runs in one write transaction, and transactions run one at a time, so of
 //! two concurrent decisions on one request exactly one finds it pending.
@@ -81,6 +82,35 @@ impl EmbeddedStore {
             account,
             &window,
         )
+    }
+
+    pub(super) async fn set_conversation_muted(
+        &self,
+        account: Id,
+        root: Id,
+        muted: bool,
+    ) -> Result<bool> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let was = exists(tx, &t.conversation_mutes, k2(account, root))?;
+            if muted {
+                super::require_account(tx, t, account)?;
+                tx.insert(&t.conversation_mutes, k2(account, root), []);
+            } else {
+                tx.remove(&t.conversation_mutes, k2(account, root));
+            }
+            Ok(was != muted)
+        })
+        .await
+    }
+
+    pub(super) fn muted_conversations_(&self, account: Id, roots: &[Id]) -> Result<Vec<bool>> {
+        check::batch(roots.len())?;
+        let snap = self.snapshot();
+        roots
+            .iter()
+            .map(|root| exists(&snap, &self.inner.t.conversation_mutes, k2(account, *root)))
+            .collect()
     }
 
     pub(super) async fn decide_follow_request(

@@ -706,6 +706,18 @@ impl Store for ScyllaStore {
         self.decide_follow_request(account, requester, false).await
     }
 
+    async fn mute_conversation(&self, account: Id, root: Id) -> Result<bool> {
+        self.set_conversation_muted(account, root, true).await
+    }
+
+    async fn unmute_conversation(&self, account: Id, root: Id) -> Result<bool> {
+        self.set_conversation_muted(account, root, false).await
+    }
+
+    async fn muted_conversations(&self, account: Id, roots: &[Id]) -> Result<Vec<bool>> {
+        self.muted_conversations_(account, roots).await
+    }
+
     async fn followers(&self, account: Id, window: Window) -> Result<Page<Id>> {
         self.ids_page(
             "reading followers",

@@ -166,7 +166,52 @@ impl ScyllaStore {
         Ok(true)
     }
 
-    /// Every pending request to or from `id`, for deleting the account.
+    pub(super) async fn set_conversation_muted(
+        &self,
+        account: Id,
+        root: Id,
+        muted: bool,
+    ) -> Result<bool> {
+        const CTX: &str = "muting a conversation";
+        let st = self.st();
+        let key = (db(account), db(root));
+        if muted {
+            self.require_accounts([account]).await?;
+            Ok(self
+                .lwt(CTX, &st.conversation_mute_claim, key)
+                .await?
+                .applied)
+        } else {
+            Ok(self
+                .lwt(CTX, &st.conversation_mute_release, key)
+                .await?
+                .applied)
+        }
+    }
+
+    pub(super) async fn muted_conversations_(
+        &self,
+        account: Id,
+        roots: &[Id],
+    ) -> Result<Vec<bool>> {
+        check::batch(roots.len())?;
+        let ids: Vec<i64> = roots.iter().copied().map(db).collect();
+        let muted: std::collections::HashSet<i64> = self
+            .among::<(i64,)>(
+                "reading muted conversations",
+                &self.st().conversation_mutes_among,
+                account,
+                &ids,
+            )
+            .await?
+            .into_iter()
+            .map(|(r,)| r)
+            .collect();
+        Ok(ids.iter().map(|r| muted.contains(r)).collect())
+    }
+
+    /// Every pending request to or from `id`, its profile and muted threads, for deleting
+    /// the account.
     pub(super) async fn withdraw_all(&self, id: Id) -> Result<()> {
         const CTX: &str = "deleting an account's follow requests";
         let st = self.st();
@@ -180,6 +225,10 @@ impl ScyllaStore {
         for (account,) in outgoing {
             self.withdraw(id, exec::id(account)).await?;
         }
-        self.write(CTX, &st.profile_delete, (db(id),)).await
+        futures::try_join!(
+            self.write(CTX, &st.profile_delete, (db(id),)),
+            self.write(CTX, &st.conversation_mutes_delete, (db(id),)),
+        )?;
+        Ok(())
     }
 }

@@ -228,6 +228,13 @@ statements! {
         WHERE requester_id = ?";
     read follow_requests_all = "SELECT requester_id FROM {ks}.follow_requests \
         WHERE account_id = ?";
+    lwt conversation_mute_claim = "INSERT INTO {ks}.conversation_mutes (account_id, root_id) \
+        VALUES (?, ?) IF NOT EXISTS";
+    lwt conversation_mute_release = "DELETE FROM {ks}.conversation_mutes WHERE account_id = ? \
+        AND root_id = ? IF EXISTS";
+    read conversation_mutes_among = "SELECT root_id FROM {ks}.conversation_mutes \
+        WHERE account_id = ? AND root_id IN ?";
+    write conversation_mutes_delete = "DELETE FROM {ks}.conversation_mutes WHERE account_id = ?";
 
     // ---- posts ------------------------------------------------------------------------
     read post_get = "SELECT {post_columns}, deleted_at_ms FROM {ks}.posts WHERE id = ?";

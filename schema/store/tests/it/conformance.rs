@@ -2260,6 +2260,7 @@ macro_rules! conformance_suite {
             profile_edits_are_stored_whole_and_bounded, follow_requests_wait_until_decided,
             blocks_end_follow_requests_and_forbid_them,
             concurrent_decisions_on_one_request_apply_once,
+            muted_conversations_are_kept_per_account_and_thread,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

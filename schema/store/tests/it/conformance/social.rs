@@ -261,3 +261,77 @@ pub async fn concurrent_decisions_on_one_request_apply_once<B: Backend>(b: &B) {
         "counted once per accepted request"
     );
 }
+
+pub async fn muted_conversations_are_kept_per_account_and_thread<B: Backend>(b: &B) {
+    let s = b.store();
+    let ids = users(s, "mc", 2).await;
+    let (a, other) = (ids[0], ids[1]);
+    let root = super::post(s, a, "the start").await;
+    let reply = s
+        .create_post(
+            starling_schema::model::NewPost {
+                author_id: other,
+                text: "a reply".into(),
+                in_reply_to_id: Some(root.id),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .value;
+    let deeper = s
+        .create_post(
+            starling_schema::model::NewPost {
+                author_id: a,
+                text: "deeper".into(),
+                in_reply_to_id: Some(reply.id),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .value;
+    // Every post of the thread has the same root.
+    for p in [&root, &reply, &deeper] {
+        assert_eq!(starling_store::thread_root(s, p).await.unwrap(), root.id);
+    }
+    let elsewhere = Id(77 << 16);
+    assert_eq!(
+        s.muted_conversations(a, &[root.id, elsewhere])
+            .await
+            .unwrap(),
+        vec![false, false]
+    );
+    assert!(s.mute_conversation(a, root.id).await.unwrap());
+    assert!(!s.mute_conversation(a, root.id).await.unwrap(), "once");
+    assert_eq!(
+        s.muted_conversations(a, &[root.id, elsewhere])
+            .await
+            .unwrap(),
+        vec![true, false]
+    );
+    assert_eq!(
+        s.muted_conversations(other, &[root.id]).await.unwrap(),
+        vec![false],
+        "a mute is the muter's own"
+    );
+    assert!(s.unmute_conversation(a, root.id).await.unwrap());
+    assert!(!s.unmute_conversation(a, root.id).await.unwrap());
+    assert_eq!(
+        s.muted_conversations(a, &[root.id]).await.unwrap(),
+        vec![false]
+    );
+    assert_eq!(
+        kind(s.mute_conversation(Id(999 << 16), root.id).await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(
+            s.muted_conversations(a, &vec![root.id; starling_store::MAX_BATCH + 1])
+                .await
+        ),
+        ErrorKind::Invalid
+    );
+}
