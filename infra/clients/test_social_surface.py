@@ -3,6 +3,7 @@ locked accounts and follow requests.
 """
 
 import secrets
+import time
 
 import pytest
 from mastodon import MastodonAPIError, MastodonNotFoundError
@@ -97,3 +98,26 @@ def test_locked_account_takes_follow_requests(new_user):
     owner.api.follow_request_reject(other.id)
     rel = other.api.account_relationships(owner.id)[0]
     assert rel["following"] is False and rel["requested"] is False
+
+
+def test_muting_a_conversation(new_user):
+    me, other = new_user("muter"), new_user("talker")
+    root = me.api.status_post(unique("a thread"))
+    reply = other.api.status_post(f"@{me.username} first reply", in_reply_to_id=root["id"])
+    wait_until(lambda: me.api.notifications(types=["mention"]), message="the first mention")
+    muted = me.api.status_mute(reply["id"])
+    assert muted["muted"] is True
+    assert me.api.status(root["id"])["muted"] is True
+    deeper = other.api.status_post(f"@{me.username} muted reply", in_reply_to_id=reply["id"])
+    control = new_user("control")
+    control.api.status_post(f"@{me.username} not in the thread")
+    wait_until(
+        lambda: [n for n in me.api.notifications() if n["account"]["id"] == control.id],
+        message="the control mention",
+    )
+    time.sleep(0.3)
+    statuses = [n["status"]["id"] for n in me.api.notifications(types=["mention"])]
+    assert deeper["id"] not in statuses
+    assert me.api.status_unmute(root["id"])["muted"] is False
+    with pytest.raises(MastodonNotFoundError):
+        me.api.status_mute("12345")

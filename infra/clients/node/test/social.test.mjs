@@ -70,4 +70,15 @@ describe('masto.js: profile and follow requests', () => {
     assert.equal(after.requested, false);
     await assert.rejects(ownerApi.v1.followRequests.$select(askerId).reject(), (err) => err.statusCode === 404);
   });
+
+  it('mutes and unmutes a conversation', async () => {
+    const ownerApi = client(owner);
+    const root = await ownerApi.v1.statuses.create({ status: 'a masto thread' });
+    const muted = await ownerApi.v1.statuses.$select(root.id).mute();
+    assert.equal(muted.muted, true);
+    assert.equal((await ownerApi.v1.statuses.$select(root.id).fetch()).muted, true);
+    const unmuted = await ownerApi.v1.statuses.$select(root.id).unmute();
+    assert.equal(unmuted.muted, false);
+    await assert.rejects(ownerApi.v1.statuses.$select('12345').mute(), (err) => err.statusCode === 404);
+  });
 });
