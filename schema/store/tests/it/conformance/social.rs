@@ -221,8 +221,7 @@ pub async fn concurrent_decisions_on_one_request_apply_once<B: Backend>(b: &B) {
     let s = b.store();
     let ids = users(s, "fc", 9).await;
     let locked = ids[0];
-    for round in 1..ids.len() {
-        let requester = ids[round];
+    for (round, &requester) in ids.iter().enumerate().skip(1) {
         assert!(s.request_follow(requester, locked).await.unwrap());
         let decisions: Vec<_> = (0..6)
             .map(|i| {
