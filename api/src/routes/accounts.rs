@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use starling_schema::Id;
 use starling_schema::events::Event;
-use starling_schema::model::{NewAccount, NewToken, Role, Visibility};
+use starling_schema::model::{NewAccount, NewToken, Page, Role, Visibility, Window};
 use starling_store::Store;
 
 use super::path_id;
@@ -487,19 +487,31 @@ async fn unmute(
     settle(&api, me, target, changed, event).await
 }
 
+/// A page of one of the signed-in user's own lists of accounts, which `read` pages (40 by
+/// default, at most 80), with its Link header.
+pub(super) async fn own_list<F, Fut>(
+    req: HttpRequest,
+    api: &Api,
+    page: &PageParams,
+    read: F,
+) -> ApiResult<HttpResponse>
+where
+    F: FnOnce(Window) -> Fut,
+    Fut: std::future::Future<Output = starling_store::Result<Page<Id>>>,
+{
+    let cursor = page.cursor_with(40, 80)?;
+    let ids = read(cursor.window).await?.items;
+    account_list(req, api, ids, cursor.reverse).await
+}
+
 async fn blocks(
     req: HttpRequest,
     api: web::Data<Api>,
     auth: Auth,
     Query(page): Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let cursor = page.cursor_with(40, 80)?;
-    let ids = api
-        .store
-        .blocks_of(auth.account.id, cursor.window)
-        .await?
-        .items;
-    account_list(req, &api, ids, cursor.reverse).await
+    let me = auth.account.id;
+    own_list(req, &api, &page, |w| api.store.blocks_of(me, w)).await
 }
 
 async fn mutes(
@@ -508,11 +520,6 @@ async fn mutes(
     auth: Auth,
     Query(page): Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let cursor = page.cursor_with(40, 80)?;
-    let ids = api
-        .store
-        .mutes_of(auth.account.id, cursor.window)
-        .await?
-        .items;
-    account_list(req, &api, ids, cursor.reverse).await
+    let me = auth.account.id;
+    own_list(req, &api, &page, |w| api.store.mutes_of(me, w)).await
 }

@@ -10,7 +10,7 @@ use starling_schema::model::{Visibility, Window};
 use starling_schema::profile::{MAX_FIELDS, ProfileField, ProfileUpdate};
 use starling_store::Store;
 
-use super::accounts::account_list;
+use super::accounts::own_list;
 use super::path_id;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{self, Auth, Query};
@@ -294,13 +294,8 @@ async fn follow_requests(
     auth: Auth,
     Query(page): Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let cursor = page.cursor_with(40, 80)?;
-    let ids = api
-        .store
-        .follow_requests(auth.account.id, cursor.window)
-        .await?
-        .items;
-    account_list(req, &api, ids, cursor.reverse).await
+    let me = auth.account.id;
+    own_list(req, &api, &page, |w| api.store.follow_requests(me, w)).await
 }
 
 /// Decide the request of the account in the path, and answer the relationship with it.

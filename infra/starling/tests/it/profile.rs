@@ -8,33 +8,31 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, User, spawn_app};
+use crate::social::{act, id, until};
 
 const WAIT: Duration = Duration::from_secs(3);
 
-async fn patch_form(app: &TestApp, user: &User, form: &[(&str, &str)]) -> (u16, Value) {
-    let res = app
+/// `PATCH update_credentials` as `user`, the body set by `body`: (status, JSON answer).
+async fn patch(
+    app: &TestApp,
+    user: &User,
+    body: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> (u16, Value) {
+    let req = app
         .http
         .patch(format!("{}/api/v1/accounts/update_credentials", app.base))
-        .bearer_auth(&user.token)
-        .form(form)
-        .send()
-        .await
-        .expect("PATCH");
+        .bearer_auth(&user.token);
+    let res = body(req).send().await.expect("PATCH");
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+async fn patch_form(app: &TestApp, user: &User, form: &[(&str, &str)]) -> (u16, Value) {
+    patch(app, user, |r| r.form(form)).await
+}
+
 async fn patch_json(app: &TestApp, user: &User, body: Value) -> (u16, Value) {
-    let res = app
-        .http
-        .patch(format!("{}/api/v1/accounts/update_credentials", app.base))
-        .bearer_auth(&user.token)
-        .json(&body)
-        .send()
-        .await
-        .expect("PATCH");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    patch(app, user, |r| r.json(&body)).await
 }
 
 /// A `multipart/form-data` body of (name, file name, content) parts.
@@ -55,45 +53,16 @@ async fn patch_multipart(
         body.push_str(&format!("\r\n\r\n{content}\r\n"));
     }
     body.push_str(&format!("--{BOUNDARY}--\r\n"));
-    let res = app
-        .http
-        .patch(format!("{}/api/v1/accounts/update_credentials", app.base))
-        .bearer_auth(&user.token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("PATCH");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+    patch(app, user, |r| {
+        r.header("content-type", content_type).body(body)
+    })
+    .await
 }
 
-async fn act(app: &TestApp, user: &User, path: &str) -> (u16, Value) {
-    let res = app.post_json(&user.token, path, json!({})).await;
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(app: &TestApp, user: &User, body: Value) -> String {
-    let res = app.post_json(&user.token, "/api/v1/statuses", body).await;
-    assert!(res.status().is_success(), "post");
-    let v: Value = res.json().await.expect("json");
-    v["id"].as_str().expect("id").to_owned()
-}
-
-/// Poll `path` as `user` until `pred` holds on the JSON or the wait is over.
-async fn until(app: &TestApp, user: &User, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let v = app.get(&user.token, path).await;
-        if pred(&v) || Instant::now() >= deadline {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Post as `user` and answer the new status's id.
+async fn post_id(app: &TestApp, user: &User, body: Value) -> String {
+    id(&crate::social::post(app, user, body).await)
 }
 
 fn account_ids(v: &Value) -> Vec<String> {
@@ -302,7 +271,7 @@ async fn locked_accounts_take_followers_by_request_and_keep_private_posts_privat
     let dave = app.register("dave").await;
     let (code, me) = patch_form(&app, &alice, &[("locked", "true")]).await;
     assert_eq!((code, me["locked"].clone()), (200, json!(true)));
-    let before = post(
+    let before = post_id(
         &app,
         &alice,
         json!({"status": "for followers only", "visibility": "private"}),
@@ -332,7 +301,7 @@ async fn locked_accounts_take_followers_by_request_and_keep_private_posts_privat
     assert_eq!(me["source"]["follow_requests_count"], 1);
 
     // While he waits, private posts stay out of his reach: fan-out, reads and rebuilds.
-    let during = post(
+    let during = post_id(
         &app,
         &alice,
         json!({"status": "still private", "visibility": "private"}),
@@ -479,8 +448,8 @@ async fn a_muted_thread_notifies_no_more() {
     let bob = app.register("bob").await;
     let carol = app.register("carol").await;
     let dave = app.register("dave").await;
-    let root = post(&app, &alice, json!({"status": "a thread starts"})).await;
-    let reply = post(
+    let root = post_id(&app, &alice, json!({"status": "a thread starts"})).await;
+    let reply = post_id(
         &app,
         &bob,
         json!({"status": "@alice a reply", "in_reply_to_id": root}),
@@ -507,14 +476,14 @@ async fn a_muted_thread_notifies_no_more() {
 
     // Carol mentions her deeper in the thread and favourites the root: nothing comes. Dave's
     // mention elsewhere, made after, shows the worker got that far.
-    let deeper = post(
+    let deeper = post_id(
         &app,
         &carol,
         json!({"status": "@alice deeper", "in_reply_to_id": reply}),
     )
     .await;
     act(&app, &carol, &format!("/api/v1/statuses/{root}/favourite")).await;
-    post(&app, &dave, json!({"status": "@alice elsewhere"})).await;
+    post_id(&app, &dave, json!({"status": "@alice elsewhere"})).await;
     until(&app, &alice, "/api/v1/notifications", |v| {
         v.as_array()
             .is_some_and(|n| n.iter().any(|x| x["account"]["id"] == dave.id.as_str()))
@@ -530,7 +499,7 @@ async fn a_muted_thread_notifies_no_more() {
     // Unmuted, the thread speaks again.
     let (code, st) = act(&app, &alice, &format!("/api/v1/statuses/{root}/unmute")).await;
     assert_eq!((code, st["muted"].clone()), (200, json!(false)));
-    let again = post(
+    let again = post_id(
         &app,
         &carol,
         json!({"status": "@alice once more", "in_reply_to_id": deeper}),
@@ -551,7 +520,7 @@ async fn a_muted_thread_notifies_no_more() {
     // Bad input: an unknown status, one not visible to the muter.
     let (code, body) = act(&app, &alice, "/api/v1/statuses/12345/mute").await;
     assert_eq!(code, 404, "{body}");
-    let hidden = post(
+    let hidden = post_id(
         &app,
         &bob,
         json!({"status": "for my followers", "visibility": "private"}),

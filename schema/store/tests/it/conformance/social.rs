@@ -266,34 +266,19 @@ pub async fn muted_conversations_are_kept_per_account_and_thread<B: Backend>(b: 
     let ids = users(s, "mc", 2).await;
     let (a, other) = (ids[0], ids[1]);
     let root = super::post(s, a, "the start").await;
-    let reply = s
-        .create_post(
-            starling_schema::model::NewPost {
-                author_id: other,
-                text: "a reply".into(),
-                in_reply_to_id: Some(root.id),
-                ..Default::default()
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .value;
-    let deeper = s
-        .create_post(
-            starling_schema::model::NewPost {
-                author_id: a,
-                text: "deeper".into(),
-                in_reply_to_id: Some(reply.id),
-                ..Default::default()
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .value;
+    let reply = |author: Id, parent: Id| async move {
+        let new = starling_schema::model::NewPost {
+            author_id: author,
+            text: "a reply".into(),
+            in_reply_to_id: Some(parent),
+            ..Default::default()
+        };
+        s.create_post(new, None).await.unwrap().value
+    };
+    let first = reply(other, root.id).await;
+    let deeper = reply(a, first.id).await;
     // Every post of the thread has the same root.
-    for p in [&root, &reply, &deeper] {
+    for p in [&root, &first, &deeper] {
         assert_eq!(starling_store::thread_root(s, p).await.unwrap(), root.id);
     }
     let elsewhere = Id(77 << 16);
