@@ -460,7 +460,9 @@ impl EmbeddedStore {
             .meta
             .get("schema_version")
             .ctx("reading the schema version")?;
-        if at.is_some_and(|v| v.as_ref() >= SCHEMA_VERSION.to_be_bytes().as_slice()) {
+        // Version 5 itself, not the current one: data written at 5 or later is indexed.
+        const EMAIL_INDEX_VERSION: u32 = 5;
+        if at.is_some_and(|v| v.as_ref() >= EMAIL_INDEX_VERSION.to_be_bytes().as_slice()) {
             return Ok(());
         }
         let snap = self.snapshot();
