@@ -4,7 +4,8 @@ Each operation gets generated paths, query strings and bodies, valid and invalid
 user token of every scope. A response must never be a 5xx or hang (10 s), must have a status
 and content type that the document declares and a body matching its schema, and every 4xx
 must be JSON with an `error`. Prints `openapi: P passed, F failed, R requests` (operations)
-and fails when an operation failed or fewer than OPENAPI_MIN_REQUESTS responses were checked.
+and fails when the document is not valid OpenAPI 3.1 (openapi-spec-validator), an operation
+failed, or fewer than OPENAPI_MIN_REQUESTS responses were checked.
 
 Usage: python fuzz.py BASE_URL REPORT_DIR
 """
@@ -16,6 +17,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import requests
+from openapi_spec_validator import validate
 
 TIMEOUT = 10
 # Browser pages (HTML forms with CSRF tokens) and long-lived streams belong to the browser
@@ -96,7 +98,7 @@ def main() -> int:
     os.makedirs(reports, exist_ok=True)
     junit = os.path.join(reports, "openapi-junit.xml")
     count_file = os.path.join(reports, "openapi-responses.txt")
-    examples = os.environ.get("OPENAPI_EXAMPLES", "60")
+    examples = os.environ.get("OPENAPI_EXAMPLES", "80")
     minimum = int(os.environ.get("OPENAPI_MIN_REQUESTS", "5000"))
     here = os.path.dirname(os.path.abspath(__file__))
     env = dict(
@@ -105,6 +107,9 @@ def main() -> int:
         PYTHONPATH=here,
         OPENAPI_COUNT_FILE=count_file,
     )
+    # The document itself must be valid OpenAPI 3.1 before anything is fuzzed from it.
+    validate(requests.get(f"{base}/api/openapi.json", timeout=TIMEOUT).json())
+    print("openapi: the document validates (openapi-spec-validator)")
     st = os.path.join(os.path.dirname(sys.executable), "st")
     settings = os.path.join(reports, "schemathesis.toml")
     token = config(base, settings)
