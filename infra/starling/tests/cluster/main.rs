@@ -608,6 +608,10 @@ async fn acknowledged_store_writes_survive_a_cql_server_kill() {
     let store = ScyllaStore::connect_fresh_keyspace(&uri, &keyspace, 7, limits)
         .await
         .expect("connect to SCYLLA_URI");
+    eprintln!(
+        "the CQL server's commitlog_sync: {:?}",
+        store.commitlog_sync().await
+    );
     let author = store
         .create_account(NewAccount {
             username: "crash".into(),
@@ -642,24 +646,25 @@ async fn acknowledged_store_writes_survive_a_cql_server_kill() {
         });
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let killed = tokio::task::spawn_blocking(move || {
-        Command::new("bash").args(["-c", &kill]).status()
-    })
-    .await
-    .expect("kill task")
-    .expect("run CLUSTER_CQL_KILL");
+    let killed =
+        tokio::task::spawn_blocking(move || Command::new("bash").args(["-c", &kill]).status())
+            .await
+            .expect("kill task")
+            .expect("run CLUSTER_CQL_KILL");
     assert!(killed.success(), "CLUSTER_CQL_KILL failed");
     while writers.join_next().await.is_some() {}
-    let started = tokio::task::spawn_blocking(move || {
-        Command::new("bash").args(["-c", &start]).status()
-    })
-    .await
-    .expect("start task")
-    .expect("run CLUSTER_CQL_START");
+    let started =
+        tokio::task::spawn_blocking(move || Command::new("bash").args(["-c", &start]).status())
+            .await
+            .expect("start task")
+            .expect("run CLUSTER_CQL_START");
     assert!(started.success(), "CLUSTER_CQL_START failed");
 
     let acked = Arc::try_unwrap(acked).expect("writers done").into_inner();
-    assert!(!acked.is_empty(), "nothing was acknowledged before the kill");
+    assert!(
+        !acked.is_empty(),
+        "nothing was acknowledged before the kill"
+    );
     let back = Instant::now();
     while store.posts_by_ids(&[acked[0].0]).await.is_err() {
         assert!(
@@ -716,7 +721,10 @@ async fn acknowledged_store_writes_survive_a_cql_server_kill() {
         "acknowledged posts lost by the CQL server's crash: its commit log must be synced before \
          it acknowledges (commitlog_sync: group or batch) when it is the only replica"
     );
-    assert_eq!(unlisted, 0, "acknowledged posts missing from their author's page");
+    assert_eq!(
+        unlisted, 0,
+        "acknowledged posts missing from their author's page"
+    );
     assert_eq!(
         replayed_elsewhere, 0,
         "Idempotency-Keys that no longer name their acknowledged post"
