@@ -10,6 +10,7 @@ mod golden;
 mod helpers;
 mod oauth;
 mod roles;
+mod scopes;
 mod search;
 mod social;
 mod startup;
