@@ -576,6 +576,17 @@ impl Scenario {
     }
 }
 
+/// Run `command` (a shell command line from the environment, `name`) off the runtime; it must
+/// succeed.
+async fn shell(command: String, name: &'static str) {
+    let status =
+        tokio::task::spawn_blocking(move || Command::new("bash").args(["-c", &command]).status())
+            .await
+            .expect("command task")
+            .unwrap_or_else(|e| panic!("could not run {name}: {e}"));
+    assert!(status.success(), "{name} failed: {status}");
+}
+
 /// What the CQL server fault rests on: a write the CQL server acknowledged is still there
 /// after the server is killed (-9) and started again. A single-node server whose commit log
 /// is synced periodically (Cassandra's default `commitlog_sync: periodic`) fails this: it
@@ -646,19 +657,9 @@ async fn acknowledged_store_writes_survive_a_cql_server_kill() {
         });
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let killed =
-        tokio::task::spawn_blocking(move || Command::new("bash").args(["-c", &kill]).status())
-            .await
-            .expect("kill task")
-            .expect("run CLUSTER_CQL_KILL");
-    assert!(killed.success(), "CLUSTER_CQL_KILL failed");
+    shell(kill, "CLUSTER_CQL_KILL").await;
     while writers.join_next().await.is_some() {}
-    let started =
-        tokio::task::spawn_blocking(move || Command::new("bash").args(["-c", &start]).status())
-            .await
-            .expect("start task")
-            .expect("run CLUSTER_CQL_START");
-    assert!(started.success(), "CLUSTER_CQL_START failed");
+    shell(start, "CLUSTER_CQL_START").await;
 
     let acked = Arc::try_unwrap(acked).expect("writers done").into_inner();
     assert!(
@@ -820,11 +821,9 @@ async fn acknowledged_posts_survive_each_fault() {
     match (std::env::var("CLUSTER_CQL_KILL"), std::env::var("CLUSTER_CQL_START")) {
         (Ok(kill), Ok(start)) => outcomes.push(
             s.run(c, "kill the CQL server for 10 s", "starling_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/statuses\",status=\"503\"}", || async {
-                let ok = Command::new("bash").args(["-c", &kill]).status().expect("kill").success();
-                assert!(ok, "CLUSTER_CQL_KILL failed");
+                shell(kill.clone(), "CLUSTER_CQL_KILL").await;
                 tokio::time::sleep(Duration::from_secs(10)).await;
-                let ok = Command::new("bash").args(["-c", &start]).status().expect("start").success();
-                assert!(ok, "CLUSTER_CQL_START failed");
+                shell(start.clone(), "CLUSTER_CQL_START").await;
             })
             .await,
         ),
