@@ -8,6 +8,7 @@
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod media;
 pub mod model;
 pub mod settings;
 pub mod startup;

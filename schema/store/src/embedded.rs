@@ -30,6 +30,7 @@ use starling_schema::model::{
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Order,
     Page, Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
+use starling_schema::media::{MediaAttachment, NewMedia};
 use starling_schema::settings::{EmbeddedSettings, Limits};
 use starling_schema::validate;
 
@@ -38,6 +39,7 @@ use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
 };
 
+mod media;
 mod startup;
 use crate::{IDEMPOTENCY_TTL_MS, Result, SCHEMA_VERSION, Scan, Store, StoreError, check};
 pub(crate) use startup::build_filter;
@@ -107,6 +109,9 @@ struct Tables {
     filters: SingleWriterTxKeyspace,
     announcements: SingleWriterTxKeyspace,
     announcement_dismissals: SingleWriterTxKeyspace,
+    // media attachments (see `media.rs`, schema version 6)
+    media: SingleWriterTxKeyspace,
+    media_by_post: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -368,6 +373,8 @@ impl EmbeddedStore {
             announcements: open("announcements").ctx("opening table announcements")?,
             announcement_dismissals: open("announcement_dismissals")
                 .ctx("opening table announcement_dismissals")?,
+            media: open("media").ctx("opening table media")?,
+            media_by_post: open("media_by_post").ctx("opening table media_by_post")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -1694,6 +1701,34 @@ impl Store for EmbeddedStore {
 
     async fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>> {
         self.dismissed(account).await
+    }
+
+    async fn create_media(&self, new: NewMedia) -> Result<MediaAttachment> {
+        self.put_new_media(new).await
+    }
+
+    async fn media_by_ids(&self, ids: &[Id]) -> Result<Vec<MediaAttachment>> {
+        self.get_media(ids).await
+    }
+
+    async fn update_media(&self, media: MediaAttachment) -> Result<()> {
+        self.replace_media(media).await
+    }
+
+    async fn attach_media(&self, account: Id, post: Id, ids: &[Id]) -> Result<Vec<MediaAttachment>> {
+        self.attach(account, post, ids.to_vec()).await
+    }
+
+    async fn media_of_posts(&self, posts: &[Id]) -> Result<Vec<MediaAttachment>> {
+        self.media_of(posts).await
+    }
+
+    async fn delete_media(&self, id: Id) -> Result<Option<MediaAttachment>> {
+        self.remove_media(id).await
+    }
+
+    async fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<Scan<MediaAttachment>> {
+        self.scan_all_media(after, limit).await
     }
 
     async fn ping(&self) -> Result<()> {
