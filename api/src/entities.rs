@@ -241,7 +241,7 @@ struct StatusStatic<'a> {
     visibility: &'static str,
     sensitive: bool,
     spoiler_text: &'a str,
-    media_attachments: [(); 0],
+    media_attachments: Vec<AttachmentJson<'a>>,
     application: Option<()>,
     mentions: &'a [MentionJson<'a>],
     tags: Vec<TagJson<'a>>,
@@ -253,9 +253,102 @@ struct StatusStatic<'a> {
     language: Option<&'a str>,
 }
 
+/// Where media files are served from: `media.public_url`, or Starling itself.
+pub fn media_base(settings: &starling_schema::settings::Settings) -> String {
+    let public = settings.media.public_url.trim_end_matches('/');
+    if public.is_empty() {
+        format!(
+            "{}/system/media",
+            settings.api.public_url.trim_end_matches('/')
+        )
+    } else {
+        public.to_owned()
+    }
+}
+
+#[derive(Serialize)]
+struct SizeJson {
+    width: u32,
+    height: u32,
+    size: String,
+    aspect: f64,
+}
+
+impl SizeJson {
+    fn of(d: Option<starling_schema::media::Dimensions>) -> Option<SizeJson> {
+        d.map(|d| SizeJson {
+            width: d.width,
+            height: d.height,
+            size: format!("{}x{}", d.width, d.height),
+            aspect: starling_schema::media::aspect(d),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct MetaJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original: Option<SizeJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    small: Option<SizeJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    focus: Option<starling_schema::media::Focus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<f64>,
+}
+
+/// Mastodon's MediaAttachment entity.
+#[derive(Serialize)]
+pub struct AttachmentJson<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: Option<String>,
+    preview_url: Option<String>,
+    remote_url: Option<()>,
+    preview_remote_url: Option<()>,
+    text_url: Option<()>,
+    meta: MetaJson,
+    description: Option<&'a str>,
+    blurhash: Option<&'a str>,
+}
+
+/// An upload as the Attachment entity; `url` is null until it is processed.
+pub fn attachment<'a>(
+    m: &'a starling_schema::media::MediaAttachment,
+    media_base: &str,
+) -> AttachmentJson<'a> {
+    let url = |k: &Option<String>| k.as_ref().map(|k| format!("{media_base}/{k}"));
+    AttachmentJson {
+        id: m.id.to_string(),
+        kind: m.kind.as_str(),
+        url: url(&m.file_key),
+        preview_url: url(&m.preview_key).or_else(|| url(&m.file_key)),
+        remote_url: None,
+        preview_remote_url: None,
+        text_url: None,
+        meta: MetaJson {
+            original: SizeJson::of(m.meta.original),
+            small: SizeJson::of(m.meta.small),
+            focus: m.focus,
+            duration: m.meta.duration_secs,
+        },
+        description: m.description.as_deref(),
+        blurhash: m.blurhash.as_deref(),
+    }
+}
+
 /// A post's members that never change (render once, cache by id). `author` is its
-/// author's username; `mentioned` the accounts it mentions that still exist, in order.
-pub fn status_members(p: &Post, author: &str, mentioned: &[&Account], base: &str) -> String {
+/// author's username; `mentioned` the accounts it mentions that still exist, in order;
+/// `media` its attachments in order (they cannot change once attached).
+pub fn status_members(
+    p: &Post,
+    author: &str,
+    mentioned: &[&Account],
+    media: &[starling_schema::media::MediaAttachment],
+    base: &str,
+    media_base: &str,
+) -> String {
     let mentions: Vec<MentionJson> = mentioned
         .iter()
         .map(|a| MentionJson {
@@ -286,7 +379,7 @@ pub fn status_members(p: &Post, author: &str, mentioned: &[&Account], base: &str
         visibility: p.visibility.as_str(),
         sensitive: p.sensitive,
         spoiler_text: &p.spoiler_text,
-        media_attachments: [],
+        media_attachments: media.iter().map(|m| attachment(m, media_base)).collect(),
         application: None,
         mentions: &mentions,
         tags: p

@@ -68,6 +68,16 @@ pub fn declared_size(bytes: &[u8], content_type: &str) -> Result<(u32, u32)> {
         .map_err(|e| rejected(format!("file is not a readable image: {e}")))
 }
 
+/// [`declared_size`] of a file on disk: reads only as far as the header.
+pub fn declared_size_of_file(path: &std::path::Path, content_type: &str) -> Result<(u32, u32)> {
+    let format = format_of(content_type).ok_or_else(|| rejected("file is not an image"))?;
+    let file = std::fs::File::open(path).map_err(MediaError::io("reading an upload"))?;
+    let reader = ImageReader::with_format(std::io::BufReader::new(file), format);
+    reader
+        .into_dimensions()
+        .map_err(|e| rejected(format!("file is not a readable image: {e}")))
+}
+
 /// Decode `bytes` after checking the header, upright.
 fn decode(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -196,6 +206,13 @@ pub fn process(bytes: &[u8], kind: MediaKind, content_type: &str) -> Result<Proc
             })
         }
     }
+}
+
+/// A plain PNG of one colour: the default avatar and header, so no account points at a
+/// missing file.
+pub fn placeholder_png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let img = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(width, height, image::Rgb(rgb)));
+    png(&img).unwrap_or_default()
 }
 
 #[cfg(test)]

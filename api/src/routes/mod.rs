@@ -9,6 +9,7 @@ mod accounts;
 pub(crate) mod discovery;
 mod filters;
 mod instance;
+mod media;
 pub(crate) mod notifications;
 mod notifications_v2;
 pub(crate) mod oauth;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     discovery::configure(cfg);
     accounts::configure(cfg);
     statuses::configure(cfg);
+    media::configure(cfg);
     timelines::configure(cfg);
     ops::configure(cfg);
     search::configure(cfg);
