@@ -235,7 +235,7 @@ mod tests {
         assert_eq!((original.width, original.height), (1200, 800));
         let small = out.meta.small.unwrap();
         assert!(u64::from(small.width) * u64::from(small.height) <= PREVIEW_MAX_PIXELS);
-        assert_eq!(out.blurhash.as_deref().map(str::len), Some(20));
+        assert_eq!(out.blurhash.as_deref().map(str::len), Some(28));
         let preview = image::load_from_memory(out.preview.as_deref().unwrap()).unwrap();
         assert_eq!((preview.width(), preview.height()), (small.width, small.height));
     }
