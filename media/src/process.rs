@@ -82,15 +82,19 @@ pub fn declared_size_of_file(path: &std::path::Path, content_type: &str) -> Resu
 fn decode(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
-    limits.max_image_width = Some(DECODE_MAX_SIDE);
-    limits.max_image_height = Some(DECODE_MAX_SIDE);
     limits.max_alloc = Some(DECODE_MAX_ALLOC);
-    reader.limits(limits);
+    reader.limits(limits.clone());
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| rejected(format!("file is not a readable image: {e}")))?;
     let (w, h) = decoder.dimensions();
-    check_declared_size(w, h).map_err(|e| rejected(e.to_string()))?;
+    check_declared_size(w, h).map_err(|e| rejected(e.reason))?;
+    // The decoder itself holds to the same bounds while it decodes.
+    limits.max_image_width = Some(DECODE_MAX_SIDE);
+    limits.max_image_height = Some(DECODE_MAX_SIDE);
+    decoder
+        .set_limits(limits)
+        .map_err(|e| rejected(format!("image is too large to decode: {e}")))?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -254,14 +258,35 @@ mod tests {
         ));
     }
 
+
+    /// A PNG whose header declares `w`×`h` pixels (with a valid checksum) and holds one.
+    fn png_declaring(mut bytes: Vec<u8>, w: u32, h: u32) -> Vec<u8> {
+        fn crc32(data: &[u8]) -> u32 {
+            let mut crc = 0xffff_ffffu32;
+            for b in data {
+                crc ^= u32::from(*b);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                }
+            }
+            !crc
+        }
+        bytes[16..20].copy_from_slice(&w.to_be_bytes());
+        bytes[20..24].copy_from_slice(&h.to_be_bytes());
+        let sum = crc32(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&sum.to_be_bytes());
+        bytes
+    }
+
     #[test]
     fn a_bomb_is_refused_by_its_header() {
         // A valid PNG header declaring 60000×60000 pixels and nothing else.
-        let mut bytes = png_of(1, 1);
-        bytes[16..20].copy_from_slice(&60_000u32.to_be_bytes());
-        bytes[20..24].copy_from_slice(&60_000u32.to_be_bytes());
+        let bytes = png_declaring(png_of(1, 1), 60_000, 60_000);
         assert_eq!(declared_size(&bytes, "image/png").unwrap(), (60_000, 60_000));
         let err = process(&bytes, MediaKind::Image, "image/png").unwrap_err();
-        assert!(matches!(err, MediaError::Rejected(_)), "{err:?}");
+        assert!(
+            matches!(&err, MediaError::Rejected(r) if r.contains("declares 60000x60000")),
+            "{err:?}"
+        );
     }
 }

@@ -281,7 +281,17 @@ pub fn fit_pixels(width: u32, height: u32, max_pixels: u64) -> (u32, u32) {
     let scale = (max_pixels as f64 / pixels as f64).sqrt();
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let shrink = |v: u32| ((f64::from(v) * scale).floor() as u32).max(1);
-    (shrink(width), shrink(height))
+    let (mut w, mut h) = (shrink(width), shrink(height));
+    // A side clamped to one pixel leaves the other to fit alone.
+    let cap = |other: u32| u32::try_from(max_pixels / u64::from(other)).unwrap_or(u32::MAX).max(1);
+    if u64::from(w) * u64::from(h) > max_pixels {
+        if w >= h {
+            w = w.min(cap(h));
+        } else {
+            h = h.min(cap(w));
+        }
+    }
+    (w, h)
 }
 
 /// The aspect ratio Mastodon reports (`width / height`).

@@ -124,6 +124,25 @@ fn local(app: &TestApp, url: &str) -> String {
     }
 }
 
+/// A PNG whose header declares `w`×`h` pixels (with a valid checksum) and holds one.
+fn png_declaring(mut bytes: Vec<u8>, w: u32, h: u32) -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for b in data {
+            crc ^= u32::from(*b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    bytes[16..20].copy_from_slice(&w.to_be_bytes());
+    bytes[20..24].copy_from_slice(&h.to_be_bytes());
+    let sum = crc32(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&sum.to_be_bytes());
+    bytes
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -320,12 +339,11 @@ async fn bad_uploads_and_attachments_get_clear_errors_and_leave_nothing_behind()
     let res = app.post_json(&alice.token, "/api/v2/media", json!({"file": "x"})).await;
     check(res.status().as_u16(), &res.json().await.unwrap(), 415, "json body");
     // An image bomb: a valid PNG header declaring 60000×60000 pixels, refused unread.
-    let mut bomb = png(1, 1);
-    bomb[16..20].copy_from_slice(&60_000u32.to_be_bytes());
-    bomb[20..24].copy_from_slice(&60_000u32.to_be_bytes());
+    let bomb = png_declaring(png(1, 1), 60_000, 60_000);
     let started = Instant::now();
     let (s, b) = send(&app, &alice, multipart(Some(("bomb.png", &bomb)), &[])).await;
     check(s, &b, 422, "image bomb");
+    assert!(b["error"].as_str().unwrap().contains("declares 60000x60000"), "{b}");
     assert!(started.elapsed() < Duration::from_secs(5));
     // A truncated picture: accepted by its header, refused by processing (v2 waits for it).
     let mut truncated = png(400, 300);
