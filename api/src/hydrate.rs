@@ -17,7 +17,7 @@ use crate::Api;
 use crate::entities::{self, Json, StatusState};
 use crate::error::ApiResult;
 
-/// Accounts with their counts, rendered once per page.
+/// Accounts with their counts, rendered once per page; suspended accounts are left out.
 pub struct Accounts {
     by_id: HashMap<Id, (Arc<str>, AccountCounts)>,
 }
@@ -27,7 +27,10 @@ impl Accounts {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let accounts = api.accounts_by_ids(&ids).await?;
+        // A suspended account is hidden everywhere: its profile, its posts (and reblogs of
+        // them), its notifications and its place in account lists.
+        let mut accounts = api.accounts_by_ids(&ids).await?;
+        accounts.retain(|a| !a.suspended);
         let present: Vec<Id> = accounts.iter().map(|a| a.id).collect();
         let counts = api.store.account_counts(&present).await?;
         let mut by_id = HashMap::with_capacity(accounts.len());
@@ -168,11 +171,27 @@ pub async fn follows(api: &Api, viewer: Option<Id>, author: Id) -> ApiResult<boo
     })
 }
 
-/// [`visible`] for one post, looking the follow up only for a private post.
+/// [`visible`] for one post read or acted on directly (shown, replied to, favourited,
+/// reblogged): never when its author blocks the viewer (Mastodon's `StatusPolicy`), who gets
+/// a 404 as if it did not exist. One relationship lookup, for a signed-in viewer only.
 pub async fn can_see(api: &Api, viewer: Option<Id>, post: &Post) -> ApiResult<bool> {
-    let follows_author =
-        post.visibility == Visibility::Private && follows(api, viewer, post.author_id).await?;
-    Ok(visible(post, viewer, follows_author))
+    let relationship = match viewer {
+        Some(v) if v != post.author_id => api
+            .store
+            .relationships(v, &[post.author_id])
+            .await?
+            .into_iter()
+            .next(),
+        _ => None,
+    };
+    if relationship.as_ref().is_some_and(|r| r.blocked_by) {
+        return Ok(false);
+    }
+    Ok(visible(
+        post,
+        viewer,
+        relationship.is_some_and(|r| r.following),
+    ))
 }
 
 /// The posts of a list (a timeline page, a thread) that `viewer` may see, in order: those

@@ -32,6 +32,7 @@ mod metrics;
 pub mod pagination;
 pub mod ratelimit;
 mod routes;
+pub mod scopes;
 pub mod streaming;
 pub mod text;
 

@@ -11,6 +11,7 @@ mod helpers;
 mod media;
 mod oauth;
 mod roles;
+mod scopes;
 mod search;
 mod social;
 mod startup;
