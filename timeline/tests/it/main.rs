@@ -147,6 +147,7 @@ mod gated {
     };
     use starling_store::embedded::EmbeddedStore;
     use starling_store::{Result, Store};
+    use starling_schema::media::{MediaAttachment, NewMedia};
     use tokio::sync::{Notify, Semaphore};
 
     #[derive(Clone)]
@@ -262,6 +263,13 @@ mod gated {
         fn delete_announcement(&self, id: Id) -> Result<bool>;
         fn dismiss_announcement(&self, account: Id, id: Id) -> Result<bool>;
         fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>>;
+        fn create_media(&self, new: NewMedia) -> Result<MediaAttachment>;
+        fn media_by_ids(&self, ids: &[Id]) -> Result<Vec<MediaAttachment>>;
+        fn update_media(&self, media: MediaAttachment) -> Result<()>;
+        fn attach_media(&self, account: Id, post: Id, ids: &[Id]) -> Result<Vec<MediaAttachment>>;
+        fn media_of_posts(&self, posts: &[Id]) -> Result<Vec<MediaAttachment>>;
+        fn delete_media(&self, id: Id) -> Result<Option<MediaAttachment>>;
+        fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<starling_store::Scan<MediaAttachment>>;
         fn ping(&self) -> Result<()>;
     }
 }

@@ -795,6 +795,7 @@ pub async fn post_round_trip<B: Backend>(b: &B) {
         mentions: vec![ids[1]],
         hashtags: vec!["rust".into()],
         language: Some("en".into()),
+        media_ids: Vec::new(),
     };
     let created = s.create_post(new.clone(), None).await.unwrap();
     assert!(created.created);
