@@ -73,7 +73,7 @@ fn render_cold(p: &Page) -> Cached {
     let accounts = p
         .accounts
         .iter()
-        .map(|a| entities::account_members(a, BASE))
+        .map(|a| entities::account_members(a, BASE, &Default::default(), BASE))
         .collect();
     let posts = p
         .posts

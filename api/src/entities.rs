@@ -123,10 +123,20 @@ struct AccountStatic<'a> {
     fields: [(); 0],
 }
 
-/// An account's members that never change (render once, cache by id).
-pub fn account_members(a: &Account, base: &str) -> String {
-    let avatar = format!("{base}/avatars/original/missing.png");
-    let header = format!("{base}/headers/original/missing.png");
+/// An account's members that never change (render once, cache by id). Without an avatar
+/// or header of its own it points at the default images Starling serves.
+pub fn account_members(
+    a: &Account,
+    base: &str,
+    images: &starling_schema::media::ProfileImages,
+    media_base: &str,
+) -> String {
+    let image = |key: &Option<String>, default: &str| match key {
+        Some(k) => format!("{media_base}/{k}"),
+        None => format!("{base}/{default}"),
+    };
+    let avatar = image(&images.avatar_key, "avatars/original/missing.png");
+    let header = image(&images.header_key, "headers/original/missing.png");
     members(&AccountStatic {
         id: a.id.to_string(),
         username: &a.username,
@@ -182,9 +192,10 @@ pub fn write_account(out: &mut String, members: &str, counts: &AccountCounts) {
     out.push('}');
 }
 
-pub fn account(a: &Account, counts: &AccountCounts, base: &str) -> Json {
+/// An Account from its rendered members (see `Api::account_members`) and counts.
+pub fn account(members: &str, counts: &AccountCounts) -> Json {
     let mut out = String::new();
-    write_account(&mut out, &account_members(a, base), counts);
+    write_account(&mut out, members, counts);
     Json(out)
 }
 
@@ -199,8 +210,8 @@ struct Source<'a> {
 }
 
 /// `verify_credentials` adds the editable source of the profile.
-pub fn credential_account(a: &Account, counts: &AccountCounts, base: &str) -> Json {
-    account(a, counts, base).with_member(
+pub fn credential_account(members: &str, a: &Account, counts: &AccountCounts) -> Json {
+    account(members, counts).with_member(
         "source",
         &Json::of(&Source {
             privacy: "public",

@@ -225,7 +225,24 @@ impl Api {
         if let Some(hit) = self.account_members.get(&account.id).await {
             return hit;
         }
-        let rendered: Arc<str> = entities::account_members(account, self.base_url()).into();
+        // Without its images it is rendered with the defaults and not kept.
+        let images = match self.store.profile_images(&[account.id]).await {
+            Ok(mut found) => found.pop(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read profile images");
+                None
+            }
+        };
+        let rendered: Arc<str> = entities::account_members(
+            account,
+            self.base_url(),
+            images.as_ref().unwrap_or(&Default::default()),
+            &self.media_base,
+        )
+        .into();
+        if images.is_none() {
+            return rendered;
+        }
         self.account_members
             .insert(account.id, rendered.clone())
             .await;

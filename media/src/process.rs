@@ -212,6 +212,28 @@ pub fn process(bytes: &[u8], kind: MediaKind, content_type: &str) -> Result<Proc
     }
 }
 
+/// An avatar or header: the picture (first frame of a GIF) turned upright, cropped to the
+/// aspect of `target` around its centre, scaled down to fit `target`, re-encoded (PNG from
+/// PNG, WebP and GIF; JPEG from JPEG) without metadata. Returns the bytes and extension.
+pub fn profile_image(
+    bytes: &[u8],
+    content_type: &str,
+    target: (u32, u32),
+) -> Result<(Vec<u8>, &'static str)> {
+    let format = format_of(content_type)
+        .ok_or_else(|| rejected("must be a JPEG, PNG, WebP or GIF picture"))?;
+    let img = decode(bytes, format)?;
+    let (x, y, w, h) = starling_schema::media::cover_crop(img.width(), img.height(), target);
+    let mut img = img.crop_imm(x, y, w, h);
+    if w > target.0 || h > target.1 {
+        img = img.thumbnail_exact(target.0, target.1);
+    }
+    Ok(match format {
+        ImageFormat::Jpeg => (jpeg(&img, JPEG_QUALITY)?, "jpg"),
+        _ => (png(&img)?, "png"),
+    })
+}
+
 /// A plain PNG of one colour: the default avatar and header, so no account points at a
 /// missing file.
 pub fn placeholder_png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
@@ -242,6 +264,17 @@ mod tests {
         assert_eq!(out.blurhash.as_deref().map(str::len), Some(28));
         let preview = image::load_from_memory(out.preview.as_deref().unwrap()).unwrap();
         assert_eq!((preview.width(), preview.height()), (small.width, small.height));
+    }
+
+    #[test]
+    fn profile_images_are_cropped_to_their_shape() {
+        let (bytes, ext) = profile_image(&png_of(900, 600), "image/png", (400, 400)).unwrap();
+        assert_eq!(ext, "png");
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((img.width(), img.height()), (400, 400));
+        let (bytes, _) = profile_image(&png_of(300, 300), "image/png", (1500, 500)).unwrap();
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((img.width(), img.height()), (300, 100), "small pictures are not enlarged");
     }
 
     #[test]

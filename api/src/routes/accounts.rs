@@ -140,7 +140,8 @@ async fn register(
 async fn verify_credentials(api: web::Data<Api>, auth: Auth) -> ApiResult<HttpResponse> {
     let counts = api.store.account_counts(&[auth.account.id]).await?;
     let counts = counts.first().copied().unwrap_or_default();
-    Ok(entities::credential_account(&auth.account, &counts, api.base_url()).response())
+    let members = api.account_members(&auth.account).await;
+    Ok(entities::credential_account(&members, &auth.account, &counts).response())
 }
 
 async fn account_json(api: &Api, id: Id) -> ApiResult<Json> {

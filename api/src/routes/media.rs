@@ -79,6 +79,14 @@ struct Form {
     focus: Option<Focus>,
 }
 
+/// A multipart form read with its files staged: `(field, file, content type, kind)` and
+/// the text fields, in order.
+#[derive(Default)]
+pub(crate) struct Parts {
+    pub files: Vec<(String, Staged, &'static str, MediaKind)>,
+    pub fields: Vec<(String, String)>,
+}
+
 /// Forward the request body to `tx`, at most `limit` bytes; past it, flag and stop.
 async fn forward(
     mut payload: web::Payload,
@@ -111,6 +119,38 @@ async fn forward(
 
 /// Read an upload form, staging the file as it streams in.
 async fn receive(api: &Api, req: &HttpRequest, payload: web::Payload) -> ApiResult<Form> {
+    let parts = read_multipart(api, req, payload, &["file", "thumbnail"]).await?;
+    let mut form = Form::default();
+    for (name, staged, content_type, kind) in parts.files {
+        if name == "thumbnail" {
+            return Err(ApiError::invalid(
+                "Validation failed: custom thumbnails are not supported by this server",
+            ));
+        }
+        if form.file.is_some() {
+            return Err(ApiError::invalid("Validation failed: only one file per upload"));
+        }
+        form.file = Some((staged, content_type, kind));
+    }
+    for (name, text) in parts.fields {
+        match name.as_str() {
+            "description" => form.description = starling_schema::media::description(&text)?,
+            "focus" => form.focus = starling_schema::media::focus(&text)?,
+            // Other fields (Mastodon ignores unknown parameters too).
+            _ => {}
+        }
+    }
+    Ok(form)
+}
+
+/// Read a `multipart/form-data` body, staging the parts named in `file_fields` as they
+/// stream in (each refused as soon as it is too large or not an accepted type).
+pub(crate) async fn read_multipart(
+    api: &Api,
+    req: &HttpRequest,
+    payload: web::Payload,
+    file_fields: &[&str],
+) -> ApiResult<Parts> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -150,46 +190,36 @@ async fn receive(api: &Api, req: &HttpRequest, payload: web::Payload) -> ApiResu
             ApiError::invalid(format!("Invalid multipart body: {e}"))
         }
     };
-    let mut form = Form::default();
+    let mut form = Parts::default();
     loop {
         let field = parts.next_field().await.map_err(|e| broken(e, &over))?;
         let Some(mut field) = field else {
             return Ok(form);
         };
         let name = field.name().unwrap_or_default().to_owned();
-        match name.as_str() {
-            "file" => {
-                if form.file.is_some() {
-                    return Err(ApiError::invalid("Validation failed: only one file per upload"));
-                }
-                form.file = Some(stage(api, &mut field, &over).await?);
-            }
-            "thumbnail" => {
-                return Err(ApiError::invalid(
-                    "Validation failed: custom thumbnails are not supported by this server",
-                ));
-            }
-            _ => {
-                let mut text = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(|e| broken(e, &over))? {
-                    text.extend_from_slice(&chunk);
-                    if text.len() > MAX_TEXT_FIELD {
-                        return Err(ApiError::invalid(format!(
-                            "Validation failed: {name} is too long"
-                        )));
-                    }
-                }
-                let text = String::from_utf8(text).map_err(|_| {
-                    ApiError::invalid(format!("Validation failed: {name} is not UTF-8 text"))
-                })?;
-                match name.as_str() {
-                    "description" => form.description = starling_schema::media::description(&text)?,
-                    "focus" => form.focus = starling_schema::media::focus(&text)?,
-                    // Other fields (Mastodon ignores unknown parameters too).
-                    _ => {}
-                }
+        if file_fields.contains(&name.as_str()) {
+            let (staged, content_type, kind) = stage(api, &mut field, &over).await?;
+            form.files.push((name, staged, content_type, kind));
+            continue;
+        }
+        if field.file_name().is_some() {
+            return Err(ApiError::invalid(format!(
+                "Validation failed: {name} is not a file field"
+            )));
+        }
+        let mut text = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| broken(e, &over))? {
+            text.extend_from_slice(&chunk);
+            if text.len() > MAX_TEXT_FIELD {
+                return Err(ApiError::invalid(format!(
+                    "Validation failed: {name} is too long"
+                )));
             }
         }
+        let text = String::from_utf8(text).map_err(|_| {
+            ApiError::invalid(format!("Validation failed: {name} is not UTF-8 text"))
+        })?;
+        form.fields.push((name, text));
     }
 }
 
@@ -447,7 +477,7 @@ async fn remove(
 
 /// Headers on every served file: cache for a year (a key never changes content), never
 /// sniff, never run as a page of this origin.
-fn harden(res: &mut HttpResponse) {
+pub(crate) fn harden(res: &mut HttpResponse) {
     let h = res.headers_mut();
     h.insert(
         header::CACHE_CONTROL,
@@ -472,7 +502,9 @@ async fn serve(
 ) -> ApiResult<HttpResponse> {
     let (token, name) = path.into_inner();
     let key = key(&token, &name);
-    let served = name.starts_with("original.") || name.starts_with("small.");
+    let served = ["original.", "small.", "avatar.", "header."]
+        .iter()
+        .any(|p| name.starts_with(p));
     if !served || !valid_key(&key) {
         return Err(ApiError::not_found("Record"));
     }

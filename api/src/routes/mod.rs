@@ -14,6 +14,7 @@ pub(crate) mod notifications;
 mod notifications_v2;
 pub(crate) mod oauth;
 mod ops;
+mod profile;
 mod search;
 mod startup;
 mod statuses;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     accounts::configure(cfg);
     statuses::configure(cfg);
     media::configure(cfg);
+    profile::configure(cfg);
     timelines::configure(cfg);
     ops::configure(cfg);
     search::configure(cfg);

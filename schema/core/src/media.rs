@@ -168,6 +168,31 @@ pub struct NewMedia {
     pub size_bytes: u64,
 }
 
+/// An account's avatar and header, as storage keys of processed images (`None`: the
+/// default image).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileImages {
+    pub avatar_key: Option<String>,
+    pub header_key: Option<String>,
+}
+
+/// The centred region of a `width`×`height` image with the aspect ratio of `target`, as
+/// `(x, y, w, h)`: what is cropped before scaling to an avatar or header size.
+pub fn cover_crop(width: u32, height: u32, target: (u32, u32)) -> (u32, u32, u32, u32) {
+    let (tw, th) = (u64::from(target.0.max(1)), u64::from(target.1.max(1)));
+    let (w, h) = (u64::from(width), u64::from(height));
+    if w * th > h * tw {
+        // Too wide: keep the full height.
+        let cw = (h * tw / th).max(1);
+        let x = (w - cw) / 2;
+        (x as u32, 0, cw as u32, height)
+    } else {
+        let ch = (w * th / tw).max(1);
+        let y = (h - ch) / 2;
+        (0, y as u32, width, ch as u32)
+    }
+}
+
 /// Why an upload may not be attached to a post.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AttachRefusal {
@@ -379,6 +404,20 @@ mod tests {
         assert_eq!(description("  a cat ").unwrap().as_deref(), Some("a cat"));
         assert_eq!(description(" ").unwrap(), None);
         assert!(description(&"x".repeat(1501)).is_err());
+    }
+
+    #[test]
+    fn crops_cover_the_target_aspect() {
+        let cases = [
+            ((1000, 500), AVATAR_SIZE, (250, 0, 500, 500)),
+            ((500, 1000), AVATAR_SIZE, (0, 250, 500, 500)),
+            ((3000, 2000), HEADER_SIZE, (0, 500, 3000, 1000)),
+            ((400, 400), AVATAR_SIZE, (0, 0, 400, 400)),
+            ((1, 1), HEADER_SIZE, (0, 0, 1, 1)),
+        ];
+        for ((w, h), target, want) in cases {
+            assert_eq!(cover_crop(w, h, target), want, "{w}x{h}");
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ use starling_schema::model::{
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Order,
     Page, Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
-use starling_schema::media::{MediaAttachment, NewMedia};
+use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::settings::{EmbeddedSettings, Limits};
 use starling_schema::validate;
 
@@ -112,6 +112,7 @@ struct Tables {
     // media attachments (see `media.rs`, schema version 6)
     media: SingleWriterTxKeyspace,
     media_by_post: SingleWriterTxKeyspace,
+    profile_images: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -375,6 +376,7 @@ impl EmbeddedStore {
                 .ctx("opening table announcement_dismissals")?,
             media: open("media").ctx("opening table media")?,
             media_by_post: open("media_by_post").ctx("opening table media_by_post")?,
+            profile_images: open("profile_images").ctx("opening table profile_images")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -1729,6 +1731,14 @@ impl Store for EmbeddedStore {
 
     async fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<Scan<MediaAttachment>> {
         self.scan_all_media(after, limit).await
+    }
+
+    async fn set_profile_images(&self, account: Id, images: ProfileImages) -> Result<ProfileImages> {
+        self.put_profile_images(account, images).await
+    }
+
+    async fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>> {
+        self.get_profile_images(accounts).await
     }
 
     async fn ping(&self) -> Result<()> {

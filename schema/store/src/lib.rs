@@ -18,7 +18,7 @@ use starling_schema::model::{
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
-use starling_schema::media::{MediaAttachment, NewMedia};
+use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::settings::{Settings, StoreBackend};
 use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
@@ -426,6 +426,19 @@ pub trait Store: Send + Sync + 'static {
         after: Option<Id>,
         limit: usize,
     ) -> impl Future<Output = Result<Scan<MediaAttachment>>> + Send;
+    /// Replace an account's avatar and header keys; returns what they were (the caller
+    /// removes the old files). `NotFound` if there is no such account.
+    fn set_profile_images(
+        &self,
+        account: Id,
+        images: ProfileImages,
+    ) -> impl Future<Output = Result<ProfileImages>> + Send;
+    /// The avatar and header keys of each of `accounts`, in the order asked (defaults for
+    /// accounts that never set one).
+    fn profile_images(
+        &self,
+        accounts: &[Id],
+    ) -> impl Future<Output = Result<Vec<ProfileImages>>> + Send;
 
     // ---- operations -----------------------------------------------------------------
 
@@ -602,6 +615,8 @@ delegate! {
     fn media_of_posts(&self, posts: &[Id]) -> Result<Vec<MediaAttachment>>;
     fn delete_media(&self, id: Id) -> Result<Option<MediaAttachment>>;
     fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<Scan<MediaAttachment>>;
+    fn set_profile_images(&self, account: Id, images: ProfileImages) -> Result<ProfileImages>;
+    fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>>;
     fn ping(&self) -> Result<()>;
 }
 

@@ -147,7 +147,7 @@ mod gated {
     };
     use starling_store::embedded::EmbeddedStore;
     use starling_store::{Result, Store};
-    use starling_schema::media::{MediaAttachment, NewMedia};
+    use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
     use tokio::sync::{Notify, Semaphore};
 
     #[derive(Clone)]
@@ -270,6 +270,8 @@ mod gated {
         fn media_of_posts(&self, posts: &[Id]) -> Result<Vec<MediaAttachment>>;
         fn delete_media(&self, id: Id) -> Result<Option<MediaAttachment>>;
         fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<starling_store::Scan<MediaAttachment>>;
+        fn set_profile_images(&self, account: Id, images: ProfileImages) -> Result<ProfileImages>;
+        fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>>;
         fn ping(&self) -> Result<()>;
     }
 }

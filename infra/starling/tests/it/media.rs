@@ -488,3 +488,76 @@ async fn default_avatar_and_header_are_served() {
     }
     app.stop().await;
 }
+
+/// A multipart body with files under the given field names.
+fn multipart_files(files: &[(&str, &[u8])], fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.png\"\r\nContent-Type: image/png\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avatars_and_headers_are_cropped_served_and_replaced() {
+    let mut app = spawn_app().await;
+    let alice = app.register("face_alice").await;
+    let patch = |body: Vec<u8>| {
+        app.http
+            .patch(format!("{}/api/v1/accounts/update_credentials", app.base))
+            .bearer_auth(&alice.token)
+            .header("content-type", content_type())
+            .body(body)
+    };
+    let res = patch(multipart_files(&[("avatar", &png(900, 600)), ("header", &png(3000, 1000))], &[]))
+        .send().await.unwrap();
+    let status = res.status();
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{me}");
+    let avatar = me["avatar"].as_str().unwrap().to_owned();
+    assert!(!avatar.contains("missing.png"), "{avatar}");
+    assert_eq!(me["avatar_static"], avatar.as_str());
+    for (url, size) in [(avatar.as_str(), (400, 400)), (me["header"].as_str().unwrap(), (1500, 500))] {
+        let res = app.http.get(local(&app, url)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{url}");
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+        let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+        assert_eq!((img.width(), img.height()), size, "{url}");
+    }
+    // Other readers see it too (the account's rendering was forgotten).
+    let shown = app.get(&alice.token, &format!("/api/v1/accounts/{}", alice.id)).await;
+    assert_eq!(shown["avatar"], avatar.as_str());
+
+    // A new avatar replaces the old file.
+    let res = patch(multipart_files(&[("avatar", &png(50, 80))], &[])).send().await.unwrap();
+    let me: Value = res.json().await.unwrap();
+    assert_ne!(me["avatar"], avatar.as_str());
+    assert_eq!(app.http.get(local(&app, &avatar)).send().await.unwrap().status(), 404);
+
+    // Bad input: not a picture, a text field not handled here, a non-multipart text field.
+    let res = patch(multipart_files(&[("avatar", b"PK\x03\x04 zip zip zip zip zip zip".as_slice())], &[])).send().await.unwrap();
+    assert_eq!(res.status(), 415);
+    let res = patch(multipart_files(&[], &[("display_name", "Alice")])).send().await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("display_name"));
+    let res = app.http.patch(format!("{}/api/v1/accounts/update_credentials", app.base))
+        .bearer_auth(&alice.token).form(&[("note", "hi")]).send().await.unwrap();
+    assert_eq!(res.status(), 422);
+
+    // Back to the default image.
+    let res = app.http.delete(format!("{}/api/v1/profile/avatar", app.base)).bearer_auth(&alice.token).send().await.unwrap();
+    let me: Value = res.json().await.unwrap();
+    assert!(me["avatar"].as_str().unwrap().ends_with("/avatars/original/missing.png"));
+    assert_eq!(stored_files(&app).len(), 1, "only the header is left");
+    app.stop().await;
+}

@@ -3,14 +3,15 @@
 //! Tables (keys as in the parent module, big-endian ids):
 //! - `media`: media id → MediaAttachment
 //! - `media_by_post`: post ++ position → media id (the post's attachments in order)
+//! - `profile_images`: account → ProfileImages
 
 use starling_schema::Id;
 use starling_schema::ids::now_ms;
-use starling_schema::media::{MediaAttachment, MediaState, NewMedia, check_attach};
+use starling_schema::media::{MediaAttachment, MediaState, NewMedia, ProfileImages, check_attach};
 
 use fjall::Readable;
 
-use super::{Ctx, EmbeddedStore, decode, get, k1, k2, put, scan_table};
+use super::{Ctx, EmbeddedStore, decode, get, k1, k2, put, require_account, scan_table};
 use crate::{Result, Scan, StoreError, attach_refused, check};
 
 impl EmbeddedStore {
@@ -137,5 +138,29 @@ impl EmbeddedStore {
         scan_table(&snap, &self.inner.t.media, after, limit, |bytes| {
             decode(bytes).map(Some)
         })
+    }
+
+    pub(super) async fn put_profile_images(
+        &self,
+        account: Id,
+        images: ProfileImages,
+    ) -> Result<ProfileImages> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            require_account(tx, t, account)?;
+            let old = get(tx, &t.profile_images, k1(account))?.unwrap_or_default();
+            put(tx, &t.profile_images, k1(account), &images)?;
+            Ok(old)
+        })
+        .await
+    }
+
+    pub(super) async fn get_profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>> {
+        check::batch(accounts.len())?;
+        let snap = self.snapshot();
+        accounts
+            .iter()
+            .map(|a| Ok(get(&snap, &self.inner.t.profile_images, k1(*a))?.unwrap_or_default()))
+            .collect()
     }
 }

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use starling_schema::Id;
 use starling_schema::ids::now_ms;
-use starling_schema::media::{MediaAttachment, MediaState, NewMedia, check_attach};
+use starling_schema::media::{MediaAttachment, MediaState, NewMedia, ProfileImages, check_attach};
 
 use super::ScyllaStore;
 use super::exec::{corrupt, db, id};
@@ -188,5 +188,40 @@ impl ScyllaStore {
         }
         let next = if seen == limit { last } else { None };
         Ok(Scan { items, next })
+    }
+
+    pub(super) async fn put_profile_images(
+        &self,
+        account: Id,
+        images: ProfileImages,
+    ) -> Result<ProfileImages> {
+        const CTX: &str = "saving profile images";
+        if crate::Store::accounts_by_ids(self, &[account]).await?.is_empty() {
+            return Err(StoreError::NotFound("account"));
+        }
+        let old = self
+            .get_profile_images(&[account])
+            .await?
+            .pop()
+            .unwrap_or_default();
+        let doc = serde_json::to_string(&images).map_err(|e| StoreError::backend(CTX, e))?;
+        self.write(CTX, &self.st().profile_images_insert, (db(account), doc))
+            .await?;
+        Ok(old)
+    }
+
+    pub(super) async fn get_profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>> {
+        const CTX: &str = "reading profile images";
+        check::batch(accounts.len())?;
+        super::exec::each(accounts.iter().copied(), |a| async move {
+            let row: Option<(Option<String>,)> = self
+                .row(CTX, &self.st().profile_images_get, (db(a),))
+                .await?;
+            match row.and_then(|(doc,)| doc) {
+                Some(doc) => serde_json::from_str(&doc).map_err(corrupt(CTX)),
+                None => Ok(ProfileImages::default()),
+            }
+        })
+        .await
     }
 }

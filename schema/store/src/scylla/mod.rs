@@ -96,7 +96,7 @@ use starling_schema::model::{
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
-use starling_schema::media::{MediaAttachment, NewMedia};
+use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::settings::{Limits, Replication, ScyllaSettings};
 use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
@@ -1603,6 +1603,14 @@ impl Store for ScyllaStore {
 
     async fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<Scan<MediaAttachment>> {
         self.scan_all_media(after, limit).await
+    }
+
+    async fn set_profile_images(&self, account: Id, images: ProfileImages) -> Result<ProfileImages> {
+        self.put_profile_images(account, images).await
+    }
+
+    async fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>> {
+        self.get_profile_images(accounts).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -356,6 +356,9 @@ statements! {
         media_id) VALUES (?, ?, ?)";
     write media_by_post_delete = "DELETE FROM {ks}.media_by_post WHERE post_id = ? \
         AND position = ?";
+    read profile_images_get = "SELECT doc FROM {ks}.profile_images WHERE account_id = ?";
+    write profile_images_insert = "INSERT INTO {ks}.profile_images (account_id, doc) \
+        VALUES (?, ?)";
 
     // ---- event outbox -----------------------------------------------------------------
     write outbox_insert = "INSERT INTO {ks}.outbox (node_id, id, payload) VALUES (?, ?, ?)";

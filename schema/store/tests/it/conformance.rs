@@ -2257,6 +2257,7 @@ macro_rules! conformance_suite {
             // media attachments (schema version 6)
             media_round_trip_and_update, media_attach_once_to_its_owners_post,
             media_scan_walks_every_upload_once,
+            profile_images_are_replaced_and_answered_per_account,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2410,4 +2411,37 @@ pub async fn media_scan_walks_every_upload_once<B: Backend>(b: &B) {
         }
     }
     assert_eq!(seen, made);
+}
+
+pub async fn profile_images_are_replaced_and_answered_per_account<B: Backend>(b: &B) {
+    use starling_schema::media::ProfileImages;
+    let s = b.store();
+    let ids = users(s, "pimg", 2).await;
+    let none = s.profile_images(&ids).await.unwrap();
+    assert_eq!(none, vec![ProfileImages::default(); 2]);
+    let first = ProfileImages {
+        avatar_key: Some("a1".into()),
+        header_key: None,
+    };
+    assert_eq!(
+        s.set_profile_images(ids[0], first.clone()).await.unwrap(),
+        ProfileImages::default()
+    );
+    let second = ProfileImages {
+        avatar_key: Some("a2".into()),
+        header_key: Some("h2".into()),
+    };
+    assert_eq!(
+        s.set_profile_images(ids[0], second.clone()).await.unwrap(),
+        first,
+        "the old keys come back for removal"
+    );
+    assert_eq!(
+        s.profile_images(&[ids[1], ids[0]]).await.unwrap(),
+        vec![ProfileImages::default(), second]
+    );
+    assert_eq!(
+        kind(s.set_profile_images(Id(987_654), ProfileImages::default()).await),
+        ErrorKind::NotFound
+    );
 }
