@@ -18,6 +18,7 @@ mod announcements;
 mod command;
 mod counters;
 mod doctor;
+mod media;
 mod feeds;
 mod graph;
 pub mod reindex;
@@ -244,6 +245,7 @@ pub async fn run(
         AdminCommand::Search { command } => search::run(ctx, command, progress).await,
         AdminCommand::Counters { command } => counters::run(ctx, command, progress).await,
         AdminCommand::Announcements { command } => announcements::run(ctx, command).await,
+        AdminCommand::Media { command } => media::run(ctx, command, progress).await,
         AdminCommand::Doctor => doctor::run(ctx).await,
     }
 }

@@ -82,3 +82,16 @@ def test_media_errors_are_clear(alice, bob):
     with pytest.raises(MastodonAPIError) as err:
         alice.api.status_post("")
     assert err.value.args[1] == 422
+
+
+def test_account_update_credentials_avatar_and_header(alice):
+    me = alice.api.account_update_credentials(
+        avatar=io.BytesIO(picture(600, 300)), avatar_mime_type="image/png",
+        header=io.BytesIO(picture(2000, 800)), header_mime_type="image/png",
+    )
+    assert "missing.png" not in me["avatar"]
+    avatar = Image.open(io.BytesIO(requests.get(me["avatar"], timeout=30).content))
+    assert avatar.size == (400, 400)
+    header = Image.open(io.BytesIO(requests.get(me["header_static"], timeout=30).content))
+    assert header.size == (1500, 500)
+    assert alice.api.account_verify_credentials()["avatar"] == me["avatar"]

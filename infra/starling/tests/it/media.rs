@@ -561,3 +561,37 @@ async fn avatars_and_headers_are_cropped_served_and_replaced() {
     assert_eq!(stored_files(&app).len(), 1, "only the header is left");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_media_usage_and_orphan_removal() {
+    let mut app = spawn_app().await;
+    let alice = app.register("adm_alice").await;
+    let config = crate::admin::app_config(&app);
+    let kept = upload(&app, &alice, "kept.png", &png(20, 20), &[]).await;
+    post_with_media(&app, &alice, "kept", &[kept["id"].as_str().unwrap()]).await;
+    let loose = upload(&app, &alice, "loose.png", &png(20, 20), &[]).await;
+    // A file nothing names (left by a crash, say).
+    let stray = app.dir().join("media").join("0123456789abcdef0123456789abcdef");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("original.png"), b"stray").unwrap();
+
+    let usage = crate::admin::admin_json(&config, &["media", "usage"]).await;
+    assert_eq!(usage["uploads"], 2, "{usage}");
+    assert_eq!(usage["attached"], 1);
+    assert_eq!(usage["files"], 5, "two uploads of two files each and the stray one");
+
+    // Nothing is older than an hour yet; with --older-than 0 the loose upload and the stray
+    // file go, the attached upload stays.
+    let none = crate::admin::admin_json(&config, &["media", "remove-orphans", "--older-than", "1"]).await;
+    assert_eq!((none["unattached_uploads"].as_u64(), none["orphan_files"].as_u64()), (Some(0), Some(0)), "{none}");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let dry = crate::admin::admin_json(&config, &["media", "remove-orphans", "--older-than", "0", "--dry-run"]).await;
+    assert_eq!(dry["orphan_files"], 1, "{dry}");
+    assert_eq!(stored_files(&app).len(), 5);
+    let done = crate::admin::admin_json(&config, &["media", "remove-orphans", "--older-than", "0"]).await;
+    assert_eq!((done["unattached_uploads"].as_u64(), done["orphan_files"].as_u64()), (Some(1), Some(1)), "{done}");
+    assert_eq!(stored_files(&app).len(), 2, "only the attached upload's files");
+    let res = app.get_raw(&alice.token, &format!("/api/v1/media/{}", loose["id"].as_str().unwrap())).await;
+    assert_eq!(res.status(), 404);
+    app.stop().await;
+}
