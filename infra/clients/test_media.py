@@ -86,7 +86,7 @@ def test_media_errors_are_clear(alice, bob):
 
 def test_account_update_credentials_avatar_and_header(alice):
     me = alice.api.account_update_credentials(
-        avatar=io.BytesIO(picture(600, 300)), avatar_mime_type="image/png",
+        avatar=io.BytesIO(picture(900, 600)), avatar_mime_type="image/png",
         header=io.BytesIO(picture(2000, 800)), header_mime_type="image/png",
     )
     assert "missing.png" not in me["avatar"]
