@@ -29,7 +29,10 @@ pub(crate) async fn run(
 }
 
 /// Every upload record, a page at a time, with progress.
-async fn all_media(ctx: &AdminContext, progress: &dyn Progress) -> anyhow::Result<Vec<MediaAttachment>> {
+async fn all_media(
+    ctx: &AdminContext,
+    progress: &dyn Progress,
+) -> anyhow::Result<Vec<MediaAttachment>> {
     progress.start("uploads read", None);
     let mut out = Vec::new();
     let mut after = None;
@@ -90,8 +93,11 @@ async fn usage(ctx: &AdminContext, progress: &dyn Progress) -> anyhow::Result<Ou
         ),
         format!("storage: {} files, {} bytes", u.files, u.stored_bytes),
     ];
-    Ok(Outcome::new(format!("{} uploads, {} bytes stored", u.uploads, u.stored_bytes), &u)?
-        .with_lines(lines))
+    Ok(Outcome::new(
+        format!("{} uploads, {} bytes stored", u.uploads, u.stored_bytes),
+        &u,
+    )?
+    .with_lines(lines))
 }
 
 #[derive(Serialize)]
@@ -110,7 +116,11 @@ async fn remove_orphans(
 ) -> anyhow::Result<Outcome> {
     let cutoff = now_ms().saturating_sub(older_than_hours.saturating_mul(3_600_000));
     let storage = AnyStorage::from_settings(&ctx.settings.media);
-    let worker = MediaWorker::new(ctx.store.clone(), storage.clone(), ctx.settings.media.clone());
+    let worker = MediaWorker::new(
+        ctx.store.clone(),
+        storage.clone(),
+        ctx.settings.media.clone(),
+    );
     // Uploads never attached.
     let media = all_media(ctx, progress).await?;
     let stale: Vec<&MediaAttachment> = media
@@ -120,7 +130,10 @@ async fn remove_orphans(
     progress.start("unattached uploads removed", Some(stale.len() as u64));
     for m in &stale {
         if !dry_run {
-            worker.remove(m).await.context("removing an unattached upload")?;
+            worker
+                .remove(m)
+                .await
+                .context("removing an unattached upload")?;
         }
         progress.advance(1);
     }
@@ -129,13 +142,24 @@ async fn remove_orphans(
     let mut used: HashSet<String> = media
         .iter()
         .filter(|m| !(m.post_id.is_none() && m.created_at_ms < cutoff))
-        .flat_map(|m| m.keys().into_iter().filter_map(token_of).map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|m| {
+            m.keys()
+                .into_iter()
+                .filter_map(token_of)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .collect();
     progress.start("accounts' profile images read", None);
     let mut pages = AccountPages::new(ctx);
     while let Some(page) = pages.next().await? {
         let ids: Vec<_> = page.iter().map(|a| a.id).collect();
-        for images in ctx.store.profile_images(&ids).await.context("reading profile images")? {
+        for images in ctx
+            .store
+            .profile_images(&ids)
+            .await
+            .context("reading profile images")?
+        {
             for k in [images.avatar_key, images.header_key].into_iter().flatten() {
                 if let Some(t) = token_of(&k) {
                     used.insert(t.to_owned());
@@ -161,7 +185,10 @@ async fn remove_orphans(
     progress.start("orphan files removed", Some(orphans.len() as u64));
     for f in &orphans {
         if !dry_run {
-            storage.delete(&f.key).await.context("removing an orphan file")?;
+            storage
+                .delete(&f.key)
+                .await
+                .context("removing an orphan file")?;
         }
         progress.advance(1);
     }

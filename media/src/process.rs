@@ -263,7 +263,10 @@ mod tests {
         assert!(u64::from(small.width) * u64::from(small.height) <= PREVIEW_MAX_PIXELS);
         assert_eq!(out.blurhash.as_deref().map(str::len), Some(28));
         let preview = image::load_from_memory(out.preview.as_deref().unwrap()).unwrap();
-        assert_eq!((preview.width(), preview.height()), (small.width, small.height));
+        assert_eq!(
+            (preview.width(), preview.height()),
+            (small.width, small.height)
+        );
     }
 
     #[test]
@@ -274,7 +277,11 @@ mod tests {
         assert_eq!((img.width(), img.height()), (400, 400));
         let (bytes, _) = profile_image(&png_of(300, 300), "image/png", (1500, 500)).unwrap();
         let img = image::load_from_memory(&bytes).unwrap();
-        assert_eq!((img.width(), img.height()), (300, 100), "small pictures are not enlarged");
+        assert_eq!(
+            (img.width(), img.height()),
+            (300, 100),
+            "small pictures are not enlarged"
+        );
     }
 
     #[test]
@@ -291,7 +298,6 @@ mod tests {
         ));
     }
 
-
     /// A PNG whose header declares `w`×`h` pixels (with a valid checksum) and holds one.
     fn png_declaring(mut bytes: Vec<u8>, w: u32, h: u32) -> Vec<u8> {
         fn crc32(data: &[u8]) -> u32 {
@@ -299,7 +305,11 @@ mod tests {
             for b in data {
                 crc ^= u32::from(*b);
                 for _ in 0..8 {
-                    crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                    crc = if crc & 1 == 1 {
+                        (crc >> 1) ^ 0xedb8_8320
+                    } else {
+                        crc >> 1
+                    };
                 }
             }
             !crc
@@ -315,7 +325,10 @@ mod tests {
     fn a_bomb_is_refused_by_its_header() {
         // A valid PNG header declaring 60000×60000 pixels and nothing else.
         let bytes = png_declaring(png_of(1, 1), 60_000, 60_000);
-        assert_eq!(declared_size(&bytes, "image/png").unwrap(), (60_000, 60_000));
+        assert_eq!(
+            declared_size(&bytes, "image/png").unwrap(),
+            (60_000, 60_000)
+        );
         let err = process(&bytes, MediaKind::Image, "image/png").unwrap_err();
         assert!(
             matches!(&err, MediaError::Rejected(r) if r.contains("declares 60000x60000")),

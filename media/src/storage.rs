@@ -75,7 +75,9 @@ pub fn valid_key(key: &str) -> bool {
         return false;
     };
     token.len() == 32
-        && token.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         && !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
@@ -276,7 +278,12 @@ fn list_dir(root: &Path) -> Result<Vec<StoredFile>> {
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(source) => return Err(MediaError::Storage { context: ctx, source }),
+        Err(source) => {
+            return Err(MediaError::Storage {
+                context: ctx,
+                source,
+            });
+        }
     };
     for dir in entries {
         let dir = dir.map_err(MediaError::io(ctx))?;

@@ -9,7 +9,6 @@
 //! - `post.deleted`: remove the post's attachments, files first, then records.
 //! - every `SWEEP_EVERY`: remove uploads never attached after `media.unattached_hours`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use starling_bus::{Bus, Delivery};
@@ -19,7 +18,6 @@ use starling_schema::ids::now_ms;
 use starling_schema::media::{MediaAttachment, MediaState};
 use starling_schema::settings::MediaSettings;
 use starling_store::{MAX_BATCH, Store};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -89,9 +87,7 @@ impl<S: Store + Clone> MediaWorker<S> {
             Err(MediaError::Rejected(reason)) => return self.fail(m, reason).await,
             Err(e) => return Err(e),
         };
-        let token = token_of(&upload_key)
-            .ok_or(MediaError::BadKey)?
-            .to_owned();
+        let token = token_of(&upload_key).ok_or(MediaError::BadKey)?.to_owned();
         let file_key = key(&token, &format!("original.{}", p.extension));
         self.storage.put(&file_key, p.file).await?;
         let preview_key = match p.preview {
@@ -185,7 +181,11 @@ impl<S: Store + Clone> MediaWorker<S> {
 
     /// Consume `media.consumer` with up to `media.concurrency` uploads in flight, and sweep
     /// unattached uploads every hour, until `shutdown`; then finish what is in flight.
-    pub async fn run(&self, bus: Bus, shutdown: CancellationToken) -> Result<(), starling_bus::BusError> {
+    pub async fn run(
+        &self,
+        bus: Bus,
+        shutdown: CancellationToken,
+    ) -> Result<(), starling_bus::BusError> {
         let Some(mut consumer) = bus
             .wait_for_consumer(&self.settings.consumer, &shutdown)
             .await?
@@ -208,15 +208,16 @@ impl<S: Store + Clone> MediaWorker<S> {
                 }
             }
         });
-        let mut workers = Workers {
-            worker: self.clone(),
-            slots: Arc::new(Semaphore::new(self.settings.concurrency.max(1))),
-            in_flight: JoinSet::new(),
-            ack_wait,
-        };
+        let mut workers = starling_bus::Slots::new(
+            Job {
+                worker: self.clone(),
+                ack_wait,
+            },
+            self.settings.concurrency,
+            || {},
+        );
         starling_bus::consume(&mut consumer, &mut workers, &shutdown).await;
-        let mut in_flight = workers.in_flight;
-        while in_flight.join_next().await.is_some() {}
+        workers.finish().await;
         background.shutdown().await;
         if let Err(e) = bus.flush().await {
             tracing::warn!(error = %e, "acks may not have reached NATS; those uploads will be processed again");
@@ -226,25 +227,9 @@ impl<S: Store + Clone> MediaWorker<S> {
     }
 
     /// Apply one delivery and answer it, keeping its ack wait alive while it works.
-    async fn handle(self, delivery: Delivery, permit: OwnedSemaphorePermit, ack_wait: Duration) {
-        let _slot = permit;
+    async fn handle(self, delivery: Delivery, ack_wait: Duration) {
         let event = &delivery.envelope.event;
-        let result = {
-            let apply = self.apply(event);
-            tokio::pin!(apply);
-            let every = (ack_wait / 2).max(Duration::from_millis(50));
-            let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            loop {
-                tokio::select! {
-                    result = &mut apply => break result,
-                    _ = progress.tick() => {
-                        if let Err(e) = delivery.in_progress().await {
-                            tracing::debug!(error = %e, "could not extend an event's ack wait");
-                        }
-                    }
-                }
-            }
-        };
+        let result = starling_bus::extending_ack_wait(&delivery, ack_wait, self.apply(event)).await;
         let sequence = delivery.stream_sequence;
         match result {
             Ok(()) => {
@@ -262,32 +247,15 @@ impl<S: Store + Clone> MediaWorker<S> {
     }
 }
 
-/// The worker's room for events: `concurrency` slots, each event in its own task.
-struct Workers<S> {
+/// What each of the worker's slots runs: one event applied and answered.
+#[derive(Clone)]
+struct Job<S> {
     worker: MediaWorker<S>,
-    slots: Arc<Semaphore>,
-    in_flight: JoinSet<()>,
     ack_wait: Duration,
 }
 
-impl<S: Store + Clone> starling_bus::Sink for Workers<S> {
-    type Slot = OwnedSemaphorePermit;
-
-    async fn reserve(&mut self) -> Option<(OwnedSemaphorePermit, usize)> {
-        loop {
-            tokio::select! {
-                biased;
-                Some(_) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {}
-                permit = Arc::clone(&self.slots).acquire_owned() => {
-                    let permit = permit.ok()?;
-                    return Some((permit, self.slots.available_permits() + 1));
-                }
-            }
-        }
-    }
-
-    fn deliver(&mut self, permit: OwnedSemaphorePermit, delivery: Delivery) {
-        self.in_flight
-            .spawn(self.worker.clone().handle(delivery, permit, self.ack_wait));
+impl<S: Store + Clone> starling_bus::Handler for Job<S> {
+    fn handle(self, delivery: Delivery) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.worker.handle(delivery, self.ack_wait)
     }
 }

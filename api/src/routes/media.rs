@@ -22,8 +22,7 @@ use starling_media::storage::{MediaStorage, Staged, key, new_token, valid_key};
 use starling_schema::Id;
 use starling_schema::events::Event;
 use starling_schema::media::{
-    Focus, MediaAttachment, MediaKind, MediaState, NewMedia, check_declared_size,
-    uses_image_limit,
+    Focus, MediaAttachment, MediaKind, MediaState, NewMedia, check_declared_size, uses_image_limit,
 };
 use starling_store::Store;
 
@@ -41,8 +40,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/media/{id}", web::delete().to(remove))
         .route("/system/media/{token}/{name}", web::get().to(serve))
         .route("/system/media/{token}/{name}", web::head().to(serve))
-        .route("/avatars/original/missing.png", web::get().to(default_avatar))
-        .route("/headers/original/missing.png", web::get().to(default_header));
+        .route(
+            "/avatars/original/missing.png",
+            web::get().to(default_avatar),
+        )
+        .route(
+            "/headers/original/missing.png",
+            web::get().to(default_header),
+        );
 }
 
 /// Room for the multipart framing and the text fields around the file.
@@ -128,7 +133,9 @@ async fn receive(api: &Api, req: &HttpRequest, payload: web::Payload) -> ApiResu
             ));
         }
         if form.file.is_some() {
-            return Err(ApiError::invalid("Validation failed: only one file per upload"));
+            return Err(ApiError::invalid(
+                "Validation failed: only one file per upload",
+            ));
         }
         form.file = Some((staged, content_type, kind));
     }
@@ -375,10 +382,16 @@ async fn answer(
         MediaState::Ready => Ok(Json::of(&attachment(m, &api.media_base)).response()),
         MediaState::Processing => {
             let mut res = HttpResponse::build(pending);
-            Ok(Json::respond(&mut res, Json::of(&attachment(m, &api.media_base))))
+            Ok(Json::respond(
+                &mut res,
+                Json::of(&attachment(m, &api.media_base)),
+            ))
         }
         MediaState::Failed => {
-            let reason = m.error.clone().unwrap_or_else(|| "could not be processed".into());
+            let reason = m
+                .error
+                .clone()
+                .unwrap_or_else(|| "could not be processed".into());
             Err(rejected(&reason))
         }
     }
@@ -407,7 +420,15 @@ async fn upload_v2(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let wait = Duration::from_millis(api.settings.media.sync_wait_ms);
-    upload(req, api, auth, payload, wait, actix_web::http::StatusCode::ACCEPTED).await
+    upload(
+        req,
+        api,
+        auth,
+        payload,
+        wait,
+        actix_web::http::StatusCode::ACCEPTED,
+    )
+    .await
 }
 
 /// `POST /api/v1/media`: waits for processing (as Mastodon's synchronous v1 does).
@@ -418,7 +439,15 @@ async fn upload_v1(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let wait = Duration::from_millis(api.settings.media.sync_wait_ms) * V1_WAIT_FACTOR;
-    upload(req, api, auth, payload, wait, actix_web::http::StatusCode::OK).await
+    upload(
+        req,
+        api,
+        auth,
+        payload,
+        wait,
+        actix_web::http::StatusCode::OK,
+    )
+    .await
 }
 
 /// `GET /api/v1/media/:id`: 206 while processing (masto.js polls until 200).

@@ -45,7 +45,15 @@ async fn public(
         return Ok(Json::array([]).response());
     }
     let ids = api.store.public_posts(cursor.window).await?.items;
-    listed(req, &api, viewer, ids, cursor.reverse, q.only_media == Some(true)).await
+    listed(
+        req,
+        &api,
+        viewer,
+        ids,
+        cursor.reverse,
+        q.only_media == Some(true),
+    )
+    .await
 }
 
 async fn tag(
@@ -70,7 +78,15 @@ async fn tag(
         return Ok(Json::array([]).response());
     }
     let ids = api.store.tagged_posts(&tag, cursor.window).await?.items;
-    listed(req, &api, viewer, ids, cursor.reverse, q.only_media == Some(true)).await
+    listed(
+        req,
+        &api,
+        viewer,
+        ids,
+        cursor.reverse,
+        q.only_media == Some(true),
+    )
+    .await
 }
 
 /// A page of listed post ids as statuses the viewer may see, with its Link header (from

@@ -22,11 +22,17 @@ async fn round_trip_replace_delete<S: MediaStorage>(s: &S) {
 async fn foreign_keys_name_nothing<S: MediaStorage>(s: &S) {
     for bad in ["../x", "/etc/passwd", "abc", "0123/x", ""] {
         assert!(matches!(s.get(bad).await, Err(MediaError::BadKey)), "{bad}");
-        assert!(matches!(s.put(bad, vec![1]).await, Err(MediaError::BadKey)), "{bad}");
+        assert!(
+            matches!(s.put(bad, vec![1]).await, Err(MediaError::BadKey)),
+            "{bad}"
+        );
     }
 }
 
-async fn staged_uploads_appear_whole_or_not_at_all<S: MediaStorage>(s: &S, staging: &std::path::Path) {
+async fn staged_uploads_appear_whole_or_not_at_all<S: MediaStorage>(
+    s: &S,
+    staging: &std::path::Path,
+) {
     let k = key(&new_token(), "upload");
     let mut staged = Staged::create(staging).await.unwrap();
     staged.write(b"hello ").await.unwrap();

@@ -193,6 +193,30 @@ pub fn cover_crop(width: u32, height: u32, target: (u32, u32)) -> (u32, u32, u32
     }
 }
 
+impl NewMedia {
+    /// The record of a new upload, waiting for processing.
+    pub fn into_record(self, id: Id, created_at_ms: u64) -> MediaAttachment {
+        MediaAttachment {
+            id,
+            account_id: self.account_id,
+            kind: self.kind,
+            state: MediaState::Processing,
+            content_type: self.content_type,
+            upload_key: Some(self.upload_key),
+            file_key: None,
+            preview_key: None,
+            description: self.description,
+            focus: self.focus,
+            meta: MediaMeta::default(),
+            blurhash: None,
+            size_bytes: self.size_bytes,
+            error: None,
+            post_id: None,
+            created_at_ms,
+        }
+    }
+}
+
 /// Why an upload may not be attached to a post.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AttachRefusal {
@@ -308,7 +332,11 @@ pub fn fit_pixels(width: u32, height: u32, max_pixels: u64) -> (u32, u32) {
     let shrink = |v: u32| ((f64::from(v) * scale).floor() as u32).max(1);
     let (mut w, mut h) = (shrink(width), shrink(height));
     // A side clamped to one pixel leaves the other to fit alone.
-    let cap = |other: u32| u32::try_from(max_pixels / u64::from(other)).unwrap_or(u32::MAX).max(1);
+    let cap = |other: u32| {
+        u32::try_from(max_pixels / u64::from(other))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    };
     if u64::from(w) * u64::from(h) > max_pixels {
         if w >= h {
             w = w.min(cap(h));
@@ -360,10 +388,16 @@ mod tests {
         let cases: &[(Option<MediaAttachment>, Result<(), AttachRefusal>)] = &[
             (None, Err(NotFound)),
             (Some(media(2, None, MediaState::Ready)), Err(NotOwner)),
-            (Some(media(1, Some(9), MediaState::Ready)), Err(AttachedElsewhere)),
+            (
+                Some(media(1, Some(9), MediaState::Ready)),
+                Err(AttachedElsewhere),
+            ),
             (Some(media(1, Some(5), MediaState::Ready)), Ok(())),
             (Some(media(1, None, MediaState::Ready)), Ok(())),
-            (Some(media(1, None, MediaState::Processing)), Err(Processing)),
+            (
+                Some(media(1, None, MediaState::Processing)),
+                Err(Processing),
+            ),
             (Some(media(1, None, MediaState::Failed)), Err(Failed)),
         ];
         for (m, want) in cases {

@@ -25,12 +25,12 @@ use fjall::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use starling_schema::Id;
 use starling_schema::ids::{IdGenerator, Mint, now_ms};
+use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Order,
     Page, Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
-use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::settings::{EmbeddedSettings, Limits};
 use starling_schema::validate;
 
@@ -1717,7 +1717,12 @@ impl Store for EmbeddedStore {
         self.replace_media(media).await
     }
 
-    async fn attach_media(&self, account: Id, post: Id, ids: &[Id]) -> Result<Vec<MediaAttachment>> {
+    async fn attach_media(
+        &self,
+        account: Id,
+        post: Id,
+        ids: &[Id],
+    ) -> Result<Vec<MediaAttachment>> {
         self.attach(account, post, ids.to_vec()).await
     }
 
@@ -1733,7 +1738,11 @@ impl Store for EmbeddedStore {
         self.scan_all_media(after, limit).await
     }
 
-    async fn set_profile_images(&self, account: Id, images: ProfileImages) -> Result<ProfileImages> {
+    async fn set_profile_images(
+        &self,
+        account: Id,
+        images: ProfileImages,
+    ) -> Result<ProfileImages> {
         self.put_profile_images(account, images).await
     }
 

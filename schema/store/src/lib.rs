@@ -13,12 +13,12 @@
 use std::future::Future;
 
 use starling_schema::Id;
+use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
-use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::settings::{Settings, StoreBackend};
 use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
@@ -387,15 +387,10 @@ pub trait Store: Send + Sync + 'static {
     // ---- media attachments (schema version 6) -----------------------------------------
 
     /// Keep a new upload's record (state `Processing`); returns it with its id.
-    fn create_media(
-        &self,
-        new: NewMedia,
-    ) -> impl Future<Output = Result<MediaAttachment>> + Send;
+    fn create_media(&self, new: NewMedia) -> impl Future<Output = Result<MediaAttachment>> + Send;
     /// Uploads among `ids`, in the order asked, skipping unknown ones.
-    fn media_by_ids(
-        &self,
-        ids: &[Id],
-    ) -> impl Future<Output = Result<Vec<MediaAttachment>>> + Send;
+    fn media_by_ids(&self, ids: &[Id])
+    -> impl Future<Output = Result<Vec<MediaAttachment>>> + Send;
     /// Replace an upload's record (processing results, a new description). Which post it
     /// is attached to is not changed by this: only [`Store::attach_media`] sets it.
     /// `NotFound` if it was deleted meanwhile.
@@ -416,10 +411,7 @@ pub trait Store: Send + Sync + 'static {
         posts: &[Id],
     ) -> impl Future<Output = Result<Vec<MediaAttachment>>> + Send;
     /// Remove an upload's record (its files are the caller's). Returns it if it existed.
-    fn delete_media(
-        &self,
-        id: Id,
-    ) -> impl Future<Output = Result<Option<MediaAttachment>>> + Send;
+    fn delete_media(&self, id: Id) -> impl Future<Output = Result<Option<MediaAttachment>>> + Send;
     /// Every upload, a page at a time, as [`Store::scan_posts`].
     fn scan_media(
         &self,
@@ -629,9 +621,9 @@ pub(crate) fn attach_refused(refusal: starling_schema::media::AttachRefusal) -> 
         AttachRefusal::AttachedElsewhere => {
             StoreError::Conflict("media is already attached to another post".into())
         }
-        AttachRefusal::Processing | AttachRefusal::Failed => {
-            StoreError::Invalid(starling_schema::Invalid::new("media_ids", refusal.to_string()))
-        }
+        AttachRefusal::Processing | AttachRefusal::Failed => StoreError::Invalid(
+            starling_schema::Invalid::new("media_ids", refusal.to_string()),
+        ),
     }
 }
 

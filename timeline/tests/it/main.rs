@@ -140,6 +140,7 @@ mod gated {
     use std::sync::Arc;
 
     use starling_schema::Id;
+    use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
     use starling_schema::model::{
         Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
         NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind,
@@ -147,7 +148,6 @@ mod gated {
     };
     use starling_store::embedded::EmbeddedStore;
     use starling_store::{Result, Store};
-    use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
     use tokio::sync::{Notify, Semaphore};
 
     #[derive(Clone)]

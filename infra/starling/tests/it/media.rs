@@ -54,8 +54,20 @@ async fn upload_raw(app: &TestApp, user: &User, path: &str, body: Vec<u8>) -> re
 }
 
 /// Upload through v2 and poll as masto.js does until processed; returns the attachment.
-async fn upload(app: &TestApp, user: &User, name: &str, bytes: &[u8], fields: &[(&str, &str)]) -> Value {
-    let res = upload_raw(app, user, "/api/v2/media", multipart(Some((name, bytes)), fields)).await;
+async fn upload(
+    app: &TestApp,
+    user: &User,
+    name: &str,
+    bytes: &[u8],
+    fields: &[(&str, &str)],
+) -> Value {
+    let res = upload_raw(
+        app,
+        user,
+        "/api/v2/media",
+        multipart(Some((name, bytes)), fields),
+    )
+    .await;
     let status = res.status().as_u16();
     let body: Value = res.json().await.expect("json");
     assert!(status == 200 || status == 202, "upload: {status} {body}");
@@ -65,7 +77,9 @@ async fn upload(app: &TestApp, user: &User, name: &str, bytes: &[u8], fields: &[
 async fn processed(app: &TestApp, user: &User, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let res = app.get_raw(&user.token, &format!("/api/v1/media/{id}")).await;
+        let res = app
+            .get_raw(&user.token, &format!("/api/v1/media/{id}"))
+            .await;
         let status = res.status().as_u16();
         let body: Value = res.json().await.expect("json");
         if status == 200 {
@@ -80,15 +94,19 @@ async fn processed(app: &TestApp, user: &User, id: &str) -> Value {
 fn png(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 3) as u8, 90]));
     let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
     out.into_inner()
 }
 
 /// A 40×20 JPEG whose EXIF says "rotate 90° clockwise" and carries a GPS-looking tag.
 fn jpeg_rotated_with_exif() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(40, 20, |x, _| image::Rgb([if x < 20 { 250 } else { 10 }, 40, 40]));
+    let img = image::RgbImage::from_fn(40, 20, |x, _| {
+        image::Rgb([if x < 20 { 250 } else { 10 }, 40, 40])
+    });
     let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Jpeg).expect("jpeg");
+    img.write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("jpeg");
     let jpeg = out.into_inner();
     // TIFF (big endian): IFD0 with Orientation = 6 and an ImageDescription holding text a
     // stripped file must not keep.
@@ -114,14 +132,12 @@ fn jpeg_rotated_with_exif() -> Vec<u8> {
 
 /// A URL the API gave, pointed at this test's node (the public URL is the default one).
 fn local(app: &TestApp, url: &str) -> String {
-    match url.split_once("/system/").or_else(|| url.split_once("/avatars/").map(|(a, b)| (a, b))) {
-        Some(_) if url.contains("/avatars/") => format!("{}/avatars/{}", app.base, url.split_once("/avatars/").unwrap().1),
-        Some((_, rest)) => format!("{}/system/{rest}", app.base),
-        None => match url.split_once("/headers/") {
-            Some((_, rest)) => format!("{}/headers/{rest}", app.base),
-            None => url.to_owned(),
-        },
+    for dir in ["/system/", "/avatars/", "/headers/"] {
+        if let Some((_, rest)) = url.split_once(dir) {
+            return format!("{}{dir}{rest}", app.base);
+        }
     }
+    url.to_owned()
 }
 
 /// A PNG whose header declares `w`×`h` pixels (with a valid checksum) and holds one.
@@ -131,7 +147,11 @@ fn png_declaring(mut bytes: Vec<u8>, w: u32, h: u32) -> Vec<u8> {
         for b in data {
             crc ^= u32::from(*b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -151,11 +171,15 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn stored_files(app: &TestApp) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let root = app.dir().join("media");
-    let Ok(dirs) = std::fs::read_dir(&root) else { return out };
+    let Ok(dirs) = std::fs::read_dir(&root) else {
+        return out;
+    };
     for d in dirs.flatten() {
         if d.file_name().to_string_lossy().starts_with('.') {
             // Staging must be empty whenever no upload is streaming.
-            let left: Vec<_> = std::fs::read_dir(d.path()).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+            let left: Vec<_> = std::fs::read_dir(d.path())
+                .map(|r| r.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
             out.extend(left);
             continue;
         }
@@ -166,9 +190,18 @@ fn stored_files(app: &TestApp) -> Vec<std::path::PathBuf> {
     out
 }
 
-async fn post_with_media(app: &TestApp, user: &User, text: &str, ids: &[&str]) -> reqwest::Response {
-    app.post_json(&user.token, "/api/v1/statuses", json!({ "status": text, "media_ids": ids, "sensitive": true }))
-        .await
+async fn post_with_media(
+    app: &TestApp,
+    user: &User,
+    text: &str,
+    ids: &[&str],
+) -> reqwest::Response {
+    app.post_json(
+        &user.token,
+        "/api/v1/statuses",
+        json!({ "status": text, "media_ids": ids, "sensitive": true }),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,31 +210,58 @@ async fn an_uploaded_picture_is_processed_attached_and_shown_everywhere() {
     let alice = app.register("media_alice").await;
     let bob = app.register("media_bob").await;
     app.follow(&bob, &alice).await;
-    let mut ws = ws_connect(&app.base, &format!("?stream=user&access_token={}", bob.token)).await;
+    let mut ws = ws_connect(
+        &app.base,
+        &format!("?stream=user&access_token={}", bob.token),
+    )
+    .await;
 
     // Instance advertises the limits from config.
     let v2 = app.get(&alice.token, "/api/v2/instance").await;
     let limits = &v2["configuration"]["media_attachments"];
     assert_eq!(limits["image_size_limit"], 16 << 20);
-    assert!(limits["supported_mime_types"].as_array().unwrap().iter().any(|t| t == "image/jpeg"));
+    assert!(
+        limits["supported_mime_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "image/jpeg")
+    );
     let v1 = app.get(&alice.token, "/api/v1/instance").await;
     assert_eq!(v1["configuration"]["statuses"]["max_media_attachments"], 4);
 
     let original = jpeg_rotated_with_exif();
     assert!(contains(&original, b"GPS 48.8584N"));
-    let media = upload(&app, &alice, "cat.png", &original, &[("description", "a cat"), ("focus", "0.5,-0.25")]).await;
+    let media = upload(
+        &app,
+        &alice,
+        "cat.png",
+        &original,
+        &[("description", "a cat"), ("focus", "0.5,-0.25")],
+    )
+    .await;
     assert_eq!(media["type"], "image");
     assert_eq!(media["description"], "a cat");
     assert_eq!(media["meta"]["focus"]["x"], 0.5);
     // Orientation applied: 40×20 turned upright is 20×40.
     assert_eq!(media["meta"]["original"]["width"], 20);
     assert_eq!(media["meta"]["original"]["height"], 40);
-    assert_eq!(media["blurhash"].as_str().map(str::len), Some(28), "4×3 components");
+    assert_eq!(
+        media["blurhash"].as_str().map(str::len),
+        Some(28),
+        "4×3 components"
+    );
     let id = media["id"].as_str().unwrap().to_owned();
 
     // Description changes until attached.
-    let res = app.http.put(format!("{}/api/v1/media/{id}", app.base)).bearer_auth(&alice.token)
-        .form(&[("description", "a black cat")]).send().await.unwrap();
+    let res = app
+        .http
+        .put(format!("{}/api/v1/media/{id}", app.base))
+        .bearer_auth(&alice.token)
+        .form(&[("description", "a black cat")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 
     // The file as served: the right type, hardened headers, no metadata, decodable.
@@ -211,7 +271,12 @@ async fn an_uploaded_picture_is_processed_attached_and_shown_everywhere() {
     let h = res.headers().clone();
     assert_eq!(h["content-type"], "image/jpeg");
     assert_eq!(h["x-content-type-options"], "nosniff");
-    assert!(h["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
     assert!(h["cache-control"].to_str().unwrap().contains("max-age"));
     let etag = h["etag"].to_str().unwrap().to_owned();
     let bytes = res.bytes().await.unwrap();
@@ -219,12 +284,29 @@ async fn an_uploaded_picture_is_processed_attached_and_shown_everywhere() {
     assert!(!contains(&bytes, b"Exif"), "no EXIF block left");
     let decoded = image::load_from_memory(&bytes).expect("decodes");
     assert_eq!((decoded.width(), decoded.height()), (20, 40));
-    let range = app.http.get(&url).header("range", "bytes=0-9").send().await.unwrap();
+    let range = app
+        .http
+        .get(&url)
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(range.status(), 206);
     assert_eq!(range.bytes().await.unwrap().len(), 10);
-    let again = app.http.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    let again = app
+        .http
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 304);
-    let preview = app.http.get(local(&app, media["preview_url"].as_str().unwrap())).send().await.unwrap();
+    let preview = app
+        .http
+        .get(local(&app, media["preview_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(preview.status(), 200);
     image::load_from_memory(&preview.bytes().await.unwrap()).expect("preview decodes");
     // The raw upload is never served.
@@ -240,47 +322,122 @@ async fn an_uploaded_picture_is_processed_attached_and_shown_everywhere() {
     assert_eq!(post["media_attachments"][0]["id"], id.as_str());
     assert_eq!(post["media_attachments"][0]["description"], "a black cat");
     let post_id = post["id"].as_str().unwrap().to_owned();
-    let tagged = post_with_media(&app, &alice, "#cats @media_bob", &[]).await.json::<Value>().await.unwrap();
+    let tagged = post_with_media(&app, &alice, "#cats @media_bob", &[])
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
     assert!(tagged["media_attachments"].as_array().unwrap().is_empty());
     let second = upload(&app, &alice, "b.png", &png(64, 48), &[]).await;
-    let tagged_media = post_with_media(&app, &alice, "more #cats @media_bob", &[second["id"].as_str().unwrap()]).await.json::<Value>().await.unwrap();
+    let tagged_media = post_with_media(
+        &app,
+        &alice,
+        "more #cats @media_bob",
+        &[second["id"].as_str().unwrap()],
+    )
+    .await
+    .json::<Value>()
+    .await
+    .unwrap();
     let tagged_id = tagged_media["id"].as_str().unwrap().to_owned();
-    let reply = app.post_json(&bob.token, "/api/v1/statuses", json!({"status": "nice", "in_reply_to_id": tagged_id})).await.json::<Value>().await.unwrap();
+    let reply = app
+        .post_json(
+            &bob.token,
+            "/api/v1/statuses",
+            json!({"status": "nice", "in_reply_to_id": tagged_id}),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
 
     // Once attached, it can no longer be changed or deleted alone.
-    let res = app.http.put(format!("{}/api/v1/media/{id}", app.base)).bearer_auth(&alice.token)
-        .form(&[("description", "x")]).send().await.unwrap();
+    let res = app
+        .http
+        .put(format!("{}/api/v1/media/{id}", app.base))
+        .bearer_auth(&alice.token)
+        .form(&[("description", "x")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 422);
-    let res = app.http.delete(format!("{}/api/v1/media/{id}", app.base)).bearer_auth(&alice.token).send().await.unwrap();
+    let res = app
+        .http
+        .delete(format!("{}/api/v1/media/{id}", app.base))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 422);
 
-    let has_media = |s: &Value| !s["media_attachments"].as_array().map_or(true, |a| a.is_empty());
-    let find = |list: &Value, id: &str| list.as_array().unwrap().iter().find(|s| s["id"] == id).cloned();
+    let has_media = |s: &Value| {
+        !s["media_attachments"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+    };
+    let find = |list: &Value, id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+    };
     // Every surface: the status, home, public, tag, account, only_media, context,
     // notifications, search and the stream.
-    assert!(has_media(&app.get(&bob.token, &format!("/api/v1/statuses/{post_id}")).await));
-    let (ok, _) = app.home_until(&bob, Duration::from_secs(10), |ids| ids.contains(&post_id)).await;
+    assert!(has_media(
+        &app.get(&bob.token, &format!("/api/v1/statuses/{post_id}"))
+            .await
+    ));
+    let (ok, _) = app
+        .home_until(&bob, Duration::from_secs(10), |ids| ids.contains(&post_id))
+        .await;
     assert!(ok);
     let home = app.get(&bob.token, "/api/v1/timelines/home").await;
     assert!(has_media(&find(&home, &post_id).unwrap()));
     let public = app.get(&bob.token, "/api/v1/timelines/public").await;
     assert!(has_media(&find(&public, &post_id).unwrap()));
-    let public_media = app.get(&bob.token, "/api/v1/timelines/public?only_media=true").await;
+    let public_media = app
+        .get(&bob.token, "/api/v1/timelines/public?only_media=true")
+        .await;
     assert!(public_media.as_array().unwrap().iter().all(has_media));
     assert!(find(&public_media, &post_id).is_some());
     assert!(find(&public_media, tagged["id"].as_str().unwrap()).is_none());
-    let tag = app.get(&bob.token, "/api/v1/timelines/tag/cats?only_media=1").await;
+    let tag = app
+        .get(&bob.token, "/api/v1/timelines/tag/cats?only_media=1")
+        .await;
     assert_eq!(tag.as_array().unwrap().len(), 1, "{tag}");
     assert!(has_media(&tag[0]));
-    let account = app.get(&bob.token, &format!("/api/v1/accounts/{}/statuses?only_media=true", alice.id)).await;
-    let ids: Vec<&str> = account.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let account = app
+        .get(
+            &bob.token,
+            &format!("/api/v1/accounts/{}/statuses?only_media=true", alice.id),
+        )
+        .await;
+    let ids: Vec<&str> = account
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec![tagged_id.as_str(), post_id.as_str()]);
-    let context = app.get(&bob.token, &format!("/api/v1/statuses/{}/context", reply["id"].as_str().unwrap())).await;
+    let context = app
+        .get(
+            &bob.token,
+            &format!("/api/v1/statuses/{}/context", reply["id"].as_str().unwrap()),
+        )
+        .await;
     assert!(has_media(&context["ancestors"][0]));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let notes = app.get(&bob.token, "/api/v1/notifications?types[]=mention").await;
-        if let Some(n) = notes.as_array().unwrap().iter().find(|n| n["status"]["id"] == tagged_id.as_str()) {
+        let notes = app
+            .get(&bob.token, "/api/v1/notifications?types[]=mention")
+            .await;
+        if let Some(n) = notes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["status"]["id"] == tagged_id.as_str())
+        {
             assert!(has_media(&n["status"]));
             break;
         }
@@ -289,7 +446,9 @@ async fn an_uploaded_picture_is_processed_attached_and_shown_everywhere() {
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let found = app.get(&bob.token, "/api/v2/search?q=cats&type=statuses").await;
+        let found = app
+            .get(&bob.token, "/api/v2/search?q=cats&type=statuses")
+            .await;
         if let Some(s) = find(&found["statuses"], &tagged_id) {
             assert!(has_media(&s));
             break;
@@ -299,9 +458,12 @@ async fn an_uploaded_picture_is_processed_attached_and_shown_everywhere() {
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let event = ws_event(&mut ws, deadline.saturating_duration_since(tokio::time::Instant::now()))
-            .await
-            .expect("an update on the stream");
+        let event = ws_event(
+            &mut ws,
+            deadline.saturating_duration_since(tokio::time::Instant::now()),
+        )
+        .await
+        .expect("an update on the stream");
         if event["event"] == "update" && payload(&event)["id"] == post_id.as_str() {
             assert!(has_media(&payload(&event)));
             break;
@@ -317,7 +479,10 @@ async fn bad_uploads_and_attachments_get_clear_errors_and_leave_nothing_behind()
     let bob = app.register("bad_bob").await;
     let check = |status: u16, body: &Value, want: u16, what: &str| {
         assert_eq!(status, want, "{what}: {body}");
-        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {body}"
+        );
     };
     async fn send(app: &TestApp, user: &User, body: Vec<u8>) -> (u16, Value) {
         let res = upload_raw(app, user, "/api/v2/media", body).await;
@@ -336,14 +501,27 @@ async fn bad_uploads_and_attachments_get_clear_errors_and_leave_nothing_behind()
     // No file, or not multipart.
     let (s, b) = send(&app, &alice, multipart(None, &[("description", "x")])).await;
     check(s, &b, 422, "no file");
-    let res = app.post_json(&alice.token, "/api/v2/media", json!({"file": "x"})).await;
-    check(res.status().as_u16(), &res.json().await.unwrap(), 415, "json body");
+    let res = app
+        .post_json(&alice.token, "/api/v2/media", json!({"file": "x"}))
+        .await;
+    check(
+        res.status().as_u16(),
+        &res.json().await.unwrap(),
+        415,
+        "json body",
+    );
     // An image bomb: a valid PNG header declaring 60000×60000 pixels, refused unread.
     let bomb = png_declaring(png(1, 1), 60_000, 60_000);
     let started = Instant::now();
     let (s, b) = send(&app, &alice, multipart(Some(("bomb.png", &bomb)), &[])).await;
     check(s, &b, 422, "image bomb");
-    assert!(b["error"].as_str().unwrap().contains("declares 60000x60000"), "{b}");
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap()
+            .contains("declares 60000x60000"),
+        "{b}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     // A truncated picture: accepted by its header, refused by processing (v2 waits for it).
     let mut truncated = png(400, 300);
@@ -351,35 +529,72 @@ async fn bad_uploads_and_attachments_get_clear_errors_and_leave_nothing_behind()
     let (s, b) = send(&app, &alice, multipart(Some(("half.png", &truncated)), &[])).await;
     check(s, &b, 422, "truncated");
     // Bad focus and description.
-    let (s, b) = send(&app, &alice, multipart(Some(("a.png", &png(4, 4))), &[("focus", "3,3")])).await;
+    let (s, b) = send(
+        &app,
+        &alice,
+        multipart(Some(("a.png", &png(4, 4))), &[("focus", "3,3")]),
+    )
+    .await;
     check(s, &b, 422, "focus");
     // A declared 10 GB body is refused before it is read.
-    let res = app.http.post(format!("{}/api/v2/media", app.base)).bearer_auth(&alice.token)
+    let res = app
+        .http
+        .post(format!("{}/api/v2/media", app.base))
+        .bearer_auth(&alice.token)
         .header("content-type", content_type())
         .header("content-length", (10u64 << 30).to_string())
-        .body(reqwest::Body::wrap_stream(futures::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![0u8; 1 << 16])))))
-        .send().await;
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(
+            (0..4).map(|_| Ok::<_, std::io::Error>(vec![0u8; 1 << 16])),
+        )))
+        .send()
+        .await;
     if let Ok(res) = res {
-        check(res.status().as_u16(), &res.json().await.unwrap_or(Value::Null), 413, "10 GB");
+        check(
+            res.status().as_u16(),
+            &res.json().await.unwrap_or(Value::Null),
+            413,
+            "10 GB",
+        );
     }
     // An endless chunked body is cut off once past the limit, not read to the end.
     let mut head = multipart(Some(("big.png", &png(8, 8))), &[]);
     head.truncate(head.len() - 40);
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = sent.clone();
-    let chunks = futures::stream::iter(std::iter::once(head).chain(std::iter::repeat(vec![7u8; 1 << 20]).take(10_240)))
-        .map(move |c| { counter.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed); Ok::<_, std::io::Error>(c) });
+    let chunks = futures::stream::iter(
+        std::iter::once(head).chain(std::iter::repeat_n(vec![7u8; 1 << 20], 10_240)),
+    )
+    .map(move |c| {
+        counter.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok::<_, std::io::Error>(c)
+    });
     use futures::StreamExt as _;
-    let res = app.http.post(format!("{}/api/v2/media", app.base)).bearer_auth(&alice.token)
+    let res = app
+        .http
+        .post(format!("{}/api/v2/media", app.base))
+        .bearer_auth(&alice.token)
         .header("content-type", content_type())
         .body(reqwest::Body::wrap_stream(chunks))
-        .send().await;
+        .send()
+        .await;
     if let Ok(res) = res {
-        check(res.status().as_u16(), &res.json().await.unwrap_or(Value::Null), 413, "streamed past the limit");
+        check(
+            res.status().as_u16(),
+            &res.json().await.unwrap_or(Value::Null),
+            413,
+            "streamed past the limit",
+        );
     }
-    assert!(sent.load(std::sync::atomic::Ordering::Relaxed) < 1 << 30, "refused while streaming, not after 10 GB");
+    assert!(
+        sent.load(std::sync::atomic::Ordering::Relaxed) < 1 << 30,
+        "refused while streaming, not after 10 GB"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(stored_files(&app).is_empty(), "nothing half-written: {:?}", stored_files(&app));
+    assert!(
+        stored_files(&app).is_empty(),
+        "nothing half-written: {:?}",
+        stored_files(&app)
+    );
 
     // Attachments: more than four, someone else's, already attached, unknown.
     let mut mine = Vec::new();
@@ -391,24 +606,71 @@ async fn bad_uploads_and_attachments_get_clear_errors_and_leave_nothing_behind()
     let bobs = bobs["id"].as_str().unwrap();
     let all: Vec<&str> = mine.iter().map(String::as_str).collect();
     let res = post_with_media(&app, &alice, "five", &all).await;
-    check(res.status().as_u16(), &res.json().await.unwrap(), 422, "five media");
+    check(
+        res.status().as_u16(),
+        &res.json().await.unwrap(),
+        422,
+        "five media",
+    );
     let res = post_with_media(&app, &alice, "not mine", &[bobs]).await;
-    check(res.status().as_u16(), &res.json().await.unwrap(), 422, "someone else's");
+    check(
+        res.status().as_u16(),
+        &res.json().await.unwrap(),
+        422,
+        "someone else's",
+    );
     let res = post_with_media(&app, &alice, "unknown", &["123456789"]).await;
-    check(res.status().as_u16(), &res.json().await.unwrap(), 422, "unknown");
+    check(
+        res.status().as_u16(),
+        &res.json().await.unwrap(),
+        422,
+        "unknown",
+    );
     let res = post_with_media(&app, &alice, "", &[]).await;
-    check(res.status().as_u16(), &res.json().await.unwrap(), 422, "empty without media");
-    assert_eq!(post_with_media(&app, &alice, "ok", &all[..4]).await.status(), 200);
+    check(
+        res.status().as_u16(),
+        &res.json().await.unwrap(),
+        422,
+        "empty without media",
+    );
+    assert_eq!(
+        post_with_media(&app, &alice, "ok", &all[..4])
+            .await
+            .status(),
+        200
+    );
     let res = post_with_media(&app, &alice, "again", &[all[0]]).await;
-    check(res.status().as_u16(), &res.json().await.unwrap(), 422, "attached elsewhere");
+    check(
+        res.status().as_u16(),
+        &res.json().await.unwrap(),
+        422,
+        "attached elsewhere",
+    );
     // Someone else's upload is not found at all.
-    let res = app.get_raw(&alice.token, &format!("/api/v1/media/{bobs}")).await;
-    check(res.status().as_u16(), &res.json().await.unwrap(), 404, "other's media");
+    let res = app
+        .get_raw(&alice.token, &format!("/api/v1/media/{bobs}"))
+        .await;
+    check(
+        res.status().as_u16(),
+        &res.json().await.unwrap(),
+        404,
+        "other's media",
+    );
     // An unattached upload can be deleted, files and all.
     let before = stored_files(&app).len();
-    let res = app.http.delete(format!("{}/api/v1/media/{}", app.base, all[4])).bearer_auth(&alice.token).send().await.unwrap();
+    let res = app
+        .http
+        .delete(format!("{}/api/v1/media/{}", app.base, all[4]))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(stored_files(&app).len(), before - 2, "original and preview removed");
+    assert_eq!(
+        stored_files(&app).len(),
+        before - 2,
+        "original and preview removed"
+    );
     app.stop().await;
 }
 
@@ -418,18 +680,40 @@ async fn deleting_a_post_removes_its_files() {
     let alice = app.register("del_alice").await;
     let m = upload(&app, &alice, "a.png", &png(30, 30), &[]).await;
     let url = local(&app, m["url"].as_str().unwrap());
-    let post: Value = post_with_media(&app, &alice, "bye", &[m["id"].as_str().unwrap()]).await.json().await.unwrap();
+    let post: Value = post_with_media(&app, &alice, "bye", &[m["id"].as_str().unwrap()])
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(stored_files(&app).len(), 2);
-    let res = app.http.delete(format!("{}/api/v1/statuses/{}", app.base, post["id"].as_str().unwrap()))
-        .bearer_auth(&alice.token).send().await.unwrap();
+    let res = app
+        .http
+        .delete(format!(
+            "{}/api/v1/statuses/{}",
+            app.base,
+            post["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !stored_files(&app).is_empty() {
-        assert!(Instant::now() < deadline, "files left: {:?}", stored_files(&app));
+        assert!(
+            Instant::now() < deadline,
+            "files left: {:?}",
+            stored_files(&app)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(app.http.get(&url).send().await.unwrap().status(), 404);
-    let res = app.get_raw(&alice.token, &format!("/api/v1/media/{}", m["id"].as_str().unwrap())).await;
+    let res = app
+        .get_raw(
+            &alice.token,
+            &format!("/api/v1/media/{}", m["id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(res.status(), 404);
     app.stop().await;
 }
@@ -440,9 +724,18 @@ async fn a_media_worker_killed_mid_job_leaves_the_upload_to_the_next_one() {
     let mut app = spawn_app_roles(&[Role::Api, Role::Fanout, Role::Indexer], |_| {}).await;
     let alice = app.register("kill_alice").await;
     let big = png(4000, 3000);
-    let res = upload_raw(&app, &alice, "/api/v2/media", multipart(Some(("big.png", &big)), &[])).await;
+    let res = upload_raw(
+        &app,
+        &alice,
+        "/api/v2/media",
+        multipart(Some(("big.png", &big)), &[]),
+    )
+    .await;
     assert_eq!(res.status(), 202);
-    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let worker = app.spawn_role_node(2, &[Role::Media], |_| {}).await;
     // Kill it as soon as it holds the job (delivered, not acked).
@@ -456,7 +749,9 @@ async fn a_media_worker_killed_mid_job_leaves_the_upload_to_the_next_one() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     worker.kill();
-    let res = app.get_raw(&alice.token, &format!("/api/v1/media/{id}")).await;
+    let res = app
+        .get_raw(&alice.token, &format!("/api/v1/media/{id}"))
+        .await;
     assert_eq!(res.status(), 206, "killed mid-job, so still processing");
 
     // Another worker takes it over after the ack wait and finishes it.
@@ -464,7 +759,15 @@ async fn a_media_worker_killed_mid_job_leaves_the_upload_to_the_next_one() {
     let media = processed(&app, &alice, &id).await;
     assert_eq!(media["meta"]["original"]["width"], 3325);
     let url = local(&app, media["url"].as_str().unwrap());
-    let bytes = app.http.get(url).send().await.unwrap().bytes().await.unwrap();
+    let bytes = app
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let img = image::load_from_memory(&bytes).expect("decodes");
     assert_eq!((img.width(), img.height()), (3325, 2494));
     // Exactly the processed files remain: no raw upload, nothing staged.
@@ -478,9 +781,21 @@ async fn a_media_worker_killed_mid_job_leaves_the_upload_to_the_next_one() {
 async fn default_avatar_and_header_are_served() {
     let mut app = spawn_app().await;
     let alice = app.register("avatar_alice").await;
-    let me = app.get(&alice.token, "/api/v1/accounts/verify_credentials").await;
-    for (field, size) in [("avatar", (400, 400)), ("avatar_static", (400, 400)), ("header", (1500, 500)), ("header_static", (1500, 500))] {
-        let res = app.http.get(local(&app, me[field].as_str().unwrap())).send().await.unwrap();
+    let me = app
+        .get(&alice.token, "/api/v1/accounts/verify_credentials")
+        .await;
+    for (field, size) in [
+        ("avatar", (400, 400)),
+        ("avatar_static", (400, 400)),
+        ("header", (1500, 500)),
+        ("header_static", (1500, 500)),
+    ] {
+        let res = app
+            .http
+            .get(local(&app, me[field].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "{field}");
         assert_eq!(res.headers()["content-type"], "image/png");
         let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
@@ -494,7 +809,10 @@ fn multipart_files(files: &[(&str, &[u8])], fields: &[(&str, &str)]) -> Vec<u8> 
     let mut body = Vec::new();
     for (name, value) in fields {
         body.extend_from_slice(
-            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
         );
     }
     for (name, bytes) in files {
@@ -519,15 +837,23 @@ async fn avatars_and_headers_are_cropped_served_and_replaced() {
             .header("content-type", content_type())
             .body(body)
     };
-    let res = patch(multipart_files(&[("avatar", &png(900, 600)), ("header", &png(3000, 1000))], &[]))
-        .send().await.unwrap();
+    let res = patch(multipart_files(
+        &[("avatar", &png(900, 600)), ("header", &png(3000, 1000))],
+        &[],
+    ))
+    .send()
+    .await
+    .unwrap();
     let status = res.status();
     let me: Value = res.json().await.unwrap();
     assert_eq!(status, 200, "{me}");
     let avatar = me["avatar"].as_str().unwrap().to_owned();
     assert!(!avatar.contains("missing.png"), "{avatar}");
     assert_eq!(me["avatar_static"], avatar.as_str());
-    for (url, size) in [(avatar.as_str(), (400, 400)), (me["header"].as_str().unwrap(), (1500, 500))] {
+    for (url, size) in [
+        (avatar.as_str(), (400, 400)),
+        (me["header"].as_str().unwrap(), (1500, 500)),
+    ] {
         let res = app.http.get(local(&app, url)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{url}");
         assert_eq!(res.headers()["x-content-type-options"], "nosniff");
@@ -535,29 +861,73 @@ async fn avatars_and_headers_are_cropped_served_and_replaced() {
         assert_eq!((img.width(), img.height()), size, "{url}");
     }
     // Other readers see it too (the account's rendering was forgotten).
-    let shown = app.get(&alice.token, &format!("/api/v1/accounts/{}", alice.id)).await;
+    let shown = app
+        .get(&alice.token, &format!("/api/v1/accounts/{}", alice.id))
+        .await;
     assert_eq!(shown["avatar"], avatar.as_str());
 
     // A new avatar replaces the old file.
-    let res = patch(multipart_files(&[("avatar", &png(50, 80))], &[])).send().await.unwrap();
+    let res = patch(multipart_files(&[("avatar", &png(50, 80))], &[]))
+        .send()
+        .await
+        .unwrap();
     let me: Value = res.json().await.unwrap();
     assert_ne!(me["avatar"], avatar.as_str());
-    assert_eq!(app.http.get(local(&app, &avatar)).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.http
+            .get(local(&app, &avatar))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     // Bad input: not a picture, a text field not handled here, a non-multipart text field.
-    let res = patch(multipart_files(&[("avatar", b"PK\x03\x04 zip zip zip zip zip zip".as_slice())], &[])).send().await.unwrap();
+    let res = patch(multipart_files(
+        &[("avatar", b"PK\x03\x04 zip zip zip zip zip zip".as_slice())],
+        &[],
+    ))
+    .send()
+    .await
+    .unwrap();
     assert_eq!(res.status(), 415);
-    let res = patch(multipart_files(&[], &[("display_name", "Alice")])).send().await.unwrap();
+    let res = patch(multipart_files(&[], &[("display_name", "Alice")]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 422);
-    assert!(res.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("display_name"));
-    let res = app.http.patch(format!("{}/api/v1/accounts/update_credentials", app.base))
-        .bearer_auth(&alice.token).form(&[("note", "hi")]).send().await.unwrap();
+    assert!(
+        res.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("display_name")
+    );
+    let res = app
+        .http
+        .patch(format!("{}/api/v1/accounts/update_credentials", app.base))
+        .bearer_auth(&alice.token)
+        .form(&[("note", "hi")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 422);
 
     // Back to the default image.
-    let res = app.http.delete(format!("{}/api/v1/profile/avatar", app.base)).bearer_auth(&alice.token).send().await.unwrap();
+    let res = app
+        .http
+        .delete(format!("{}/api/v1/profile/avatar", app.base))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
     let me: Value = res.json().await.unwrap();
-    assert!(me["avatar"].as_str().unwrap().ends_with("/avatars/original/missing.png"));
+    assert!(
+        me["avatar"]
+            .as_str()
+            .unwrap()
+            .ends_with("/avatars/original/missing.png")
+    );
     assert_eq!(stored_files(&app).len(), 1, "only the header is left");
     app.stop().await;
 }
@@ -571,27 +941,62 @@ async fn admin_media_usage_and_orphan_removal() {
     post_with_media(&app, &alice, "kept", &[kept["id"].as_str().unwrap()]).await;
     let loose = upload(&app, &alice, "loose.png", &png(20, 20), &[]).await;
     // A file nothing names (left by a crash, say).
-    let stray = app.dir().join("media").join("0123456789abcdef0123456789abcdef");
+    let stray = app
+        .dir()
+        .join("media")
+        .join("0123456789abcdef0123456789abcdef");
     std::fs::create_dir_all(&stray).unwrap();
     std::fs::write(stray.join("original.png"), b"stray").unwrap();
 
     let usage = crate::admin::admin_json(&config, &["media", "usage"]).await;
     assert_eq!(usage["uploads"], 2, "{usage}");
     assert_eq!(usage["attached"], 1);
-    assert_eq!(usage["files"], 5, "two uploads of two files each and the stray one");
+    assert_eq!(
+        usage["files"], 5,
+        "two uploads of two files each and the stray one"
+    );
 
     // Nothing is older than an hour yet; with --older-than 0 the loose upload and the stray
     // file go, the attached upload stays.
-    let none = crate::admin::admin_json(&config, &["media", "remove-orphans", "--older-than", "1"]).await;
-    assert_eq!((none["unattached_uploads"].as_u64(), none["orphan_files"].as_u64()), (Some(0), Some(0)), "{none}");
+    let none =
+        crate::admin::admin_json(&config, &["media", "remove-orphans", "--older-than", "1"]).await;
+    assert_eq!(
+        (
+            none["unattached_uploads"].as_u64(),
+            none["orphan_files"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{none}"
+    );
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let dry = crate::admin::admin_json(&config, &["media", "remove-orphans", "--older-than", "0", "--dry-run"]).await;
+    let dry = crate::admin::admin_json(
+        &config,
+        &["media", "remove-orphans", "--older-than", "0", "--dry-run"],
+    )
+    .await;
     assert_eq!(dry["orphan_files"], 1, "{dry}");
     assert_eq!(stored_files(&app).len(), 5);
-    let done = crate::admin::admin_json(&config, &["media", "remove-orphans", "--older-than", "0"]).await;
-    assert_eq!((done["unattached_uploads"].as_u64(), done["orphan_files"].as_u64()), (Some(1), Some(1)), "{done}");
-    assert_eq!(stored_files(&app).len(), 2, "only the attached upload's files");
-    let res = app.get_raw(&alice.token, &format!("/api/v1/media/{}", loose["id"].as_str().unwrap())).await;
+    let done =
+        crate::admin::admin_json(&config, &["media", "remove-orphans", "--older-than", "0"]).await;
+    assert_eq!(
+        (
+            done["unattached_uploads"].as_u64(),
+            done["orphan_files"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{done}"
+    );
+    assert_eq!(
+        stored_files(&app).len(),
+        2,
+        "only the attached upload's files"
+    );
+    let res = app
+        .get_raw(
+            &alice.token,
+            &format!("/api/v1/media/{}", loose["id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(res.status(), 404);
     app.stop().await;
 }

@@ -7,7 +7,7 @@
 
 use starling_schema::Id;
 use starling_schema::ids::now_ms;
-use starling_schema::media::{MediaAttachment, MediaState, NewMedia, ProfileImages, check_attach};
+use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages, check_attach};
 
 use fjall::Readable;
 
@@ -17,24 +17,7 @@ use crate::{Result, Scan, StoreError, attach_refused, check};
 impl EmbeddedStore {
     pub(super) async fn put_new_media(&self, new: NewMedia) -> Result<MediaAttachment> {
         self.write(move |inner, tx| {
-            let media = MediaAttachment {
-                id: inner.mint()?,
-                account_id: new.account_id,
-                kind: new.kind,
-                state: MediaState::Processing,
-                content_type: new.content_type,
-                upload_key: Some(new.upload_key),
-                file_key: None,
-                preview_key: None,
-                description: new.description,
-                focus: new.focus,
-                meta: Default::default(),
-                blurhash: None,
-                size_bytes: new.size_bytes,
-                error: None,
-                post_id: None,
-                created_at_ms: now_ms(),
-            };
+            let media = new.into_record(inner.mint()?, now_ms());
             put(tx, &inner.t.media, k1(media.id), &media)?;
             Ok(media)
         })

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use starling_schema::Id;
 use starling_schema::ids::now_ms;
-use starling_schema::media::{MediaAttachment, MediaState, NewMedia, ProfileImages, check_attach};
+use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages, check_attach};
 
 use super::ScyllaStore;
 use super::exec::{corrupt, db, id};
@@ -31,24 +31,7 @@ fn from_row(context: &'static str, (post, doc): MediaRow) -> Result<Option<Media
 impl ScyllaStore {
     pub(super) async fn put_new_media(&self, new: NewMedia) -> Result<MediaAttachment> {
         const CTX: &str = "storing an upload";
-        let media = MediaAttachment {
-            id: self.mint().await?,
-            account_id: new.account_id,
-            kind: new.kind,
-            state: MediaState::Processing,
-            content_type: new.content_type,
-            upload_key: Some(new.upload_key),
-            file_key: None,
-            preview_key: None,
-            description: new.description,
-            focus: new.focus,
-            meta: Default::default(),
-            blurhash: None,
-            size_bytes: new.size_bytes,
-            error: None,
-            post_id: None,
-            created_at_ms: now_ms(),
-        };
+        let media = new.into_record(self.mint().await?, now_ms());
         let doc = to_doc(CTX, &media)?;
         self.write(CTX, &self.st().media_insert, (db(media.id), doc))
             .await?;
@@ -119,8 +102,12 @@ impl ScyllaStore {
         }
         for (position, m) in found.iter_mut().enumerate() {
             let position = i32::try_from(position).unwrap_or(i32::MAX);
-            self.write(CTX, &st.media_by_post_insert, (db(post), position, db(m.id)))
-                .await?;
+            self.write(
+                CTX,
+                &st.media_by_post_insert,
+                (db(post), position, db(m.id)),
+            )
+            .await?;
             m.post_id = Some(post);
         }
         Ok(found)
@@ -180,7 +167,10 @@ impl ScyllaStore {
             Ok(ControlFlow::Continue(()))
         };
         match after {
-            None => self.scan(CTX, &self.st().media_scan_first, (n,), each).await?,
+            None => {
+                self.scan(CTX, &self.st().media_scan_first, (n,), each)
+                    .await?
+            }
             Some(a) => {
                 self.scan(CTX, &self.st().media_scan, (db(a), n), each)
                     .await?
@@ -196,7 +186,10 @@ impl ScyllaStore {
         images: ProfileImages,
     ) -> Result<ProfileImages> {
         const CTX: &str = "saving profile images";
-        if crate::Store::accounts_by_ids(self, &[account]).await?.is_empty() {
+        if crate::Store::accounts_by_ids(self, &[account])
+            .await?
+            .is_empty()
+        {
             return Err(StoreError::NotFound("account"));
         }
         let old = self

@@ -91,12 +91,12 @@ use ::scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use ::scylla::value::Counter;
 use starling_schema::Id;
 use starling_schema::ids::{IdGenerator, now_ms};
+use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
-use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::settings::{Limits, Replication, ScyllaSettings};
 use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
@@ -1589,7 +1589,12 @@ impl Store for ScyllaStore {
         self.replace_media(media).await
     }
 
-    async fn attach_media(&self, account: Id, post: Id, ids: &[Id]) -> Result<Vec<MediaAttachment>> {
+    async fn attach_media(
+        &self,
+        account: Id,
+        post: Id,
+        ids: &[Id],
+    ) -> Result<Vec<MediaAttachment>> {
         self.attach(account, post, ids).await
     }
 
@@ -1605,7 +1610,11 @@ impl Store for ScyllaStore {
         self.scan_all_media(after, limit).await
     }
 
-    async fn set_profile_images(&self, account: Id, images: ProfileImages) -> Result<ProfileImages> {
+    async fn set_profile_images(
+        &self,
+        account: Id,
+        images: ProfileImages,
+    ) -> Result<ProfileImages> {
         self.put_profile_images(account, images).await
     }
 

@@ -2396,7 +2396,12 @@ pub async fn media_scan_walks_every_upload_once<B: Backend>(b: &B) {
     let alice = user(s, "scan_media").await;
     let mut made = HashSet::new();
     for i in 0..7 {
-        made.insert(s.create_media(upload(alice, &format!("s{i}"))).await.unwrap().id);
+        made.insert(
+            s.create_media(upload(alice, &format!("s{i}")))
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let mut seen = HashSet::new();
     let mut after = None;
@@ -2441,7 +2446,10 @@ pub async fn profile_images_are_replaced_and_answered_per_account<B: Backend>(b:
         vec![ProfileImages::default(), second]
     );
     assert_eq!(
-        kind(s.set_profile_images(Id(987_654), ProfileImages::default()).await),
+        kind(
+            s.set_profile_images(Id(987_654), ProfileImages::default())
+                .await
+        ),
         ErrorKind::NotFound
     );
 }
