@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use starling_schema::Id;
 use starling_schema::model::{AccountCounts, Post, PostCounts, ViewerFlags, Visibility};
+use starling_schema::policy;
 use starling_store::Store;
 
 use crate::Api;
@@ -150,12 +151,7 @@ pub async fn statuses_by_id(
 /// the author, followers and mentioned accounts, direct ones to the author and mentioned.
 /// `follows_author` is whether the viewer follows the post's author.
 pub fn visible(post: &Post, viewer: Option<Id>, follows_author: bool) -> bool {
-    let involved = viewer.is_some_and(|v| v == post.author_id || post.mentions.contains(&v));
-    match post.visibility {
-        Visibility::Public | Visibility::Unlisted => true,
-        Visibility::Direct => involved,
-        Visibility::Private => involved || follows_author,
-    }
+    policy::audience_includes(post, viewer, follows_author)
 }
 
 /// Whether `viewer` follows `author`, asked only when the answer matters.
@@ -184,13 +180,18 @@ pub async fn can_see(api: &Api, viewer: Option<Id>, post: &Post) -> ApiResult<bo
             .next(),
         _ => None,
     };
-    if relationship.as_ref().is_some_and(|r| r.blocked_by) {
-        return Ok(false);
-    }
-    Ok(visible(
+    let relation = policy::Relation {
+        follows_author: relationship.as_ref().is_some_and(|r| r.following),
+        author_blocks_viewer: relationship.as_ref().is_some_and(|r| r.blocked_by),
+        viewer_blocks_author: relationship.as_ref().is_some_and(|r| r.blocking),
+        viewer_mutes_author: relationship.as_ref().is_some_and(|r| r.muting),
+        author_suspended: false,
+    };
+    Ok(policy::may_see(
         post,
         viewer,
-        relationship.is_some_and(|r| r.following),
+        &relation,
+        policy::Surface::Direct,
     ))
 }
 

@@ -29,6 +29,7 @@ pub mod fields;
 pub mod filters;
 mod hydrate;
 mod metrics;
+pub mod openapi;
 pub mod pagination;
 pub mod ratelimit;
 mod routes;

@@ -182,6 +182,8 @@ fn declared(method: &Method, shape: &str) -> Option<Need> {
         | "/api/v2/filters/{}/statuses"
         | "/api/v2/filters/keywords/{}"
         | "/api/v2/filters/statuses/{}"
+        | "/api/v2/filter_keywords/{}"
+        | "/api/v2/filter_statuses/{}"
             if read =>
         {
             Need::scope("read:filters")
@@ -193,7 +195,9 @@ fn declared(method: &Method, shape: &str) -> Option<Need> {
         | "/api/v2/filters/{}/keywords"
         | "/api/v2/filters/{}/statuses"
         | "/api/v2/filters/keywords/{}"
-        | "/api/v2/filters/statuses/{}" => Need::scope("write:filters"),
+        | "/api/v2/filters/statuses/{}"
+        | "/api/v2/filter_keywords/{}"
+        | "/api/v2/filter_statuses/{}" => Need::scope("write:filters"),
         // Search, suggestions, announcements, push.
         "/api/v2/search" => Need::scope("read:search"),
         "/api/v1/suggestions" | "/api/v2/suggestions" | "/api/v1/suggestions/{}" if read => {

@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     notifications_v2::configure(cfg);
     notifications::configure(cfg);
     crate::streaming::configure(cfg);
+    crate::openapi::configure(cfg);
 }
 
 pub async fn not_found() -> ApiResult<HttpResponse> {
