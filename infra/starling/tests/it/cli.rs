@@ -27,7 +27,7 @@ fn migrate_creates_the_embedded_store_and_is_idempotent() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(stdout(&out).contains("version 5"), "{}", stdout(&out));
+        assert!(stdout(&out).contains("version 6"), "{}", stdout(&out));
     }
     assert!(std::path::Path::new(data).is_dir());
 }
