@@ -222,6 +222,12 @@ impl ScyllaStore {
     }
 
     /// Drop this store's keyspace and everything in it.
+    /// The server's `commitlog_sync` setting, if it says (see
+    /// [`Replication::crash_can_lose_acknowledged`](starling_schema::settings::Replication::crash_can_lose_acknowledged)).
+    pub async fn commitlog_sync(&self) -> Option<String> {
+        schema::commitlog_sync(&self.inner.session).await
+    }
+
     pub async fn drop_keyspace(&self) -> Result<()> {
         drop_keyspace(&self.inner.session, &self.inner.keyspace).await
     }
@@ -247,6 +253,17 @@ impl ScyllaStore {
             schema::apply(&session, &keyspace, &settings.replication).await?;
         }
         schema::check(&session, &keyspace).await?;
+        if let Some(sync) = schema::commitlog_sync(&session).await
+            && settings.replication.crash_can_lose_acknowledged(&sync)
+        {
+            tracing::warn!(
+                commitlog_sync = %sync,
+                replication_factor = settings.replication.min_factor(),
+                "the CQL server acknowledges writes before its commit log is on disk, and each row \
+                 has one replica: a crash of that server loses its last writes, acknowledged \
+                 posts included; set commitlog_sync: batch (or group) on it, or replicate"
+            );
+        }
         let st = Statements::prepare(&Preparer {
             session: &session,
             keyspace: &keyspace.quoted,
