@@ -54,9 +54,31 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: AnnouncementsCommand,
     },
+    /// Media uploads and their files: usage, orphans.
+    Media {
+        #[command(subcommand)]
+        command: MediaCommand,
+    },
     /// Check the store, every Redis shard, NATS and its consumers; exit non-zero if
     /// something is wrong.
     Doctor,
+}
+
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaCommand {
+    /// Uploads by state and the bytes in storage.
+    Usage,
+    /// Remove uploads never attached to a post and files no upload or profile names, made
+    /// more than `--older-than` hours ago.
+    RemoveOrphans {
+        /// Only what is older than this many hours (younger uploads may still be posted).
+        #[arg(long = "older-than", default_value_t = 24)]
+        older_than_hours: u64,
+        /// Count what would be removed without removing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
@@ -318,6 +340,7 @@ impl AdminCommand {
             AdminCommand::Search { .. } => "search",
             AdminCommand::Counters { .. } => "counters",
             AdminCommand::Announcements { .. } => "announcements",
+            AdminCommand::Media { .. } => "media",
             AdminCommand::Doctor => "doctor",
         }
     }

@@ -15,6 +15,16 @@ struct Check {
     detail: String,
 }
 
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = Vec::new();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push(c.to_string());
+        cur = c.source();
+    }
+    out.join(": ")
+}
+
 pub(crate) async fn run(ctx: &AdminContext) -> anyhow::Result<Outcome> {
     let mut checks = Vec::new();
     let mut check = |part: String, ok: bool, detail: String| {
@@ -45,9 +55,16 @@ pub(crate) async fn run(ctx: &AdminContext) -> anyhow::Result<Outcome> {
         Ok(()) => check(format!("nats ({})", nats.url), true, "answers".into()),
         Err(e) => check(format!("nats ({})", nats.url), false, e.to_string()),
     }
+    let storage = starling_media::storage::AnyStorage::from_settings(&ctx.settings.media);
+    let part = format!("media storage ({})", ctx.settings.media.path.display());
+    match starling_media::storage::MediaStorage::check(&storage).await {
+        Ok(()) => check(part, true, "writes, reads back and removes a file".into()),
+        Err(e) => check(part, false, format!("{e}: {}", chain(&e))),
+    }
     let consumers = [
         ctx.settings.fanout.consumer.clone(),
         ctx.settings.search.consumer_name(ctx.settings.node_id),
+        ctx.settings.media.consumer.clone(),
     ];
     for name in consumers {
         let part = format!("consumer {name} on stream {}", nats.stream);

@@ -20,6 +20,7 @@ mod counters;
 mod doctor;
 mod feeds;
 mod graph;
+mod media;
 pub mod reindex;
 mod search;
 mod shards;
@@ -244,6 +245,7 @@ pub async fn run(
         AdminCommand::Search { command } => search::run(ctx, command, progress).await,
         AdminCommand::Counters { command } => counters::run(ctx, command, progress).await,
         AdminCommand::Announcements { command } => announcements::run(ctx, command).await,
+        AdminCommand::Media { command } => media::run(ctx, command, progress).await,
         AdminCommand::Doctor => doctor::run(ctx).await,
     }
 }

@@ -74,7 +74,7 @@ fn render_cold(p: &Page) -> Cached {
     let accounts = p
         .accounts
         .iter()
-        .map(|a| entities::account_members(a, BASE))
+        .map(|a| entities::account_members(a, BASE, &Default::default(), BASE))
         .collect();
     let posts = p
         .posts
@@ -83,7 +83,7 @@ fn render_cold(p: &Page) -> Cached {
         .map(|(i, post)| {
             let author = &p.accounts[i % p.accounts.len()];
             let mentioned = &p.accounts[(i + 1) % p.accounts.len()];
-            entities::status_members(post, &author.username, &[mentioned], BASE)
+            entities::status_members(post, &author.username, &[mentioned], &[], BASE, BASE)
         })
         .collect();
     Cached { posts, accounts }

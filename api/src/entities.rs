@@ -140,10 +140,20 @@ struct FieldSource<'a> {
 }
 
 /// An account's members that change only when it is edited (render once, cache by id;
-/// an edit drops the cached copy on every node).
-pub fn account_members(a: &Account, base: &str) -> String {
-    let avatar = format!("{base}/avatars/original/missing.png");
-    let header = format!("{base}/headers/original/missing.png");
+/// an edit drops the cached copy on every node). Without an avatar or header of its own
+/// it points at the default images Starling serves.
+pub fn account_members(
+    a: &Account,
+    base: &str,
+    images: &starling_schema::media::ProfileImages,
+    media_base: &str,
+) -> String {
+    let image = |key: &Option<String>, default: &str| match key {
+        Some(k) => format!("{media_base}/{k}"),
+        None => format!("{base}/{default}"),
+    };
+    let avatar = image(&images.avatar_key, "avatars/original/missing.png");
+    let header = image(&images.header_key, "headers/original/missing.png");
     members(&AccountStatic {
         id: a.id.to_string(),
         username: &a.username,
@@ -225,9 +235,10 @@ pub fn write_account(out: &mut String, members: &str, counts: &AccountCounts) {
     out.push('}');
 }
 
-pub fn account(a: &Account, counts: &AccountCounts, base: &str) -> Json {
+/// An Account from its rendered members (see `Api::account_members`) and counts.
+pub fn account(members: &str, counts: &AccountCounts) -> Json {
     let mut out = String::new();
-    write_account(&mut out, &account_members(a, base), counts);
+    write_account(&mut out, members, counts);
     Json(out)
 }
 
@@ -244,13 +255,13 @@ struct Source<'a> {
 /// `verify_credentials` adds the editable source of the profile and how many follow
 /// requests wait.
 pub fn credential_account(
+    members: &str,
     a: &Account,
     counts: &AccountCounts,
     follow_requests: u64,
-    base: &str,
 ) -> Json {
     let p = &a.profile;
-    account(a, counts, base).with_member(
+    account(members, counts).with_member(
         "source",
         &Json::of(&Source {
             privacy: p.privacy.as_str(),
@@ -299,7 +310,7 @@ struct StatusStatic<'a> {
     visibility: &'static str,
     sensitive: bool,
     spoiler_text: &'a str,
-    media_attachments: [(); 0],
+    media_attachments: Vec<AttachmentJson<'a>>,
     application: Option<()>,
     mentions: &'a [MentionJson<'a>],
     tags: Vec<TagJson<'a>>,
@@ -311,9 +322,102 @@ struct StatusStatic<'a> {
     language: Option<&'a str>,
 }
 
+/// Where media files are served from: `media.public_url`, or Starling itself.
+pub fn media_base(settings: &starling_schema::settings::Settings) -> String {
+    let public = settings.media.public_url.trim_end_matches('/');
+    if public.is_empty() {
+        format!(
+            "{}/system/media",
+            settings.api.public_url.trim_end_matches('/')
+        )
+    } else {
+        public.to_owned()
+    }
+}
+
+#[derive(Serialize)]
+struct SizeJson {
+    width: u32,
+    height: u32,
+    size: String,
+    aspect: f64,
+}
+
+impl SizeJson {
+    fn of(d: Option<starling_schema::media::Dimensions>) -> Option<SizeJson> {
+        d.map(|d| SizeJson {
+            width: d.width,
+            height: d.height,
+            size: format!("{}x{}", d.width, d.height),
+            aspect: starling_schema::media::aspect(d),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct MetaJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original: Option<SizeJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    small: Option<SizeJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    focus: Option<starling_schema::media::Focus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<f64>,
+}
+
+/// Mastodon's MediaAttachment entity.
+#[derive(Serialize)]
+pub struct AttachmentJson<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: Option<String>,
+    preview_url: Option<String>,
+    remote_url: Option<()>,
+    preview_remote_url: Option<()>,
+    text_url: Option<()>,
+    meta: MetaJson,
+    description: Option<&'a str>,
+    blurhash: Option<&'a str>,
+}
+
+/// An upload as the Attachment entity; `url` is null until it is processed.
+pub fn attachment<'a>(
+    m: &'a starling_schema::media::MediaAttachment,
+    media_base: &str,
+) -> AttachmentJson<'a> {
+    let url = |k: &Option<String>| k.as_ref().map(|k| format!("{media_base}/{k}"));
+    AttachmentJson {
+        id: m.id.to_string(),
+        kind: m.kind.as_str(),
+        url: url(&m.file_key),
+        preview_url: url(&m.preview_key).or_else(|| url(&m.file_key)),
+        remote_url: None,
+        preview_remote_url: None,
+        text_url: None,
+        meta: MetaJson {
+            original: SizeJson::of(m.meta.original),
+            small: SizeJson::of(m.meta.small),
+            focus: m.focus,
+            duration: m.meta.duration_secs,
+        },
+        description: m.description.as_deref(),
+        blurhash: m.blurhash.as_deref(),
+    }
+}
+
 /// A post's members that never change (render once, cache by id). `author` is its
-/// author's username; `mentioned` the accounts it mentions that still exist, in order.
-pub fn status_members(p: &Post, author: &str, mentioned: &[&Account], base: &str) -> String {
+/// author's username; `mentioned` the accounts it mentions that still exist, in order;
+/// `media` its attachments in order (they cannot change once attached).
+pub fn status_members(
+    p: &Post,
+    author: &str,
+    mentioned: &[&Account],
+    media: &[starling_schema::media::MediaAttachment],
+    base: &str,
+    media_base: &str,
+) -> String {
     let mentions: Vec<MentionJson> = mentioned
         .iter()
         .map(|a| MentionJson {
@@ -344,7 +448,7 @@ pub fn status_members(p: &Post, author: &str, mentioned: &[&Account], base: &str
         visibility: p.visibility.as_str(),
         sensitive: p.sensitive,
         spoiler_text: &p.spoiler_text,
-        media_attachments: [],
+        media_attachments: media.iter().map(|m| attachment(m, media_base)).collect(),
         application: None,
         mentions: &mentions,
         tags: p

@@ -151,6 +151,26 @@ impl From<TimelineError> for ApiError {
     }
 }
 
+impl From<starling_media::MediaError> for ApiError {
+    fn from(e: starling_media::MediaError) -> ApiError {
+        use starling_media::MediaError;
+        match e {
+            MediaError::Rejected(reason) => {
+                ApiError::invalid(format!("Validation failed: File {reason}"))
+            }
+            MediaError::BadKey | MediaError::NotFound => ApiError::not_found("Record"),
+            MediaError::Store(e) => e.into(),
+            MediaError::Storage { .. } => {
+                tracing::error!(error = %chain(&e), "media storage failed");
+                ApiError::new(
+                    ErrorKind::Unavailable,
+                    "media storage is unavailable, try again",
+                )
+            }
+        }
+    }
+}
+
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> ApiError {
         ApiError::new(ErrorKind::Invalid, capitalise(&e.to_string()))

@@ -278,3 +278,17 @@ pub async fn filter_for(
         })
         .collect())
 }
+
+/// The posts of a list that carry media (`only_media`), in order.
+pub async fn only_media(api: &Api, posts: Vec<Arc<Post>>) -> ApiResult<Vec<Arc<Post>>> {
+    let ids: Vec<Id> = posts
+        .iter()
+        .filter(|p| p.reblog_of.is_none())
+        .map(|p| p.id)
+        .collect();
+    let with_media = api.media_of_posts(&ids).await?;
+    Ok(posts
+        .into_iter()
+        .filter(|p| with_media.contains_key(&p.id))
+        .collect())
+}

@@ -68,6 +68,9 @@ pub struct Api {
     /// Per viewer: the accounts they block, are blocked by or mute, kept true by block and
     /// mute events (this node's at once, other nodes' through the live channel).
     shunned: Cache<Id, Arc<HashSet<Id>>>,
+    /// Where uploads are kept (issue 12), and the base URL files are served from.
+    pub storage: starling_media::storage::AnyStorage,
+    pub media_base: String,
 }
 
 impl Api {
@@ -111,6 +114,8 @@ impl Api {
                 .time_to_live(Duration::from_secs(30))
                 .build(),
             hub: streaming::Hub::new(settings.streaming.clone()),
+            storage: starling_media::storage::AnyStorage::from_settings(&settings.media),
+            media_base: entities::media_base(&settings),
             sessions: routes::oauth::session::SessionKey::new(
                 settings.api.session_secret.as_deref(),
                 settings.api.session_hours,
@@ -235,7 +240,24 @@ impl Api {
         if let Some(hit) = self.account_members.get(&account.id).await {
             return hit;
         }
-        let rendered: Arc<str> = entities::account_members(account, self.base_url()).into();
+        // Without its images it is rendered with the defaults and not kept.
+        let images = match self.store.profile_images(&[account.id]).await {
+            Ok(mut found) => found.pop(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read profile images");
+                None
+            }
+        };
+        let rendered: Arc<str> = entities::account_members(
+            account,
+            self.base_url(),
+            images.as_ref().unwrap_or(&Default::default()),
+            &self.media_base,
+        )
+        .into();
+        if images.is_none() {
+            return rendered;
+        }
         self.account_members
             .insert(account.id, rendered.clone())
             .await;
@@ -273,6 +295,13 @@ impl Api {
             .into_iter()
             .map(|a| (a.id, a))
             .collect();
+        // Attachments never change once attached: they are rendered with the rest.
+        let originals: Vec<Id> = missing
+            .iter()
+            .filter(|p| p.reblog_of.is_none())
+            .map(|p| p.id)
+            .collect();
+        let media = self.media_of_posts(&originals).await?;
         for p in missing {
             let Some(author) = accounts.get(&p.author_id) else {
                 continue;
@@ -282,10 +311,33 @@ impl Api {
                 .iter()
                 .filter_map(|id| accounts.get(id).map(|a| a.as_ref()))
                 .collect();
-            let rendered: Arc<str> =
-                entities::status_members(p, &author.username, &mentioned, self.base_url()).into();
+            let rendered: Arc<str> = entities::status_members(
+                p,
+                &author.username,
+                &mentioned,
+                media.get(&p.id).map_or(&[], Vec::as_slice),
+                self.base_url(),
+                &self.media_base,
+            )
+            .into();
             self.status_members.insert(p.id, rendered.clone()).await;
             out.insert(p.id, rendered);
+        }
+        Ok(out)
+    }
+
+    /// The attachments of each of `posts` that has any, in order, a store batch at a time.
+    pub async fn media_of_posts(
+        &self,
+        posts: &[Id],
+    ) -> ApiResult<HashMap<Id, Vec<starling_schema::media::MediaAttachment>>> {
+        let mut out: HashMap<Id, Vec<_>> = HashMap::new();
+        for chunk in posts.chunks(starling_store::MAX_BATCH) {
+            for m in self.store.media_of_posts(chunk).await? {
+                if let Some(post) = m.post_id {
+                    out.entry(post).or_default().push(m);
+                }
+            }
         }
         Ok(out)
     }

@@ -114,7 +114,7 @@ const ROUTES: &[Route] = &[
     // Accounts.
     Route("POST", "/api/v1/accounts", "Register an account (app token)", Who::Token, "", "username:s! email:s! password:s! agreement:b! locale:s reason:s", Ok::Object),
     Route("GET", "/api/v1/accounts/verify_credentials", "The signed-in account", Who::User, "", "", Ok::Account),
-    Route("PATCH", "/api/v1/accounts/update_credentials", "Edit your profile (form, JSON or multipart; fields_attributes[N][name|value] up to 4)", Who::User, "", "display_name:s note:s locked:b bot:b discoverable:b source[privacy]:s source[sensitive]:b source[language]:s", Ok::Account),
+    Route("PATCH", "/api/v1/accounts/update_credentials", "Edit your profile (form, JSON or multipart with avatar and header pictures; fields_attributes[N][name|value] up to 4)", Who::User, "", "display_name:s note:s locked:b bot:b discoverable:b source[privacy]:s source[sensitive]:b source[language]:s avatar:s header:s", Ok::Account),
     Route("GET", "/api/v1/follow_requests", "Who asks to follow you", Who::User, PAGE, "", Ok::Accounts),
     Route("POST", "/api/v1/follow_requests/{id}/authorize", "Accept a follow request", Who::User, "", "", Ok::Relationship),
     Route("POST", "/api/v1/follow_requests/{id}/reject", "Turn a follow request down", Who::User, "", "", Ok::Relationship),
@@ -132,8 +132,20 @@ const ROUTES: &[Route] = &[
     Route("POST", "/api/v1/accounts/{id}/unmute", "Unmute an account", Who::User, "", "", Ok::Relationship),
     Route("GET", "/api/v1/blocks", "Accounts you block", Who::User, PAGE, "", Ok::Accounts),
     Route("GET", "/api/v1/mutes", "Accounts you mute", Who::User, PAGE, "", Ok::Accounts),
+    // Media (multipart/form-data uploads; files served by Starling).
+    Route("POST", "/api/v2/media", "Upload a file (multipart/form-data; 202 while processing)", Who::User, "", "file:s! description:s focus:s", Ok::Object),
+    Route("POST", "/api/v1/media", "Upload a file (multipart/form-data; waits for processing)", Who::User, "", "file:s! description:s focus:s", Ok::Object),
+    Route("GET", "/api/v1/media/{id}", "An upload (206 while processing)", Who::User, "", "", Ok::Object),
+    Route("PUT", "/api/v1/media/{id}", "Change an upload not yet attached", Who::User, "", "description:s focus:s", Ok::Object),
+    Route("DELETE", "/api/v1/media/{id}", "Delete an upload not yet attached", Who::User, "", "", Ok::Object),
+    Route("GET", "/system/media/{token}/{name}", "A processed file (ranges, ETag)", Who::Anyone, "", "", Ok::Text),
+    Route("HEAD", "/system/media/{token}/{name}", "A processed file's headers", Who::Anyone, "", "", Ok::Text),
+    Route("GET", "/avatars/original/missing.png", "The default avatar", Who::Anyone, "", "", Ok::Text),
+    Route("GET", "/headers/original/missing.png", "The default header", Who::Anyone, "", "", Ok::Text),
+    Route("DELETE", "/api/v1/profile/avatar", "Back to the default avatar", Who::User, "", "", Ok::Account),
+    Route("DELETE", "/api/v1/profile/header", "Back to the default header", Who::User, "", "", Ok::Account),
     // Statuses.
-    Route("POST", "/api/v1/statuses", "Post a status", Who::User, "", "status:s in_reply_to_id:s sensitive:b spoiler_text:s visibility:s language:s", Ok::Status),
+    Route("POST", "/api/v1/statuses", "Post a status", Who::User, "", "status:s in_reply_to_id:s sensitive:b spoiler_text:s visibility:s language:s media_ids:s[]", Ok::Status),
     Route("GET", "/api/v1/statuses/{id}", "A status", Who::Public, "", "", Ok::Status),
     Route("DELETE", "/api/v1/statuses/{id}", "Delete your status", Who::User, "", "", Ok::Status),
     Route("GET", "/api/v1/statuses/{id}/context", "A status's ancestors and descendants", Who::Public, "", "", Ok::Object),
@@ -239,6 +251,7 @@ fn http_method(method: &str) -> Option<HttpMethod> {
         "PUT" => HttpMethod::Put,
         "PATCH" => HttpMethod::Patch,
         "DELETE" => HttpMethod::Delete,
+        "HEAD" => HttpMethod::Head,
         _ => return None,
     })
 }

@@ -218,7 +218,8 @@ impl<S: Store + Clone> Fanout<S> {
             | Event::AccountUpdated { .. }
             | Event::AccountDeleted { .. }
             | Event::Unblocked { .. }
-            | Event::Unfavourited { .. } => Ok(()),
+            | Event::Unfavourited { .. }
+            | Event::MediaUploaded { .. } => Ok(()),
         }
     }
 

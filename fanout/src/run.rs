@@ -1,13 +1,11 @@
 //! The worker loop: the shared durable consumer, a bounded number of events in flight.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use starling_bus::{Bus, Delivery};
 use starling_schema::ids::now_ms;
 use starling_store::Store;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::{JoinError, JoinSet};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Fanout, FanoutError, metrics};
@@ -47,21 +45,20 @@ impl<S: Store + Clone> Fanout<S> {
         // Owned here, so aborting `run` aborts every task in them.
         let mut background: JoinSet<()> = JoinSet::new();
         background.spawn(refresh_pending(bus.clone(), consumer.name().to_owned()));
-        let mut workers = Workers {
-            fanout: self.clone(),
-            slots: Arc::new(Semaphore::new(self.settings.concurrency.max(1))),
-            in_flight: JoinSet::new(),
-            ack_wait,
-        };
+        let mut workers = starling_bus::Slots::new(
+            Worker {
+                fanout: self.clone(),
+                ack_wait,
+            },
+            self.settings.concurrency,
+            || metrics::event("unknown", "unreadable"),
+        );
         starling_bus::consume(&mut consumer, &mut workers, &shutdown).await;
-        let mut in_flight = workers.in_flight;
         tracing::info!(
-            in_flight = in_flight.len(),
+            in_flight = workers.in_flight(),
             "fan-out worker stopping: finishing the events in flight"
         );
-        while let Some(done) = in_flight.join_next().await {
-            report(done);
-        }
+        workers.finish().await;
         background.shutdown().await;
         if let Err(e) = bus.flush().await {
             tracing::warn!(error = %e, "acks may not have reached NATS; those events will be applied again");
@@ -70,27 +67,11 @@ impl<S: Store + Clone> Fanout<S> {
         Ok(())
     }
 
-    /// Apply one delivery and answer it, holding its slot until done.
-    async fn handle(self, delivery: Delivery, permit: OwnedSemaphorePermit, ack_wait: Duration) {
-        let _slot = permit;
+    /// Apply one delivery and answer it.
+    async fn handle(self, delivery: Delivery, ack_wait: Duration) {
         let event = &delivery.envelope.event;
         let type_name = event.type_name();
-        let result = {
-            let apply = self.apply(event);
-            tokio::pin!(apply);
-            let every = (ack_wait / 2).max(Duration::from_millis(50));
-            let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            loop {
-                tokio::select! {
-                    result = &mut apply => break result,
-                    _ = progress.tick() => {
-                        if let Err(e) = delivery.in_progress().await {
-                            tracing::debug!(error = %e, "could not extend an event's ack wait");
-                        }
-                    }
-                }
-            }
-        };
+        let result = starling_bus::extending_ack_wait(&delivery, ack_wait, self.apply(event)).await;
         let sequence = delivery.stream_sequence;
         match result {
             Ok(()) => {
@@ -118,46 +99,16 @@ impl<S: Store + Clone> Fanout<S> {
     }
 }
 
-/// The worker's room for events: `concurrency` slots, each event applied in its own task.
-struct Workers<S> {
+/// What each of the worker's slots runs: one event applied and answered.
+#[derive(Clone)]
+struct Worker<S> {
     fanout: Fanout<S>,
-    slots: Arc<Semaphore>,
-    /// Owned here, so aborting `run` aborts every task in it.
-    in_flight: JoinSet<()>,
     ack_wait: Duration,
 }
 
-impl<S: Store + Clone> starling_bus::Sink for Workers<S> {
-    type Slot = OwnedSemaphorePermit;
-
-    async fn reserve(&mut self) -> Option<(OwnedSemaphorePermit, usize)> {
-        loop {
-            tokio::select! {
-                biased;
-                Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => report(done),
-                permit = Arc::clone(&self.slots).acquire_owned() => {
-                    let permit = permit.ok()?;
-                    return Some((permit, self.slots.available_permits() + 1));
-                }
-            }
-        }
-    }
-
-    fn deliver(&mut self, permit: OwnedSemaphorePermit, delivery: Delivery) {
-        self.in_flight
-            .spawn(self.fanout.clone().handle(delivery, permit, self.ack_wait));
-    }
-
-    fn unreadable(&mut self) {
-        metrics::event("unknown", "unreadable");
-    }
-}
-
-fn report(done: Result<(), JoinError>) {
-    if let Err(e) = done
-        && e.is_panic()
-    {
-        tracing::error!(error = %e, "a fan-out task panicked; its event will be redelivered");
+impl<S: Store + Clone> starling_bus::Handler for Worker<S> {
+    fn handle(self, delivery: Delivery) -> impl Future<Output = ()> + Send + 'static {
+        self.fanout.handle(delivery, self.ack_wait)
     }
 }
 

@@ -206,6 +206,7 @@ env "${store_env[@]}" \
     STARLING_API__DOMAIN="127.0.0.1:$p_api" \
     STARLING_STORE__EMBEDDED__PATH="$tmp/store" \
     STARLING_SEARCH__PATH="$tmp/search" \
+    STARLING_MEDIA__PATH="$tmp/media" \
     STARLING_REDIS__SHARDS="[\"redis://127.0.0.1:$p_redis1\",\"redis://127.0.0.1:$p_redis2\"]" \
     STARLING_NATS__URL="nats://127.0.0.1:$p_nats" \
     STARLING_LOG__FILTER="${STARLING_LOG__FILTER:-warn}" \
@@ -216,6 +217,7 @@ env "${store_env[@]}" \
     STARLING_RATE_LIMITS__SIGN_IN_PER_IP__LIMIT=100000 \
     STARLING_RATE_LIMITS__SIGN_IN_PER_ACCOUNT__LIMIT=100000 \
     STARLING_RATE_LIMITS__POSTS_PER_ACCOUNT__LIMIT=100000 \
+    STARLING_RATE_LIMITS__MEDIA_PER_ACCOUNT__LIMIT=100000 \
     STARLING_LIMITS__PASSWORD_HASH_QUEUE=1024 \
     "$bin" serve >"$tmp/starling.log" 2>&1 &
 server_pid=$!

@@ -233,8 +233,8 @@ async fn statuses(
     if api.account(author).await?.is_none() {
         return Err(ApiError::not_found("Record"));
     }
-    // No media and no pins exist yet, so those filters select nothing.
-    if q.only_media == Some(true) || q.pinned == Some(true) {
+    // No pins exist yet, so that filter selects nothing.
+    if q.pinned == Some(true) {
         return Ok(Json::array([]).response());
     }
     let viewer = viewer.0.map(|a| a.account.id);
@@ -265,6 +265,9 @@ async fn statuses(
     }
     if cursor.reverse {
         shown.reverse();
+    }
+    if q.only_media == Some(true) {
+        shown = hydrate::only_media(&api, shown).await?;
     }
     // Filter hook (issue 11): the viewer's `account` filters hide or mark statuses.
     let ctx = starling_schema::startup::FilterContext::Account;

@@ -27,8 +27,26 @@ fn streaming_url(api: &Api) -> String {
 fn statuses_config(api: &Api) -> serde_json::Value {
     json!({
         "max_characters": api.settings.limits.max_post_chars,
-        "max_media_attachments": 0,
+        "max_media_attachments": starling_schema::media::MAX_ATTACHMENTS,
         "characters_reserved_per_url": 23,
+    })
+}
+
+/// What uploads are accepted: types (sniffed from the bytes) and sizes from `media.*`.
+fn media_config(api: &Api) -> serde_json::Value {
+    use starling_schema::media::{
+        ACCEPTED_TYPES, MAX_DESCRIPTION_CHARS, ORIGINAL_MAX_PIXELS, PREVIEW_MAX_PIXELS,
+    };
+    let types: Vec<&str> = ACCEPTED_TYPES.iter().map(|(t, _)| *t).collect();
+    json!({
+        "supported_mime_types": types,
+        "description_limit": MAX_DESCRIPTION_CHARS,
+        "image_size_limit": api.settings.media.image_max_bytes,
+        "image_matrix_limit": ORIGINAL_MAX_PIXELS,
+        "video_size_limit": api.settings.media.video_max_bytes,
+        "video_frame_rate_limit": 120,
+        "video_matrix_limit": ORIGINAL_MAX_PIXELS,
+        "preview_matrix_limit": PREVIEW_MAX_PIXELS,
     })
 }
 
@@ -54,7 +72,7 @@ async fn v1(api: web::Data<Api>) -> ApiResult<HttpResponse> {
         "configuration": {
             "accounts": { "max_featured_tags": 0 },
             "statuses": statuses_config(&api),
-            "media_attachments": { "supported_mime_types": [], "image_size_limit": 0, "video_size_limit": 0 },
+            "media_attachments": media_config(&api),
             "polls": { "max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0 },
         },
         "contact_account": null,
@@ -76,7 +94,7 @@ async fn v2(api: web::Data<Api>) -> HttpResponse {
             "urls": { "streaming": streaming_url(&api) },
             "accounts": { "max_featured_tags": 0, "max_pinned_statuses": 0 },
             "statuses": statuses_config(&api),
-            "media_attachments": { "supported_mime_types": [], "image_size_limit": 0, "video_size_limit": 0 },
+            "media_attachments": media_config(&api),
             "polls": { "max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0 },
             "translation": { "enabled": false },
         },

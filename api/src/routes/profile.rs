@@ -1,5 +1,6 @@
-//! The signed-in user's own account: editing the profile (`update_credentials`) and
-//! deciding follow requests (`/api/v1/follow_requests`).
+//! The signed-in user's own account: editing the profile (`update_credentials`, its
+//! pictures through [`super::profile_images`]) and deciding follow requests
+//! (`/api/v1/follow_requests`).
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
@@ -11,7 +12,7 @@ use starling_schema::profile::{MAX_FIELDS, ProfileField, ProfileUpdate};
 use starling_store::Store;
 
 use super::accounts::own_list;
-use super::path_id;
+use super::{path_id, profile_images};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{self, Auth, Query};
 use crate::pagination::PageParams;
@@ -49,7 +50,8 @@ pub(super) async fn credential_account(
     )?;
     let counts = counts.first().copied().unwrap_or_default();
     let pending = requests.items.len() as u64;
-    Ok(entities::credential_account(account, &counts, pending, api.base_url()).response())
+    let members = api.account_members(account).await;
+    Ok(entities::credential_account(&members, account, &counts, pending).response())
 }
 
 // ---- update_credentials -----------------------------------------------------------------
@@ -82,8 +84,8 @@ impl FromRequest for ProfileBody {
                 };
             }
             let pairs = if lower.starts_with("multipart/") {
-                // The place for `avatar` and `header` images (media, issue 13): until they
-                // are stored, a file part is refused (415) rather than dropped unseen.
+                // `update_credentials` reads multipart bodies itself (they may carry
+                // pictures); a text-only multipart body is read here.
                 extract::multipart_fields(&content_type, bytes).await?
             } else {
                 serde_html_form::from_bytes::<Vec<(String, String)>>(&bytes)
@@ -242,11 +244,33 @@ fn profile_update(body: &Map<String, Value>) -> ApiResult<ProfileUpdate> {
 }
 
 async fn update_credentials(
+    req: HttpRequest,
     api: web::Data<Api>,
     auth: Auth,
-    ProfileBody(body): ProfileBody,
+    payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
+    // A multipart body may carry the `avatar` and `header` pictures beside the text fields;
+    // they stream into staging files as the media uploads do.
+    let multipart = extract::content_type(&req)
+        .to_ascii_lowercase()
+        .starts_with("multipart/");
+    let (body, pictures) = if multipart {
+        let parts =
+            super::media::read_multipart(&api, &req, payload, &["avatar", "header"]).await?;
+        (
+            unfold(parts.fields)?,
+            profile_images::pictures(parts.files)?,
+        )
+    } else {
+        let ProfileBody(body) = ProfileBody::from_request(&req, &mut payload.into_inner()).await?;
+        (body, Vec::new())
+    };
+    // Every text field is checked before anything is saved.
     let update = profile_update(&body)?;
+    for (slot, staged, content_type) in pictures {
+        profile_images::save_profile_image(&api, &auth.account, slot, Some((staged, content_type)))
+            .await?;
+    }
     let me = auth.account.id;
     let before = &auth.account;
     let account = api.store.update_profile(me, update).await?;

@@ -320,6 +320,60 @@ fn bound_fields(api: &Api, form: &NewStatus) -> ApiResult<()> {
     Ok(())
 }
 
+fn media_refused(e: starling_store::StoreError) -> ApiError {
+    match e.kind() {
+        starling_schema::ErrorKind::NotFound
+        | starling_schema::ErrorKind::Forbidden
+        | starling_schema::ErrorKind::Conflict
+        | starling_schema::ErrorKind::Invalid => {
+            ApiError::invalid(format!("Validation failed: {e}"))
+        }
+        _ => e.into(),
+    }
+}
+
+/// `media_ids[]` as ids: at most four, each the author's own processed upload not attached
+/// to another post (checked again, all or none, when attaching).
+async fn media_ids(api: &Api, me: Id, raw: &[String]) -> ApiResult<Vec<Id>> {
+    let mut ids = Vec::with_capacity(raw.len());
+    for r in raw.iter().filter(|r| !r.is_empty()) {
+        ids.push(r.parse::<Id>().map_err(|_| {
+            ApiError::invalid(format!("Validation failed: media id {r:?} not found"))
+        })?);
+    }
+    let ids = starling_schema::media::media_ids(&ids)?;
+    let found = api.store.media_by_ids(&ids).await?;
+    for id in &ids {
+        let m = found.iter().find(|m| m.id == *id);
+        // The post it may already be on is checked when attaching (a retried request
+        // attaches again to its own post).
+        let on = m.and_then(|m| m.post_id).unwrap_or(Id(0));
+        starling_schema::media::check_attach(m, me, on).map_err(|refusal| {
+            ApiError::invalid(format!("Validation failed: media {id}: {refusal}"))
+        })?;
+    }
+    Ok(ids)
+}
+
+/// Attach uploads to a post just created; if they cannot be (another post took one
+/// meanwhile), the post is taken back and the refusal answered.
+async fn attach(
+    api: &Api,
+    me: Id,
+    created: &starling_schema::model::Created<Post>,
+    ids: &[Id],
+) -> ApiResult<()> {
+    match api.store.attach_media(me, created.value.id, ids).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            if created.created {
+                api.store.delete_post(created.value.id).await?;
+            }
+            Err(media_refused(e))
+        }
+    }
+}
+
 async fn create(
     req: HttpRequest,
     api: web::Data<Api>,
@@ -327,11 +381,7 @@ async fn create(
     Body(form): Body<NewStatus>,
 ) -> ApiResult<HttpResponse> {
     bound_fields(&api, &form)?;
-    if !form.media_ids.is_empty() {
-        return Err(ApiError::invalid(
-            "Validation failed: media attachments are not supported by this server",
-        ));
-    }
+    let media_ids = media_ids(&api, auth.account.id, &form.media_ids).await?;
     if form.poll.as_ref().is_some_and(|p| !p.is_null()) {
         return Err(ApiError::invalid(
             "Validation failed: polls are not supported by this server",
@@ -404,10 +454,14 @@ async fn create(
                     .language
                     .filter(|l| !l.is_empty())
                     .or_else(|| defaults.language.clone()),
+                media_ids: media_ids.clone(),
             },
             key.as_deref(),
         )
         .await?;
+    if !media_ids.is_empty() {
+        attach(&api, auth.account.id, &created, &media_ids).await?;
+    }
     // A replay of a post deleted since is not published again (it would reappear in
     // timelines and streams): it is gone, as a read of it would say.
     if !created.created

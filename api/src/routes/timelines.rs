@@ -29,7 +29,7 @@ struct PublicQuery {
     /// Every account is local, so `local` changes nothing and `remote` selects nothing.
     #[serde(default, deserialize_with = "flex_bool")]
     remote: Option<bool>,
-    /// No post has media, so `only_media` selects nothing.
+    /// Only posts with media attachments.
     #[serde(default, deserialize_with = "flex_bool")]
     only_media: Option<bool>,
 }
@@ -41,11 +41,19 @@ async fn public(
     Query(q): Query<PublicQuery>,
 ) -> ApiResult<HttpResponse> {
     let cursor = q.page.cursor()?;
-    if q.remote == Some(true) || q.only_media == Some(true) {
+    if q.remote == Some(true) {
         return Ok(Json::array([]).response());
     }
     let ids = api.store.public_posts(cursor.window).await?.items;
-    listed(req, &api, viewer, ids, cursor.reverse).await
+    listed(
+        req,
+        &api,
+        viewer,
+        ids,
+        cursor.reverse,
+        q.only_media == Some(true),
+    )
+    .await
 }
 
 async fn tag(
@@ -66,11 +74,19 @@ async fn tag(
     let Some(tag) = tag else {
         return Ok(Json::array([]).response());
     };
-    if q.only_media == Some(true) || q.remote == Some(true) {
+    if q.remote == Some(true) {
         return Ok(Json::array([]).response());
     }
     let ids = api.store.tagged_posts(&tag, cursor.window).await?.items;
-    listed(req, &api, viewer, ids, cursor.reverse).await
+    listed(
+        req,
+        &api,
+        viewer,
+        ids,
+        cursor.reverse,
+        q.only_media == Some(true),
+    )
+    .await
 }
 
 /// A page of listed post ids as statuses the viewer may see, with its Link header (from
@@ -81,12 +97,16 @@ async fn listed(
     viewer: MaybeAuth,
     mut ids: Vec<Id>,
     reverse: bool,
+    only_media: bool,
 ) -> ApiResult<HttpResponse> {
     let viewer = viewer.0.map(|a| a.account.id);
     if reverse {
         ids.reverse();
     }
-    let posts = api.posts_by_ids(&ids).await?;
+    let mut posts = api.posts_by_ids(&ids).await?;
+    if only_media {
+        posts = hydrate::only_media(api, posts).await?;
+    }
     let posts = hydrate::filter_for(api, viewer, posts).await?;
     // Filter hook (issue 11): the viewer's `public` filters hide or mark statuses.
     let verdicts = filters::judge(api, viewer, FilterContext::Public, &posts).await?;

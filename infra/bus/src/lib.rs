@@ -29,7 +29,7 @@ pub use consumer::{ConsumerStats, Delivery, EventConsumer};
 pub use error::{BusError, PublishError};
 pub use live::{Channel, LiveSubscription};
 pub use publisher::Publisher;
-pub use worker::{Backoff, Sink, consume};
+pub use worker::{Backoff, Handler, Sink, Slots, consume, extending_ack_wait};
 
 /// How long JetStream remembers a message id to drop a re-published duplicate.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);

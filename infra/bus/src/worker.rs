@@ -3,8 +3,11 @@
 //! and on shutdown hand over the events the server already sent before returning.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{BusError, Delivery, EventConsumer, metrics};
@@ -73,6 +76,105 @@ pub trait Sink: Send {
 
     /// An event that could not be decoded was skipped (the consumer already answered it).
     fn unreadable(&mut self) {}
+}
+
+/// What a worker role does with one event: apply it and answer it (ack or nak).
+pub trait Handler: Clone + Send + Sync + 'static {
+    fn handle(self, delivery: Delivery) -> impl Future<Output = ()> + Send + 'static;
+}
+
+/// A worker role's room for events: `concurrency` slots, each event handled by `H` in its
+/// own task. The [`Sink`] the worker roles (fan-out, media) hand to [`consume`]; the tasks
+/// are owned here, so dropping it (aborting the role) aborts them.
+pub struct Slots<H> {
+    handler: H,
+    slots: Arc<Semaphore>,
+    in_flight: JoinSet<()>,
+    unreadable: fn(),
+}
+
+impl<H: Handler> Slots<H> {
+    /// `unreadable` is called for each event that could not be decoded (a metric).
+    pub fn new(handler: H, concurrency: usize, unreadable: fn()) -> Self {
+        Slots {
+            handler,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            in_flight: JoinSet::new(),
+            unreadable,
+        }
+    }
+
+    /// Events being handled now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Wait until every event in flight is handled.
+    pub async fn finish(self) {
+        let mut in_flight = self.in_flight;
+        while let Some(done) = in_flight.join_next().await {
+            report(done);
+        }
+    }
+}
+
+fn report(done: Result<(), JoinError>) {
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "an event's task panicked; the event will be redelivered");
+    }
+}
+
+impl<H: Handler> Sink for Slots<H> {
+    type Slot = OwnedSemaphorePermit;
+
+    async fn reserve(&mut self) -> Option<(OwnedSemaphorePermit, usize)> {
+        loop {
+            tokio::select! {
+                biased;
+                Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => report(done),
+                permit = Arc::clone(&self.slots).acquire_owned() => {
+                    let permit = permit.ok()?;
+                    return Some((permit, self.slots.available_permits() + 1));
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, permit: OwnedSemaphorePermit, delivery: Delivery) {
+        let handler = self.handler.clone();
+        self.in_flight.spawn(async move {
+            let _slot = permit;
+            handler.handle(delivery).await;
+        });
+    }
+
+    fn unreadable(&mut self) {
+        (self.unreadable)();
+    }
+}
+
+/// Run `work` for `delivery`, telling the server every `ack_wait / 2` that it is still in
+/// progress, so a long event (a big fan-out, a large picture) is not redelivered meanwhile.
+pub async fn extending_ack_wait<T>(
+    delivery: &Delivery,
+    ack_wait: Duration,
+    work: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    let every = (ack_wait / 2).max(Duration::from_millis(50));
+    let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            result = &mut work => return result,
+            _ = progress.tick() => {
+                if let Err(e) = delivery.in_progress().await {
+                    tracing::debug!(error = %e, "could not extend an event's ack wait");
+                }
+            }
+        }
+    }
 }
 
 /// Pull events from `consumer` into `sink` until `shutdown` is cancelled (or the sink takes

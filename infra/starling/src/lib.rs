@@ -26,6 +26,9 @@ pub enum Role {
     Fanout,
     /// This node's search indexer, on its own durable consumer, writing `search.path`.
     Indexer,
+    /// Media workers on the shared durable consumer `media.consumer`: process uploads,
+    /// remove the files of deleted posts and of uploads never attached.
+    Media,
 }
 
 impl Role {
@@ -36,9 +39,12 @@ impl Role {
                 "api" => Role::Api,
                 "fanout" => Role::Fanout,
                 "indexer" => Role::Indexer,
+                "media" => Role::Media,
                 "all" => return Ok(Role::all()),
                 other => {
-                    anyhow::bail!("unknown role {other:?} (known: api, fanout, indexer, all)")
+                    anyhow::bail!(
+                        "unknown role {other:?} (known: api, fanout, indexer, media, all)"
+                    )
                 }
             };
             if !roles.contains(&role) {
@@ -50,7 +56,7 @@ impl Role {
     }
 
     pub fn all() -> Vec<Role> {
-        vec![Role::Api, Role::Fanout, Role::Indexer]
+        vec![Role::Api, Role::Fanout, Role::Indexer, Role::Media]
     }
 }
 
@@ -123,6 +129,9 @@ pub async fn start_with_store(
     }
     if roles.contains(&Role::Indexer) {
         node.start_indexer(&settings)?;
+    }
+    if roles.contains(&Role::Media) {
+        node.start_media(&settings);
     }
     if !settings.metrics.listen.is_empty() {
         node.start_metrics(&settings)?;
@@ -339,6 +348,25 @@ impl Node {
             }
         }));
         Ok(())
+    }
+}
+
+impl Node {
+    /// The media role: workers on the shared durable consumer `media.consumer`.
+    fn start_media(&mut self, settings: &Settings) {
+        let worker = starling_media::worker::MediaWorker::new(
+            self.store.clone(),
+            starling_media::storage::AnyStorage::from_settings(&settings.media),
+            settings.media.clone(),
+        );
+        let bus = self.bus.clone();
+        let shutdown = self.shutdown.clone();
+        // Waits for NATS and the stream on its own, like fan-out.
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(e) = worker.run(bus, shutdown).await {
+                tracing::error!(error = %e, "media worker stopped");
+            }
+        }));
     }
 }
 

@@ -83,6 +83,9 @@ pub enum Event {
         reblog_id: Id,
         post_id: Id,
     },
+    /// An upload was stored and waits for a media worker to process it.
+    #[serde(rename = "media.uploaded")]
+    MediaUploaded { media_id: Id, account_id: Id },
 }
 
 impl Event {
@@ -106,6 +109,7 @@ impl Event {
             Event::Unfavourited { .. } => "favourite.deleted",
             Event::Reblogged { .. } => "reblog.created",
             Event::Unreblogged { .. } => "reblog.deleted",
+            Event::MediaUploaded { .. } => "media.uploaded",
         }
     }
 }
@@ -251,6 +255,10 @@ mod tests {
             Event::Reblogged {
                 reblog: post(),
                 post_author_id: Id(4),
+            },
+            Event::MediaUploaded {
+                media_id: Id(5),
+                account_id: Id(6),
             },
         ];
         for event in events {

@@ -9,6 +9,7 @@
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod media;
 pub mod model;
 pub mod policy;
 pub mod profile;

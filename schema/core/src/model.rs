@@ -256,6 +256,10 @@ pub struct NewPost {
     pub mentions: Vec<Id>,
     pub hashtags: Vec<String>,
     pub language: Option<String>,
+    /// Uploads to attach (the caller attaches them with `Store::attach_media` once the
+    /// post exists); a post with media may have empty text.
+    #[serde(default)]
+    pub media_ids: Vec<Id>,
 }
 
 /// The outcome of creating a post.

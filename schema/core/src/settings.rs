@@ -26,6 +26,7 @@ pub struct Settings {
     pub nats: NatsSettings,
     pub fanout: FanoutSettings,
     pub search: SearchSettings,
+    pub media: MediaSettings,
     pub streaming: StreamingSettings,
     pub rate_limits: RateLimitSettings,
     pub metrics: MetricsSettings,
@@ -251,6 +252,60 @@ impl SearchSettings {
             self.consumer.clone()
         }
     }
+}
+
+/// Media attachments: limits, storage and the media worker role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// Largest image (JPEG, PNG, WebP, GIF) upload, in bytes (Mastodon: 16 MiB).
+    pub image_max_bytes: u64,
+    /// Largest video or audio upload, in bytes (Mastodon: 99 MiB).
+    pub video_max_bytes: u64,
+    /// Where uploads are kept: `fs` (files under `path`, served by Starling).
+    pub backend: MediaBackend,
+    /// Directory of the file-system backend.
+    pub path: PathBuf,
+    /// Base URL files are served from; empty: `{api.public_url}/system/media`.
+    pub public_url: String,
+    /// Durable consumer the media workers share (every media worker of a cluster uses it).
+    pub consumer: String,
+    /// Uploads one media worker processes at a time.
+    pub concurrency: usize,
+    /// How long an upload may wait unattached before the media worker removes it, in hours.
+    pub unattached_hours: u64,
+    /// `POST /api/v2/media` waits this long for processing before answering 202, in ms.
+    pub sync_wait_ms: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            image_max_bytes: 16 << 20,
+            video_max_bytes: 99 << 20,
+            backend: MediaBackend::Fs,
+            path: PathBuf::from("data/media"),
+            public_url: String::new(),
+            consumer: "media".into(),
+            concurrency: 2,
+            unattached_hours: 24,
+            sync_wait_ms: 2_000,
+        }
+    }
+}
+
+impl MediaSettings {
+    /// The largest upload of any kind: a body longer than this is refused while it streams.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.image_max_bytes.max(self.video_max_bytes)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaBackend {
+    #[default]
+    Fs,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -125,7 +125,7 @@ pub fn validate_new_post(post: &NewPost, limits: &Limits) -> Result<(), Invalid>
         if !post.text.is_empty() {
             return Err(Invalid::new("status", "must be empty on a reblog"));
         }
-    } else if post.text.trim().is_empty() {
+    } else if post.text.trim().is_empty() && post.media_ids.is_empty() {
         return Err(Invalid::new("status", "can't be blank"));
     }
     if chars > limits.max_post_chars {

@@ -25,6 +25,7 @@ use fjall::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use starling_schema::Id;
 use starling_schema::ids::{IdGenerator, Mint, now_ms};
+use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Order,
@@ -39,6 +40,7 @@ use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
 };
 
+mod media;
 mod social;
 mod startup;
 use crate::{IDEMPOTENCY_TTL_MS, Result, SCHEMA_VERSION, Scan, Store, StoreError, check};
@@ -113,6 +115,10 @@ struct Tables {
     follow_requests: SingleWriterTxKeyspace,
     follow_requests_sent: SingleWriterTxKeyspace,
     conversation_mutes: SingleWriterTxKeyspace,
+    // media attachments (see `media.rs`, schema version 7)
+    media: SingleWriterTxKeyspace,
+    media_by_post: SingleWriterTxKeyspace,
+    profile_images: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -380,6 +386,9 @@ impl EmbeddedStore {
                 .ctx("opening table follow_requests_sent")?,
             conversation_mutes: open("conversation_mutes")
                 .ctx("opening table conversation_mutes")?,
+            media: open("media").ctx("opening table media")?,
+            media_by_post: open("media_by_post").ctx("opening table media_by_post")?,
+            profile_images: open("profile_images").ctx("opening table profile_images")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -1748,6 +1757,51 @@ impl Store for EmbeddedStore {
 
     async fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>> {
         self.dismissed(account).await
+    }
+
+    async fn create_media(&self, new: NewMedia) -> Result<MediaAttachment> {
+        self.put_new_media(new).await
+    }
+
+    async fn media_by_ids(&self, ids: &[Id]) -> Result<Vec<MediaAttachment>> {
+        self.get_media(ids).await
+    }
+
+    async fn update_media(&self, media: MediaAttachment) -> Result<()> {
+        self.replace_media(media).await
+    }
+
+    async fn attach_media(
+        &self,
+        account: Id,
+        post: Id,
+        ids: &[Id],
+    ) -> Result<Vec<MediaAttachment>> {
+        self.attach(account, post, ids.to_vec()).await
+    }
+
+    async fn media_of_posts(&self, posts: &[Id]) -> Result<Vec<MediaAttachment>> {
+        self.media_of(posts).await
+    }
+
+    async fn delete_media(&self, id: Id) -> Result<Option<MediaAttachment>> {
+        self.remove_media(id).await
+    }
+
+    async fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<Scan<MediaAttachment>> {
+        self.scan_all_media(after, limit).await
+    }
+
+    async fn set_profile_images(
+        &self,
+        account: Id,
+        images: ProfileImages,
+    ) -> Result<ProfileImages> {
+        self.put_profile_images(account, images).await
+    }
+
+    async fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>> {
+        self.get_profile_images(accounts).await
     }
 
     async fn ping(&self) -> Result<()> {

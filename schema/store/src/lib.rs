@@ -13,6 +13,7 @@
 use std::future::Future;
 
 use starling_schema::Id;
+use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
@@ -40,7 +41,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 /// How long an authorization code may wait to be exchanged (Doorkeeper's default).
 pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
@@ -444,6 +445,54 @@ pub trait Store: Send + Sync + 'static {
     /// The announcements `account` dismissed, by id.
     fn dismissed_announcements(&self, account: Id) -> impl Future<Output = Result<Vec<Id>>> + Send;
 
+    // ---- media attachments (schema version 7) -----------------------------------------
+
+    /// Keep a new upload's record (state `Processing`); returns it with its id.
+    fn create_media(&self, new: NewMedia) -> impl Future<Output = Result<MediaAttachment>> + Send;
+    /// Uploads among `ids`, in the order asked, skipping unknown ones.
+    fn media_by_ids(&self, ids: &[Id])
+    -> impl Future<Output = Result<Vec<MediaAttachment>>> + Send;
+    /// Replace an upload's record (processing results, a new description). Which post it
+    /// is attached to is not changed by this: only [`Store::attach_media`] sets it.
+    /// `NotFound` if it was deleted meanwhile.
+    fn update_media(&self, media: MediaAttachment) -> impl Future<Output = Result<()>> + Send;
+    /// Attach `ids` (in that order) to `post`, all or none: each must pass
+    /// `starling_schema::media::check_attach` for `account` (`NotFound`, `Forbidden`,
+    /// `Conflict` or `Invalid` otherwise). Attaching again to the same post changes nothing.
+    fn attach_media(
+        &self,
+        account: Id,
+        post: Id,
+        ids: &[Id],
+    ) -> impl Future<Output = Result<Vec<MediaAttachment>>> + Send;
+    /// The attachments of each of `posts`, grouped by post in the order asked, each post's
+    /// in the order they were attached.
+    fn media_of_posts(
+        &self,
+        posts: &[Id],
+    ) -> impl Future<Output = Result<Vec<MediaAttachment>>> + Send;
+    /// Remove an upload's record (its files are the caller's). Returns it if it existed.
+    fn delete_media(&self, id: Id) -> impl Future<Output = Result<Option<MediaAttachment>>> + Send;
+    /// Every upload, a page at a time, as [`Store::scan_posts`].
+    fn scan_media(
+        &self,
+        after: Option<Id>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Scan<MediaAttachment>>> + Send;
+    /// Replace an account's avatar and header keys; returns what they were (the caller
+    /// removes the old files). `NotFound` if there is no such account.
+    fn set_profile_images(
+        &self,
+        account: Id,
+        images: ProfileImages,
+    ) -> impl Future<Output = Result<ProfileImages>> + Send;
+    /// The avatar and header keys of each of `accounts`, in the order asked (defaults for
+    /// accounts that never set one).
+    fn profile_images(
+        &self,
+        accounts: &[Id],
+    ) -> impl Future<Output = Result<Vec<ProfileImages>>> + Send;
+
     // ---- operations -----------------------------------------------------------------
 
     /// Cheap round trip for readiness checks.
@@ -632,7 +681,32 @@ delegate! {
     fn delete_announcement(&self, id: Id) -> Result<bool>;
     fn dismiss_announcement(&self, account: Id, id: Id) -> Result<bool>;
     fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>>;
+    // media attachments
+    fn create_media(&self, new: NewMedia) -> Result<MediaAttachment>;
+    fn media_by_ids(&self, ids: &[Id]) -> Result<Vec<MediaAttachment>>;
+    fn update_media(&self, media: MediaAttachment) -> Result<()>;
+    fn attach_media(&self, account: Id, post: Id, ids: &[Id]) -> Result<Vec<MediaAttachment>>;
+    fn media_of_posts(&self, posts: &[Id]) -> Result<Vec<MediaAttachment>>;
+    fn delete_media(&self, id: Id) -> Result<Option<MediaAttachment>>;
+    fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<Scan<MediaAttachment>>;
+    fn set_profile_images(&self, account: Id, images: ProfileImages) -> Result<ProfileImages>;
+    fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>>;
     fn ping(&self) -> Result<()>;
+}
+
+/// The store's answer to an attachment `check_attach` refuses.
+pub(crate) fn attach_refused(refusal: starling_schema::media::AttachRefusal) -> StoreError {
+    use starling_schema::media::AttachRefusal;
+    match refusal {
+        AttachRefusal::NotFound => StoreError::NotFound("media"),
+        AttachRefusal::NotOwner => StoreError::Forbidden("media belongs to another account"),
+        AttachRefusal::AttachedElsewhere => {
+            StoreError::Conflict("media is already attached to another post".into())
+        }
+        AttachRefusal::Processing | AttachRefusal::Failed => StoreError::Invalid(
+            starling_schema::Invalid::new("media_ids", refusal.to_string()),
+        ),
+    }
 }
 
 /// Checks every backend applies before touching data, so both reject the same inputs.

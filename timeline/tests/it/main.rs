@@ -140,6 +140,7 @@ mod gated {
     use std::sync::Arc;
 
     use starling_schema::Id;
+    use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
     use starling_schema::model::{
         Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
         NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind,
@@ -270,6 +271,15 @@ mod gated {
         fn delete_announcement(&self, id: Id) -> Result<bool>;
         fn dismiss_announcement(&self, account: Id, id: Id) -> Result<bool>;
         fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>>;
+        fn create_media(&self, new: NewMedia) -> Result<MediaAttachment>;
+        fn media_by_ids(&self, ids: &[Id]) -> Result<Vec<MediaAttachment>>;
+        fn update_media(&self, media: MediaAttachment) -> Result<()>;
+        fn attach_media(&self, account: Id, post: Id, ids: &[Id]) -> Result<Vec<MediaAttachment>>;
+        fn media_of_posts(&self, posts: &[Id]) -> Result<Vec<MediaAttachment>>;
+        fn delete_media(&self, id: Id) -> Result<Option<MediaAttachment>>;
+        fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<starling_store::Scan<MediaAttachment>>;
+        fn set_profile_images(&self, account: Id, images: ProfileImages) -> Result<ProfileImages>;
+        fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>>;
         fn ping(&self) -> Result<()>;
     }
 }

@@ -48,7 +48,7 @@ async fn admin(config: &Path, args: &[&str]) -> Output {
 }
 
 /// The JSON result of a command that must succeed.
-async fn admin_json(config: &Path, args: &[&str]) -> Value {
+pub(crate) async fn admin_json(config: &Path, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let out = admin(config, &all).await;
@@ -193,7 +193,7 @@ async fn accounts_and_tokens_work_with_the_server_down() {
 }
 
 /// The config file for a running test app.
-fn app_config(app: &TestApp) -> PathBuf {
+pub(crate) fn app_config(app: &TestApp) -> PathBuf {
     let mut s = test_settings(&app.redis, &app.nats, app.dir());
     s.node_id = 1;
     write_config(app.dir(), &s)

@@ -40,6 +40,7 @@ pub fn test_settings(redis: &RedisShards, nats: &NatsServer, dir: &std::path::Pa
     };
     s.search.path = dir.join("search");
     s.search.commit_interval_ms = 200;
+    s.media.path = dir.join("media");
     // Tests drive the API from one address with a few accounts, far harder than a person:
     // limits well above that (so the headers are still sent); `abuse.rs` sets its own.
     let r = &mut s.rate_limits;

@@ -8,6 +8,7 @@ mod cli;
 mod core_path;
 mod golden;
 mod helpers;
+mod media;
 mod oauth;
 mod profile;
 mod roles;

@@ -72,6 +72,7 @@
 //! about the year 6429.
 
 mod exec;
+mod media;
 mod ops;
 mod rows;
 mod schema;
@@ -91,6 +92,7 @@ use ::scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use ::scylla::value::Counter;
 use starling_schema::Id;
 use starling_schema::ids::{IdGenerator, now_ms};
+use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
@@ -1620,6 +1622,51 @@ impl Store for ScyllaStore {
 
     async fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>> {
         self.dismissed(account).await
+    }
+
+    async fn create_media(&self, new: NewMedia) -> Result<MediaAttachment> {
+        self.put_new_media(new).await
+    }
+
+    async fn media_by_ids(&self, ids: &[Id]) -> Result<Vec<MediaAttachment>> {
+        self.get_media(ids).await
+    }
+
+    async fn update_media(&self, media: MediaAttachment) -> Result<()> {
+        self.replace_media(media).await
+    }
+
+    async fn attach_media(
+        &self,
+        account: Id,
+        post: Id,
+        ids: &[Id],
+    ) -> Result<Vec<MediaAttachment>> {
+        self.attach(account, post, ids).await
+    }
+
+    async fn media_of_posts(&self, posts: &[Id]) -> Result<Vec<MediaAttachment>> {
+        self.media_of(posts).await
+    }
+
+    async fn delete_media(&self, id: Id) -> Result<Option<MediaAttachment>> {
+        self.remove_media(id).await
+    }
+
+    async fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<Scan<MediaAttachment>> {
+        self.scan_all_media(after, limit).await
+    }
+
+    async fn set_profile_images(
+        &self,
+        account: Id,
+        images: ProfileImages,
+    ) -> Result<ProfileImages> {
+        self.put_profile_images(account, images).await
+    }
+
+    async fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>> {
+        self.get_profile_images(accounts).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -42,6 +42,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "006_profiles_requests.cql",
         include_str!("../../../cql/006_profiles_requests.cql"),
     ),
+    ("007_media.cql", include_str!("../../../cql/007_media.cql")),
 ];
 
 /// The row of `schema_version` this store writes.

@@ -374,6 +374,25 @@ statements! {
     write dismissal_insert = "INSERT INTO {ks}.announcement_dismissals (account_id, \
         announcement_id) VALUES (?, ?)";
 
+    // ---- media attachments ------------------------------------------------------------
+    read media_get = "SELECT post_id, doc FROM {ks}.media WHERE id = ?";
+    write media_insert = "INSERT INTO {ks}.media (id, doc) VALUES (?, ?)";
+    lwt media_update = "UPDATE {ks}.media SET doc = ? WHERE id = ? IF EXISTS";
+    lwt media_attach = "UPDATE {ks}.media SET post_id = ? WHERE id = ? IF post_id = null";
+    lwt media_detach = "UPDATE {ks}.media SET post_id = null WHERE id = ? IF post_id = ?";
+    write media_delete = "DELETE FROM {ks}.media WHERE id = ?";
+    read media_scan_first = "SELECT post_id, doc FROM {ks}.media LIMIT ?";
+    read media_scan = "SELECT post_id, doc FROM {ks}.media WHERE token(id) > token(?) LIMIT ?";
+    read media_by_post_get = "SELECT position, media_id FROM {ks}.media_by_post \
+        WHERE post_id = ?";
+    write media_by_post_insert = "INSERT INTO {ks}.media_by_post (post_id, position, \
+        media_id) VALUES (?, ?, ?)";
+    write media_by_post_delete = "DELETE FROM {ks}.media_by_post WHERE post_id = ? \
+        AND position = ?";
+    read profile_images_get = "SELECT doc FROM {ks}.profile_images WHERE account_id = ?";
+    write profile_images_insert = "INSERT INTO {ks}.profile_images (account_id, doc) \
+        VALUES (?, ?)";
+
     // ---- event outbox -----------------------------------------------------------------
     write outbox_insert = "INSERT INTO {ks}.outbox (node_id, id, payload) VALUES (?, ?, ?)";
     read outbox_head = "SELECT id, payload FROM {ks}.outbox WHERE node_id = ? \

@@ -798,6 +798,7 @@ pub async fn post_round_trip<B: Backend>(b: &B) {
         mentions: vec![ids[1]],
         hashtags: vec!["rust".into()],
         language: Some("en".into()),
+        media_ids: Vec::new(),
     };
     let created = s.create_post(new.clone(), None).await.unwrap();
     assert!(created.created);
@@ -2261,6 +2262,10 @@ macro_rules! conformance_suite {
             blocks_end_follow_requests_and_forbid_them,
             concurrent_decisions_on_one_request_apply_once,
             muted_conversations_are_kept_per_account_and_thread,
+            // media attachments (schema version 7)
+            media_round_trip_and_update, media_attach_once_to_its_owners_post,
+            media_scan_walks_every_upload_once,
+            profile_images_are_replaced_and_answered_per_account,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2280,4 +2285,179 @@ macro_rules! conformance_suite {
             }
         )*
     };
+}
+
+// ---- media attachments (schema version 7) ---------------------------------------------
+
+fn upload(account: Id, key: &str) -> starling_schema::media::NewMedia {
+    starling_schema::media::NewMedia {
+        account_id: account,
+        kind: starling_schema::media::MediaKind::Image,
+        content_type: "image/png".into(),
+        upload_key: key.into(),
+        description: Some("a cat".into()),
+        focus: None,
+        size_bytes: 1234,
+    }
+}
+
+async fn ready<S: Store>(s: &S, account: Id, key: &str) -> starling_schema::media::MediaAttachment {
+    use starling_schema::media::{Dimensions, MediaState};
+    let mut m = s.create_media(upload(account, key)).await.unwrap();
+    assert_eq!(m.state, MediaState::Processing);
+    m.state = MediaState::Ready;
+    m.upload_key = None;
+    m.file_key = Some(format!("{key}-file"));
+    m.meta.original = Some(Dimensions {
+        width: 10,
+        height: 20,
+    });
+    s.update_media(m.clone()).await.unwrap();
+    m
+}
+
+pub async fn media_round_trip_and_update<B: Backend>(b: &B) {
+    let s = b.store();
+    let alice = user(s, "media_alice").await;
+    let m = ready(s, alice, "k1").await;
+    let got = s.media_by_ids(&[Id(999), m.id]).await.unwrap();
+    assert_eq!(got, vec![m.clone()], "unknown ids are skipped");
+    let mut changed = m.clone();
+    changed.description = Some("a dog".into());
+    s.update_media(changed.clone()).await.unwrap();
+    assert_eq!(s.media_by_ids(&[m.id]).await.unwrap(), vec![changed]);
+    assert_eq!(
+        s.delete_media(m.id).await.unwrap().map(|d| d.id),
+        Some(m.id)
+    );
+    assert!(s.delete_media(m.id).await.unwrap().is_none());
+    assert!(s.media_by_ids(&[m.id]).await.unwrap().is_empty());
+    assert_eq!(kind(s.update_media(m).await), ErrorKind::NotFound);
+}
+
+pub async fn media_attach_once_to_its_owners_post<B: Backend>(b: &B) {
+    let s = b.store();
+    let alice = user(s, "attach_alice").await;
+    let bob = user(s, "attach_bob").await;
+    let a1 = ready(s, alice, "a1").await;
+    let a2 = ready(s, alice, "a2").await;
+    let pending = s.create_media(upload(alice, "a3")).await.unwrap();
+    let bobs = ready(s, bob, "b1").await;
+    let p1 = post(s, alice, "with pictures").await;
+    let p2 = post(s, alice, "another").await;
+
+    // Refusals write nothing: all or none.
+    assert_eq!(
+        kind(s.attach_media(alice, p1.id, &[a1.id, bobs.id]).await),
+        ErrorKind::Forbidden
+    );
+    assert_eq!(
+        kind(s.attach_media(alice, p1.id, &[a1.id, pending.id]).await),
+        ErrorKind::Invalid,
+        "unprocessed media"
+    );
+    assert_eq!(
+        kind(s.attach_media(alice, p1.id, &[Id(424242)]).await),
+        ErrorKind::NotFound
+    );
+    assert!(s.media_of_posts(&[p1.id]).await.unwrap().is_empty());
+
+    let attached = s.attach_media(alice, p1.id, &[a2.id, a1.id]).await.unwrap();
+    assert_eq!(attached.len(), 2);
+    assert!(attached.iter().all(|m| m.post_id == Some(p1.id)));
+    // Retrying changes nothing; another post cannot take them.
+    s.attach_media(alice, p1.id, &[a2.id, a1.id]).await.unwrap();
+    assert_eq!(
+        kind(s.attach_media(alice, p2.id, &[a1.id]).await),
+        ErrorKind::Conflict
+    );
+    let listed: Vec<Id> = s
+        .media_of_posts(&[p2.id, p1.id])
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(listed, vec![a2.id, a1.id], "in the order attached");
+    // Updating an attached upload's record keeps it attached.
+    let mut m = s.media_by_ids(&[a1.id]).await.unwrap().remove(0);
+    m.post_id = None;
+    s.update_media(m).await.unwrap();
+    assert_eq!(
+        s.media_by_ids(&[a1.id]).await.unwrap()[0].post_id,
+        Some(p1.id)
+    );
+    // Deleting one takes it off the post.
+    s.delete_media(a2.id).await.unwrap();
+    let listed: Vec<Id> = s
+        .media_of_posts(&[p1.id])
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(listed, vec![a1.id]);
+}
+
+pub async fn media_scan_walks_every_upload_once<B: Backend>(b: &B) {
+    let s = b.store();
+    let alice = user(s, "scan_media").await;
+    let mut made = HashSet::new();
+    for i in 0..7 {
+        made.insert(
+            s.create_media(upload(alice, &format!("s{i}")))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let mut seen = HashSet::new();
+    let mut after = None;
+    loop {
+        let page = s.scan_media(after, 3).await.unwrap();
+        for m in page.items {
+            assert!(seen.insert(m.id), "seen twice");
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, made);
+}
+
+pub async fn profile_images_are_replaced_and_answered_per_account<B: Backend>(b: &B) {
+    use starling_schema::media::ProfileImages;
+    let s = b.store();
+    let ids = users(s, "pimg", 2).await;
+    let none = s.profile_images(&ids).await.unwrap();
+    assert_eq!(none, vec![ProfileImages::default(); 2]);
+    let first = ProfileImages {
+        avatar_key: Some("a1".into()),
+        header_key: None,
+    };
+    assert_eq!(
+        s.set_profile_images(ids[0], first.clone()).await.unwrap(),
+        ProfileImages::default()
+    );
+    let second = ProfileImages {
+        avatar_key: Some("a2".into()),
+        header_key: Some("h2".into()),
+    };
+    assert_eq!(
+        s.set_profile_images(ids[0], second.clone()).await.unwrap(),
+        first,
+        "the old keys come back for removal"
+    );
+    assert_eq!(
+        s.profile_images(&[ids[1], ids[0]]).await.unwrap(),
+        vec![ProfileImages::default(), second]
+    );
+    assert_eq!(
+        kind(
+            s.set_profile_images(Id(987_654), ProfileImages::default())
+                .await
+        ),
+        ErrorKind::NotFound
+    );
 }
