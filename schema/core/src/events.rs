@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::Id;
-use crate::model::{Account, Post, Visibility};
+use crate::model::{Account, Notification, Post, Visibility};
 
 /// The newest envelope version this build writes and reads.
 pub const WIRE_VERSION: u32 = 1;
@@ -75,6 +75,9 @@ pub enum Event {
         reblog_id: Id,
         post_id: Id,
     },
+    /// A notification was created (by the fan-out worker): the push worker sends it on.
+    #[serde(rename = "notification.created")]
+    NotificationCreated { notification: Notification },
 }
 
 impl Event {
@@ -96,6 +99,7 @@ impl Event {
             Event::Unfavourited { .. } => "favourite.deleted",
             Event::Reblogged { .. } => "reblog.created",
             Event::Unreblogged { .. } => "reblog.deleted",
+            Event::NotificationCreated { .. } => "notification.created",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod model;
+pub mod push;
 pub mod settings;
 pub mod startup;
 pub mod validate;

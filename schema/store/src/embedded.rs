@@ -24,6 +24,7 @@ use fjall::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use starling_schema::Id;
+use starling_schema::push::PushSubscription;
 use starling_schema::ids::{IdGenerator, Mint, now_ms};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
@@ -38,6 +39,7 @@ use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
 };
 
+mod push;
 mod startup;
 use crate::{IDEMPOTENCY_TTL_MS, Result, SCHEMA_VERSION, Scan, Store, StoreError, check};
 pub(crate) use startup::build_filter;
@@ -107,6 +109,9 @@ struct Tables {
     filters: SingleWriterTxKeyspace,
     announcements: SingleWriterTxKeyspace,
     announcement_dismissals: SingleWriterTxKeyspace,
+    // web push (see `push.rs`)
+    push_subscriptions: SingleWriterTxKeyspace,
+    server_keys: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -368,6 +373,9 @@ impl EmbeddedStore {
             announcements: open("announcements").ctx("opening table announcements")?,
             announcement_dismissals: open("announcement_dismissals")
                 .ctx("opening table announcement_dismissals")?,
+            push_subscriptions: open("push_subscriptions")
+                .ctx("opening table push_subscriptions")?,
+            server_keys: open("server_keys").ctx("opening table server_keys")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -1612,6 +1620,13 @@ impl Store for EmbeddedStore {
                 tx.remove(&t.tokens, key.get(8..).unwrap_or_default());
                 tx.remove(&t.tokens_by_account, key.as_slice());
             }
+            let subscriptions: Vec<Vec<u8>> = tx
+                .prefix(&t.push_subscriptions, k1(id))
+                .map(|row| row.key().ctx("listing push subscriptions").map(|k| k.to_vec()))
+                .collect::<Result<_>>()?;
+            for key in subscriptions {
+                tx.remove(&t.push_subscriptions, key.as_slice());
+            }
             tx.remove(
                 &t.usernames,
                 validate::username_key(&account.username).as_str(),
@@ -1694,6 +1709,22 @@ impl Store for EmbeddedStore {
 
     async fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>> {
         self.dismissed(account).await
+    }
+
+    async fn save_push_subscription(&self, sub: PushSubscription) -> Result<()> {
+        self.put_push_subscription(sub).await
+    }
+
+    async fn push_subscriptions_of(&self, account: Id) -> Result<Vec<PushSubscription>> {
+        self.push_subscriptions_for(account).await
+    }
+
+    async fn delete_push_subscription(&self, account: Id, token_hash: &str) -> Result<bool> {
+        self.remove_push_subscription(account, token_hash).await
+    }
+
+    async fn server_key(&self, name: &str, candidate: String) -> Result<String> {
+        self.keep_server_key(name, candidate).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -75,6 +75,7 @@ mod exec;
 mod ops;
 mod rows;
 mod schema;
+mod push;
 mod startup;
 mod statements;
 
@@ -89,6 +90,7 @@ use ::scylla::client::session_builder::SessionBuilder;
 use ::scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use ::scylla::value::Counter;
 use starling_schema::Id;
+use starling_schema::push::PushSubscription;
 use starling_schema::ids::{IdGenerator, now_ms};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
@@ -1474,6 +1476,7 @@ impl Store for ScyllaStore {
         for token in self.tokens_of(id).await? {
             self.revoke_token(&token.token_hash).await?;
         }
+        self.remove_push_subscriptions(id).await?;
         let key = validate::username_key(&account.username);
         let email = self
             .row::<(Option<String>,)>(CTX, &st.credentials_email_get, (db(id),))
@@ -1573,6 +1576,22 @@ impl Store for ScyllaStore {
 
     async fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>> {
         self.dismissed(account).await
+    }
+
+    async fn save_push_subscription(&self, sub: PushSubscription) -> Result<()> {
+        self.put_push_subscription(sub).await
+    }
+
+    async fn push_subscriptions_of(&self, account: Id) -> Result<Vec<PushSubscription>> {
+        self.push_subscriptions_for(account).await
+    }
+
+    async fn delete_push_subscription(&self, account: Id, token_hash: &str) -> Result<bool> {
+        self.remove_push_subscription(account, token_hash).await
+    }
+
+    async fn server_key(&self, name: &str, candidate: String) -> Result<String> {
+        self.keep_server_key(name, candidate).await
     }
 
     async fn ping(&self) -> Result<()> {

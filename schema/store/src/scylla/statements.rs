@@ -341,6 +341,19 @@ statements! {
     write dismissal_insert = "INSERT INTO {ks}.announcement_dismissals (account_id, \
         announcement_id) VALUES (?, ?)";
 
+    // ---- web push ---------------------------------------------------------------------
+    read push_subscriptions_get = "SELECT doc FROM {ks}.push_subscriptions WHERE account_id = ?";
+    read push_subscription_get = "SELECT doc FROM {ks}.push_subscriptions \
+        WHERE account_id = ? AND token_hash = ?";
+    write push_subscription_insert = "INSERT INTO {ks}.push_subscriptions (account_id, \
+        token_hash, doc) VALUES (?, ?, ?)";
+    write push_subscription_delete = "DELETE FROM {ks}.push_subscriptions \
+        WHERE account_id = ? AND token_hash = ?";
+    write push_subscriptions_delete = "DELETE FROM {ks}.push_subscriptions WHERE account_id = ?";
+    lwt server_key_claim = "INSERT INTO {ks}.server_keys (name, value) VALUES (?, ?) \
+        IF NOT EXISTS";
+    read server_key_get = "SELECT value FROM {ks}.server_keys WHERE name = ?";
+
     // ---- event outbox -----------------------------------------------------------------
     write outbox_insert = "INSERT INTO {ks}.outbox (node_id, id, payload) VALUES (?, ?, ?)";
     read outbox_head = "SELECT id, payload FROM {ks}.outbox WHERE node_id = ? \
