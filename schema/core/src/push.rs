@@ -159,6 +159,54 @@ pub struct PushSubscription {
     pub created_at_ms: u64,
 }
 
+/// The message a push carries, as Mastodon's web push payload names its fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushPayload {
+    pub access_token: String,
+    pub preferred_locale: String,
+    pub notification_id: String,
+    pub notification_type: String,
+    pub icon: String,
+    pub title: String,
+    pub body: String,
+}
+
+/// Longest body a push carries, in characters (Mastodon truncates at 140).
+pub const BODY_CHARS: usize = 140;
+
+/// The title of a push for a notification of this type caused by `actor` (a display name,
+/// or the username when it has none), in Mastodon's English wording.
+pub fn title(notification_type: &str, actor: &str) -> String {
+    match notification_type {
+        "mention" => format!("You were mentioned by {actor}"),
+        "follow" => format!("{actor} is now following you"),
+        "follow_request" => format!("New follow request: {actor}"),
+        "favourite" => format!("{actor} favorited your post"),
+        "reblog" => format!("{actor} boosted your post"),
+        "status" => format!("{actor} just posted"),
+        "update" => format!("{actor} edited a post"),
+        "poll" => "A poll has ended".to_owned(),
+        _ => format!("New notification from {actor}"),
+    }
+}
+
+/// The body of a push: the post's content warning when it has one, else its text, on one
+/// line, cut to [`BODY_CHARS`] characters with an ellipsis.
+pub fn body(spoiler_text: &str, text: &str) -> String {
+    let source = if spoiler_text.trim().is_empty() {
+        text
+    } else {
+        spoiler_text
+    };
+    let flat = source.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= BODY_CHARS {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(BODY_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// Decode a key sent as base64 (URL-safe or standard alphabet, padded or not), as clients
 /// send them.
 pub fn decode_key(field: &'static str, raw: &str, len: usize) -> Result<Vec<u8>, Invalid> {
@@ -343,6 +391,25 @@ mod tests {
             assert_eq!(p.as_str(), name);
         }
         assert!(PushPolicy::parse("friends").is_err());
+    }
+
+    #[test]
+    fn titles_and_bodies_read_as_mastodon_writes_them() {
+        assert_eq!(title("mention", "Alice"), "You were mentioned by Alice");
+        assert_eq!(title("favourite", "Bo"), "Bo favorited your post");
+        assert_eq!(title("reblog", "Bo"), "Bo boosted your post");
+        assert_eq!(title("follow", "Bo"), "Bo is now following you");
+        // (spoiler, text, body)
+        let long = "word ".repeat(40);
+        let cases = [
+            ("", "hello\n  world", "hello world".to_owned()),
+            ("cw: food", "the text", "cw: food".to_owned()),
+            ("", long.as_str(), format!("{}…", &long.trim_end()[..139])),
+        ];
+        for (spoiler, text, want) in cases {
+            assert_eq!(body(spoiler, text), want);
+        }
+        assert_eq!(body("", &long).chars().count(), BODY_CHARS);
     }
 
     #[test]
