@@ -230,6 +230,11 @@ fn scope_allows(token: &TokenInfo, method: &actix_web::http::Method) -> bool {
         } else {
             &["write", "follow"]
         };
+    has_scope(token, needs)
+}
+
+/// Whether the token grants one of the scope families `needs`.
+fn has_scope(token: &TokenInfo, needs: &[&str]) -> bool {
     token.scopes.iter().any(|s| {
         let family = s.split(':').next().unwrap_or(s);
         needs.contains(&family)
@@ -254,6 +259,49 @@ pub async fn authenticate_token(
     presented: Option<&str>,
     method: &actix_web::http::Method,
 ) -> Result<Option<Auth>, ApiError> {
+    authenticate_with(
+        api,
+        presented,
+        |token| scope_allows(token, method),
+        "This action is outside the authorized scopes",
+    )
+    .await
+}
+
+/// A request by a signed-in user whose token grants the `push` scope (whatever the method),
+/// with the token as presented (a push subscription keeps it, sealed, for its payloads).
+pub struct PushAuth(pub Auth, pub String);
+
+impl FromRequest for PushAuth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let api = api(&req)?;
+            let presented = bearer(&req);
+            let auth = authenticate_with(
+                &api,
+                presented.as_deref(),
+                |t| has_scope(t, &["push"]),
+                "This action requires the push scope",
+            )
+            .await?;
+            match (auth, presented) {
+                (Some(auth), Some(token)) => Ok(PushAuth(auth, token)),
+                _ => Err(ApiError::unauthorized("The access token is invalid")),
+            }
+        })
+    }
+}
+
+async fn authenticate_with(
+    api: &Api,
+    presented: Option<&str>,
+    scope_allows: impl Fn(&TokenInfo) -> bool,
+    denied: &str,
+) -> Result<Option<Auth>, ApiError> {
     let Some(presented) = presented else {
         return Ok(None);
     };
@@ -272,10 +320,8 @@ pub async fn authenticate_token(
     if account.suspended {
         return Err(ApiError::forbidden("Your login is currently disabled"));
     }
-    if !scope_allows(&token, method) {
-        return Err(ApiError::forbidden(
-            "This action is outside the authorized scopes",
-        ));
+    if !scope_allows(&token) {
+        return Err(ApiError::forbidden(denied));
     }
     Ok(Some(Auth { account, token }))
 }

@@ -66,6 +66,8 @@ pub struct Api {
     /// Per viewer: the accounts they block, are blocked by or mute, kept true by block and
     /// mute events (this node's at once, other nodes' through the live channel).
     shunned: Cache<Id, Arc<HashSet<Id>>>,
+    /// The VAPID key, loaded on first use (from settings or the store).
+    vapid: tokio::sync::OnceCell<starling_push::VapidKey>,
 }
 
 impl Api {
@@ -120,6 +122,7 @@ impl Api {
                 &settings.rate_limits,
                 settings.limits.password_hash_queue,
             ),
+            vapid: tokio::sync::OnceCell::new(),
             store,
             timelines,
             bus,
@@ -127,6 +130,17 @@ impl Api {
             settings,
             search,
         }
+    }
+
+    /// The server's VAPID key (`push.vapid_private_key`, or the one kept in the store).
+    pub async fn vapid(&self) -> ApiResult<&starling_push::VapidKey> {
+        self.vapid
+            .get_or_try_init(|| starling_push::vapid_key(&self.store, &self.settings.push))
+            .await
+            .map_err(|e| match e {
+                starling_push::PushError::Store(e) => e.into(),
+                other => error::ApiError::internal("loading the VAPID key", &other),
+            })
     }
 
     pub fn base_url(&self) -> &str {

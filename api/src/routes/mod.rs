@@ -13,6 +13,7 @@ pub(crate) mod notifications;
 mod notifications_v2;
 pub(crate) mod oauth;
 mod ops;
+mod push;
 mod search;
 mod startup;
 mod statuses;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     filters::configure(cfg);
     notifications_v2::configure(cfg);
     notifications::configure(cfg);
+    push::configure(cfg);
     crate::streaming::configure(cfg);
 }
 

@@ -26,6 +26,8 @@ pub enum Role {
     Fanout,
     /// This node's search indexer, on its own durable consumer, writing `search.path`.
     Indexer,
+    /// Web Push workers on the shared durable consumer `push.consumer`.
+    Push,
 }
 
 impl Role {
@@ -36,9 +38,10 @@ impl Role {
                 "api" => Role::Api,
                 "fanout" => Role::Fanout,
                 "indexer" => Role::Indexer,
+                "push" => Role::Push,
                 "all" => return Ok(Role::all()),
                 other => {
-                    anyhow::bail!("unknown role {other:?} (known: api, fanout, indexer, all)")
+                    anyhow::bail!("unknown role {other:?} (known: api, fanout, indexer, push, all)")
                 }
             };
             if !roles.contains(&role) {
@@ -50,7 +53,7 @@ impl Role {
     }
 
     pub fn all() -> Vec<Role> {
-        vec![Role::Api, Role::Fanout, Role::Indexer]
+        vec![Role::Api, Role::Fanout, Role::Indexer, Role::Push]
     }
 }
 
@@ -123,6 +126,9 @@ pub async fn start_with_store(
     }
     if roles.contains(&Role::Indexer) {
         node.start_indexer(&settings)?;
+    }
+    if roles.contains(&Role::Push) {
+        node.start_push(&settings);
     }
     if !settings.metrics.listen.is_empty() {
         node.start_metrics(&settings)?;
@@ -311,7 +317,8 @@ impl Node {
             self.timelines.clone(),
             settings.fanout.clone(),
         )
-        .with_live(self.bus.clone());
+        .with_live(self.bus.clone())
+        .with_announcements(self.publisher(settings));
         let bus = self.bus.clone();
         let shutdown = self.shutdown.clone();
         // Waits for NATS and the stream on its own.
@@ -339,6 +346,54 @@ impl Node {
             }
         }));
         Ok(())
+    }
+}
+
+impl Node {
+    /// The push role: workers on the shared durable consumer `push.consumer`, sending Web
+    /// Push messages for new notifications. Waits for the store (the VAPID key) and NATS.
+    fn start_push(&mut self, settings: &Settings) {
+        let store = self.store.clone();
+        let timelines = self.timelines.clone();
+        let bus = self.bus.clone();
+        let shutdown = self.shutdown.clone();
+        let settings = settings.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let mut backoff = Backoff::default();
+            let vapid = loop {
+                match starling_push::vapid_key(&store, &settings.push).await {
+                    Ok(key) => break key,
+                    Err(e) if e.kind() == starling_schema::ErrorKind::Unavailable => {
+                        tracing::warn!(error = %e, "push worker waiting for the store");
+                        if !backoff.wait(&shutdown).await {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "push worker not started");
+                        return;
+                    }
+                }
+            };
+            let subject = starling_push::vapid_subject(&settings.push, &settings.api.public_url);
+            let deliverer = match starling_push::Deliverer::new(vapid, subject, &settings.push) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(error = %e, "push worker not started");
+                    return;
+                }
+            };
+            let worker = starling_push::PushWorker::new(
+                store,
+                deliverer,
+                &settings.push,
+                &settings.api.public_url,
+            )
+            .with_counters(timelines);
+            if let Err(e) = worker.run(bus, shutdown).await {
+                tracing::error!(error = %e, "push worker stopped");
+            }
+        }));
     }
 }
 
