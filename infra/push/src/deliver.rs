@@ -6,9 +6,18 @@
 //! one in), so a user's endpoint cannot probe the internal network.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::rt::TokioExecutor;
 
 use starling_bus::Backoff;
 use starling_schema::push::{check_endpoint, is_public};
@@ -74,10 +83,13 @@ fn classify(status: u16, retry_after: Option<Duration>) -> Next {
     }
 }
 
+type Connector = hyper_rustls::HttpsConnector<HttpConnector<Resolver>>;
+type Client = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+
 /// Sends messages; cheap to clone, shared by every task of a worker.
 #[derive(Clone)]
 pub struct Deliverer {
-    client: reqwest::Client,
+    client: Client,
     vapid: VapidKey,
     subject: String,
     settings: Arc<PushSettings>,
@@ -85,27 +97,32 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// `subject` is the VAPID `sub` claim (a `mailto:` or `https:` URL).
+    /// `subject` is the VAPID `sub` claim (a `mailto:` or `https:` URL). Fails only when
+    /// the system's root certificates cannot be read.
     pub fn new(
         vapid: VapidKey,
         subject: String,
         settings: &PushSettings,
-    ) -> Result<Deliverer, reqwest::Error> {
-        // reqwest is built without a default TLS provider; ring is already in the build.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+    ) -> Result<Deliverer, std::io::Error> {
         let timeout = Duration::from_millis(settings.timeout_ms.max(1));
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(timeout)
-            .connect_timeout(timeout)
+        let mut http = HttpConnector::new_with_resolver(Resolver {
+            public_only: !settings.allow_private_addresses,
+        });
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        // hyper's client follows no redirects: a 3xx is just an answer (refused).
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(settings.per_host.max(1))
-            .user_agent(concat!("Starling/", env!("CARGO_PKG_VERSION")));
-        if !settings.allow_private_addresses {
-            builder = builder.dns_resolver(PublicOnly);
-        }
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(https);
         Ok(Deliverer {
-            client: builder.build()?,
+            client,
             vapid,
             subject,
             settings: Arc::new(settings.clone()),
@@ -124,7 +141,7 @@ impl Deliverer {
         if let Err(e) = check_endpoint(message.endpoint, self.settings.allow_private_addresses) {
             return Outcome::Failed(e.to_string());
         }
-        let Ok(url) = reqwest::Url::parse(message.endpoint) else {
+        let Ok(url) = url::Url::parse(message.endpoint) else {
             return Outcome::Failed("the endpoint is not a URL".into());
         };
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
@@ -170,10 +187,11 @@ impl Deliverer {
         )
     }
 
-    /// One request. `Err` is a network failure (worth a retry), with its message.
+    /// One request, within `timeout_ms` from connecting to the end of the answer. `Err` is
+    /// a network failure or a timeout (worth a retry), with its message.
     async fn attempt(
         &self,
-        url: &reqwest::Url,
+        url: &url::Url,
         audience: &str,
         message: &Message<'_>,
     ) -> Result<Next, String> {
@@ -182,18 +200,19 @@ impl Deliverer {
         let expires = starling_schema::ids::now_ms() / 1000 + JWT_VALIDITY_SECS;
         let jwt = self.vapid.jwt(audience, &self.subject, expires);
         let key = self.vapid.public_key();
-        let mut request = self
-            .client
-            .post(url.clone())
+        let mut request = hyper::Request::post(url.as_str())
             .header("TTL", self.settings.ttl_secs.to_string())
             .header("Urgency", message.urgency)
             .header("Content-Encoding", encrypted.encoding.as_str())
-            .header("Content-Type", "application/octet-stream");
+            .header("Content-Type", "application/octet-stream")
+            .header("User-Agent", concat!("Starling/", env!("CARGO_PKG_VERSION")));
         if let Some(topic) = message.topic {
             request = request.header("Topic", topic);
         }
         request = match encrypted.encoding {
-            Encoding::Aes128Gcm => request.header("Authorization", format!("vapid t={jwt}, k={key}")),
+            Encoding::Aes128Gcm => {
+                request.header("Authorization", format!("vapid t={jwt}, k={key}"))
+            }
             // The draft scheme Mastodon's legacy pushes use, and what Mastodon.py parses.
             Encoding::AesGcm => request
                 .header("Authorization", format!("WebPush {jwt}"))
@@ -203,66 +222,78 @@ impl Deliverer {
                     format!("dh={};p256ecdsa={key}", encrypted.sender_key),
                 ),
         };
-        let mut response = request
-            .body(encrypted.body)
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        // Read (and drop) at most the cap of the answer, so the connection can be reused
-        // and an endless answer costs nothing.
-        let mut read = 0usize;
-        while read < self.settings.max_response_bytes {
-            match response.chunk().await {
-                Ok(Some(chunk)) => read += chunk.len(),
-                Ok(None) | Err(_) => break,
+        let request = request
+            .body(Full::new(Bytes::from(encrypted.body)))
+            .map_err(|e| format!("building the request: {e}"))?;
+        let timeout = Duration::from_millis(self.settings.timeout_ms.max(1));
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(|e| describe(&e))?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            // Read (and drop) at most the cap of the answer, so the connection can be
+            // reused and an endless answer costs nothing.
+            let mut body = response.into_body();
+            let mut read = 0usize;
+            while read < self.settings.max_response_bytes {
+                match body.frame().await {
+                    Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+                    Some(Err(_)) | None => break,
+                }
             }
-        }
-        Ok(classify(status, retry_after))
+            Ok(classify(status, retry_after))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| "timed out".to_owned())?
     }
 }
 
 /// A network error's message without the URL (which names the user's endpoint).
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    let mut cause = String::new();
-    let mut source = std::error::Error::source(e);
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e.to_string();
+    let mut source = e.source();
     while let Some(s) = source {
         cause = s.to_string();
         source = s.source();
     }
-    if cause.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {cause}")
-    }
+    format!("request failed: {cause}")
 }
 
-/// Resolves names with the system resolver and keeps only public addresses.
-struct PublicOnly;
+/// Resolves names with the system resolver; in production keeps only public addresses,
+/// so a name cannot lead a push request into the internal network.
+#[derive(Clone)]
+struct Resolver {
+    public_only: bool,
+}
 
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+impl tower_service::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, std::io::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let host = name.as_str().to_owned();
+        let public_only = self.public_only;
         Box::pin(async move {
-            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            let public: Vec<SocketAddr> = found.filter(|a| is_public(a.ip())).collect();
-            if public.is_empty() {
-                return Err("the push endpoint resolves to no public address".into());
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !public_only || is_public(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(std::io::Error::other(
+                    "the push endpoint resolves to no public address",
+                ));
             }
-            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+            Ok(found.into_iter())
         })
     }
 }

@@ -36,7 +36,7 @@ pub enum PushError {
     #[error("push.vapid_private_key is invalid: {0}")]
     Key(#[source] crypto::CryptoError),
     #[error("building the push HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
+    Client(#[source] std::io::Error),
 }
 
 impl PushError {
