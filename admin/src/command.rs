@@ -54,9 +54,23 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: AnnouncementsCommand,
     },
+    /// Web Push: delivery counts, and a test push to a user's devices.
+    Push {
+        #[command(subcommand)]
+        command: PushCommand,
+    },
     /// Check the store, every Redis shard, NATS and its consumers; exit non-zero if
     /// something is wrong.
     Doctor,
+}
+
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushCommand {
+    /// Delivery counts of every push worker, and the push consumer's backlog.
+    Stats,
+    /// Send a test notification to each of USER's push subscriptions now.
+    Test { user: String },
 }
 
 #[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
@@ -318,6 +332,7 @@ impl AdminCommand {
             AdminCommand::Search { .. } => "search",
             AdminCommand::Counters { .. } => "counters",
             AdminCommand::Announcements { .. } => "announcements",
+            AdminCommand::Push { .. } => "push",
             AdminCommand::Doctor => "doctor",
         }
     }

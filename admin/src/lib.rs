@@ -20,6 +20,7 @@ mod counters;
 mod doctor;
 mod feeds;
 mod graph;
+mod push;
 pub mod reindex;
 mod search;
 mod shards;
@@ -233,6 +234,7 @@ pub async fn run(
         AdminCommand::Search { command } => search::run(ctx, command, progress).await,
         AdminCommand::Counters { command } => counters::run(ctx, command, progress).await,
         AdminCommand::Announcements { command } => announcements::run(ctx, command).await,
+        AdminCommand::Push { command } => push::run(ctx, command).await,
         AdminCommand::Doctor => doctor::run(ctx).await,
     }
 }

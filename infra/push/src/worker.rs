@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use starling_bus::{Bus, Delivery, Sink};
+use starling_schema::Id;
 use starling_schema::events::Event;
 use starling_schema::ids::now_ms;
 use starling_schema::model::Notification;
@@ -237,6 +238,35 @@ impl<S: Store + Clone> PushWorker<S> {
                 Outcome::Delivered | Outcome::Gone => {}
             }
             report.outcomes.push((sub.token_hash, outcome));
+        }
+        Ok(report)
+    }
+
+    /// Send a test notification to each of `account`'s subscriptions whose token is live,
+    /// whatever their alerts and policy (`starling admin push test`).
+    pub async fn test(&self, account: Id) -> Result<Report, PushError> {
+        let now = now_ms();
+        let live: HashSet<String> = self
+            .store
+            .tokens_of(account)
+            .await?
+            .into_iter()
+            .filter(|t| !t.expired_at(now))
+            .map(|t| t.token_hash)
+            .collect();
+        let base = Template {
+            notification_id: "0".into(),
+            notification_type: "mention".into(),
+            icon: format!("{}/avatars/original/missing.png", self.public_url),
+            title: "Test notification".into(),
+            body: "Web Push works for this device.".into(),
+        };
+        let mut report = Report::default();
+        for sub in self.store.push_subscriptions_of(account).await? {
+            if live.contains(&sub.token_hash) {
+                let outcome = self.send_one(&sub, &base).await;
+                report.outcomes.push((sub.token_hash, outcome));
+            }
         }
         Ok(report)
     }
