@@ -30,7 +30,12 @@ async fn stats(ctx: &AdminContext) -> anyhow::Result<Done> {
             b.pending, b.ack_pending, b.redelivered
         ));
     }
-    let get = |name: &str| counts.iter().find(|(k, _)| k == name).map_or(0, |(_, v)| *v);
+    let get = |name: &str| {
+        counts
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or(0, |(_, v)| *v)
+    };
     let summary = format!(
         "{} notifications: {} pushes delivered, {} gone, {} refused, {} failed",
         get("notifications"),
@@ -55,8 +60,7 @@ async fn test(ctx: &AdminContext, user: &str) -> anyhow::Result<Done> {
         .await
         .context("loading the VAPID key")?;
     let subject = starling_push::vapid_subject(settings, &ctx.settings.api.public_url);
-    let deliverer =
-        Deliverer::new(vapid, subject, settings).context("building the push client")?;
+    let deliverer = Deliverer::new(vapid, subject, settings).context("building the push client")?;
     let worker = PushWorker::new(
         ctx.store.clone(),
         deliverer,

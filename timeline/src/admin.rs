@@ -128,9 +128,8 @@ impl Timelines {
     pub async fn counters(&self, name: &str) -> Result<Vec<(String, u64)>, TimelineError> {
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(format!("stats:{name}"));
-        let mut all: Vec<(String, u64)> = self
-            .call(0, "reading counters", Request::Cmd(&cmd))
-            .await?;
+        let mut all: Vec<(String, u64)> =
+            self.call(0, "reading counters", Request::Cmd(&cmd)).await?;
         all.sort();
         Ok(all)
     }

@@ -10,8 +10,8 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use starling_schema::Id;
 use starling_schema::ids::now_ms;
-use starling_store::Store;
 use starling_schema::push::{Alerts, PushPolicy, PushSubscription, check_endpoint, decode_keys};
+use starling_store::Store;
 
 use crate::Api;
 use crate::error::{ApiError, ApiResult};

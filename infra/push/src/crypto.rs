@@ -125,7 +125,12 @@ pub fn encrypt_with(
     let (key, nonce, record) = match encoding {
         Encoding::Aes128Gcm => {
             // RFC 8291 §3.3-3.4.
-            let info = [b"WebPush: info\0".as_slice(), &to.public_bytes, sender_public].concat();
+            let info = [
+                b"WebPush: info\0".as_slice(),
+                &to.public_bytes,
+                sender_public,
+            ]
+            .concat();
             let ikm = expand::<32>(&to.auth, ecdh, &info)?;
             let key = expand::<16>(&salt, &ikm, b"Content-Encoding: aes128gcm\0")?;
             let nonce = expand::<12>(&salt, &ikm, b"Content-Encoding: nonce\0")?;
@@ -234,17 +239,15 @@ impl VapidKey {
         let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
         let signed = format!("{header}.{claims}");
         let signature: Signature = self.signing.sign(signed.as_bytes());
-        format!(
-            "{signed}.{}",
-            URL_SAFE_NO_PAD.encode(signature.to_bytes())
-        )
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
 
     /// Encrypt an access token for storage (random nonce, base64url of nonce and ciphertext).
     pub fn seal(&self, token: &str) -> Result<String, CryptoError> {
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
-        let cipher = Aes128Gcm::new_from_slice(&self.token_key).map_err(|_| CryptoError::Encrypt)?;
+        let cipher =
+            Aes128Gcm::new_from_slice(&self.token_key).map_err(|_| CryptoError::Encrypt)?;
         let sealed = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
@@ -401,9 +404,21 @@ mod tests {
         let to = Receiver::new(ua_public.as_bytes(), &auth).expect("keys");
         let message = encrypt(&to, br#"{"title":"hi"}"#, Encoding::AesGcm).expect("encrypt");
         let headers = Some((message.salt.as_str(), message.sender_key.as_str()));
-        let plain = decrypt(&ua.to_bytes(), &auth, &message.body, Encoding::AesGcm, headers);
+        let plain = decrypt(
+            &ua.to_bytes(),
+            &auth,
+            &message.body,
+            Encoding::AesGcm,
+            headers,
+        );
         assert_eq!(plain.as_deref(), Some(br#"{"title":"hi"}"#.as_slice()));
-        let wrong = decrypt(&ua.to_bytes(), &[8u8; 16], &message.body, Encoding::AesGcm, headers);
+        let wrong = decrypt(
+            &ua.to_bytes(),
+            &[8u8; 16],
+            &message.body,
+            Encoding::AesGcm,
+            headers,
+        );
         assert!(wrong.is_none());
     }
 
@@ -413,7 +428,9 @@ mod tests {
             Receiver::new(&[4u8; 65], &[0u8; 16]),
             Err(CryptoError::BadPublicKey)
         ));
-        let ua = SecretKey::random(&mut OsRng).public_key().to_encoded_point(false);
+        let ua = SecretKey::random(&mut OsRng)
+            .public_key()
+            .to_encoded_point(false);
         assert!(matches!(
             Receiver::new(ua.as_bytes(), &[0u8; 15]),
             Err(CryptoError::BadAuthSecret)
@@ -432,7 +449,11 @@ mod tests {
         use p256::ecdsa::VerifyingKey;
         use p256::ecdsa::signature::Verifier;
         let key = VapidKey::from_private(&VapidKey::generate()).expect("key");
-        let jwt = key.jwt("https://push.example.net", "mailto:ops@example.org", 1_900_000_000);
+        let jwt = key.jwt(
+            "https://push.example.net",
+            "mailto:ops@example.org",
+            1_900_000_000,
+        );
         let (signed, signature) = jwt.rsplit_once('.').expect("three parts");
         let verifying = VerifyingKey::from_sec1_bytes(&b64(key.public_key())).expect("point");
         let signature = Signature::from_slice(&b64(signature)).expect("64 bytes");
@@ -446,6 +467,10 @@ mod tests {
         assert!(!sealed.contains("the-access-token"));
         assert_eq!(key.open(&sealed).as_deref(), Some("the-access-token"));
         let other = VapidKey::from_private(&VapidKey::generate()).expect("key");
-        assert_eq!(other.open(&sealed), None, "another server key opens nothing");
+        assert_eq!(
+            other.open(&sealed),
+            None,
+            "another server key opens nothing"
+        );
     }
 }

@@ -205,7 +205,10 @@ impl Deliverer {
             .header("Urgency", message.urgency)
             .header("Content-Encoding", encrypted.encoding.as_str())
             .header("Content-Type", "application/octet-stream")
-            .header("User-Agent", concat!("Starling/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "User-Agent",
+                concat!("Starling/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(topic) = message.topic {
             request = request.header("Topic", topic);
         }
@@ -227,7 +230,11 @@ impl Deliverer {
             .map_err(|e| format!("building the request: {e}"))?;
         let timeout = Duration::from_millis(self.settings.timeout_ms.max(1));
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| describe(&e))?;
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| describe(&e))?;
             let status = response.status().as_u16();
             let retry_after = response
                 .headers()
@@ -315,7 +322,11 @@ mod tests {
             (301, None, Next::Done(Outcome::Refused(301))),
             (429, later, Next::Retry(later)),
             (503, None, Next::Retry(None)),
-            (500, Some(Duration::from_secs(3600)), Next::Retry(Some(MAX_RETRY_AFTER))),
+            (
+                500,
+                Some(Duration::from_secs(3600)),
+                Next::Retry(Some(MAX_RETRY_AFTER)),
+            ),
         ];
         for (status, after, want) in cases {
             assert_eq!(classify(status, after), want, "{status}");

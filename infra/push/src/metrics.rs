@@ -24,7 +24,9 @@ static LAG: LazyLock<Option<Histogram>> = LazyLock::new(|| {
         "starling_push_lag_seconds",
         "Time from a notification's event to the end of its pushes",
     )
-    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]);
+    .buckets(vec![
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    ]);
     Histogram::with_opts(opts).ok().map(register)
 });
 

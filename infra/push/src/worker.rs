@@ -281,7 +281,11 @@ impl<S: Store + Clone> PushWorker<S> {
         let payload = PushPayload {
             // Sealed under another VAPID key (the key was changed): the token is unknown,
             // and the user agent's subscription no longer matches either.
-            access_token: self.deliverer.vapid().open(&sub.sealed_token).unwrap_or_default(),
+            access_token: self
+                .deliverer
+                .vapid()
+                .open(&sub.sealed_token)
+                .unwrap_or_default(),
             preferred_locale: "en".into(),
             notification_id: base.notification_id.clone(),
             notification_type: base.notification_type.clone(),

@@ -387,7 +387,11 @@ mod tests {
         ];
         for (name, follows, followed_by, want) in cases {
             let p = PushPolicy::parse(name).expect("known");
-            assert_eq!(p.allows(follows, followed_by), want, "{name} {follows} {followed_by}");
+            assert_eq!(
+                p.allows(follows, followed_by),
+                want,
+                "{name} {follows} {followed_by}"
+            );
             assert_eq!(p.as_str(), name);
         }
         assert!(PushPolicy::parse("friends").is_err());
@@ -421,11 +425,19 @@ mod tests {
         let cases = [
             (point.as_str(), "AAAA", "subscription[keys][auth]"),
             ("BAAA", auth, "subscription[keys][p256dh]"),
-            (&point[..point.len() - 1], auth, "subscription[keys][p256dh]"),
+            (
+                &point[..point.len() - 1],
+                auth,
+                "subscription[keys][p256dh]",
+            ),
             ("not base64!", auth, "subscription[keys][p256dh]"),
         ];
         for (p, a, field) in cases {
-            assert_eq!(decode_keys(p, a).err().map(|e| e.field), Some(field), "{p} {a}");
+            assert_eq!(
+                decode_keys(p, a).err().map(|e| e.field),
+                Some(field),
+                "{p} {a}"
+            );
         }
         let compressed = format!("Ag{}", "A".repeat(85));
         assert!(decode_keys(&compressed, auth).is_err());
@@ -457,7 +469,11 @@ mod tests {
             ("https:///x", false, false),
         ];
         for (url, allow, want) in cases {
-            assert_eq!(check_endpoint(url, allow).is_ok(), want, "{url} allow={allow}");
+            assert_eq!(
+                check_endpoint(url, allow).is_ok(),
+                want,
+                "{url} allow={allow}"
+            );
         }
     }
 

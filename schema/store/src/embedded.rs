@@ -24,13 +24,13 @@ use fjall::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use starling_schema::Id;
-use starling_schema::push::PushSubscription;
 use starling_schema::ids::{IdGenerator, Mint, now_ms};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Order,
     Page, Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
+use starling_schema::push::PushSubscription;
 use starling_schema::settings::{EmbeddedSettings, Limits};
 use starling_schema::validate;
 
@@ -1622,7 +1622,11 @@ impl Store for EmbeddedStore {
             }
             let subscriptions: Vec<Vec<u8>> = tx
                 .prefix(&t.push_subscriptions, k1(id))
-                .map(|row| row.key().ctx("listing push subscriptions").map(|k| k.to_vec()))
+                .map(|row| {
+                    row.key()
+                        .ctx("listing push subscriptions")
+                        .map(|k| k.to_vec())
+                })
                 .collect::<Result<_>>()?;
             for key in subscriptions {
                 tx.remove(&t.push_subscriptions, key.as_slice());

@@ -405,8 +405,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
     /// The server key named `name`: the first value ever offered for it. Offers `candidate`:
     /// kept if none is yet, so concurrent first callers on any node agree on one value.
-    fn server_key(&self, name: &str, candidate: String)
-    -> impl Future<Output = Result<String>> + Send;
+    fn server_key(
+        &self,
+        name: &str,
+        candidate: String,
+    ) -> impl Future<Output = Result<String>> + Send;
 
     // ---- operations -----------------------------------------------------------------
 

@@ -98,8 +98,7 @@ impl PushService {
                             body,
                         });
                         let code = st.load(Ordering::SeqCst);
-                        let answer =
-                            format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n\r\n");
+                        let answer = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n\r\n");
                         if write.write_all(answer.as_bytes()).await.is_err() {
                             return;
                         }
@@ -301,7 +300,10 @@ async fn a_mention_arrives_encrypted_and_decrypts_to_mastodons_payload() {
 
     let started = Instant::now();
     app.status(&bob, "@alice lunch at noon?").await;
-    let got = phone.next(Duration::from_secs(2)).await.expect("a push within 2 s");
+    let got = phone
+        .next(Duration::from_secs(2))
+        .await
+        .expect("a push within 2 s");
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(got.path, "/push/phone");
     assert_eq!(got.header("content-encoding"), Some("aesgcm"));
@@ -309,19 +311,30 @@ async fn a_mention_arrives_encrypted_and_decrypts_to_mastodons_payload() {
     assert_eq!(got.header("urgency"), Some("high"));
     let crypto_key = got.header("crypto-key").expect("Crypto-Key");
     assert!(crypto_key.ends_with(&format!(";p256ecdsa={server_key}")));
-    assert!(got.header("authorization").is_some_and(|a| a.starts_with("WebPush ey")));
+    assert!(
+        got.header("authorization")
+            .is_some_and(|a| a.starts_with("WebPush ey"))
+    );
     let payload = phone_keys.open(&got);
     let notes = app.get(&alice.token, "/api/v1/notifications").await;
     assert_eq!(payload["notification_id"], notes[0]["id"]);
     assert_eq!(got.header("topic"), notes[0]["id"].as_str());
     assert_eq!(payload["notification_type"], "mention");
     assert_eq!(payload["title"], "You were mentioned by bob");
-    assert!(payload["body"].as_str().expect("body").contains("lunch at noon?"));
+    assert!(
+        payload["body"]
+            .as_str()
+            .expect("body")
+            .contains("lunch at noon?")
+    );
     assert_eq!(payload["access_token"], phone_token.as_str());
     assert_eq!(payload["preferred_locale"], "en");
     assert!(payload["icon"].as_str().expect("icon").starts_with("http"));
 
-    let got = browser.next(Duration::from_secs(2)).await.expect("a standard push");
+    let got = browser
+        .next(Duration::from_secs(2))
+        .await
+        .expect("a standard push");
     assert_eq!(got.header("content-encoding"), Some("aes128gcm"));
     let auth = got.header("authorization").expect("Authorization");
     assert!(auth.starts_with("vapid t=ey") && auth.ends_with(&format!("k={server_key}")));
@@ -356,11 +369,18 @@ async fn alerts_and_policy_filter_and_a_gone_subscription_is_deleted() {
     let post = app.status(&alice, "a post to favourite").await;
     let id = post["id"].as_str().expect("id");
     let res = app
-        .post_json(&carol.token, &format!("/api/v1/statuses/{id}/favourite"), json!({}))
+        .post_json(
+            &carol.token,
+            &format!("/api/v1/statuses/{id}/favourite"),
+            json!({}),
+        )
         .await;
     assert!(res.status().is_success());
     app.status(&carol, "@alice hello from carol").await;
-    let got = service.next(Duration::from_secs(3)).await.expect("carol's mention");
+    let got = service
+        .next(Duration::from_secs(3))
+        .await
+        .expect("carol's mention");
     let payload = keys.open(&got);
     assert_eq!(payload["title"], "You were mentioned by carol");
     assert!(
@@ -382,12 +402,18 @@ async fn alerts_and_policy_filter_and_a_gone_subscription_is_deleted() {
         .expect("PUT");
     let updated: Value = res.json().await.expect("json");
     assert_eq!(updated["policy"], "all");
-    assert_eq!(updated["alerts"]["mention"], true, "alerts not named are kept");
+    assert_eq!(
+        updated["alerts"]["mention"], true,
+        "alerts not named are kept"
+    );
 
     // The push service says the subscription is gone: it is deleted.
     service.status.store(410, Ordering::SeqCst);
     app.status(&dave, "@alice are you there?").await;
-    let got = service.next(Duration::from_secs(3)).await.expect("dave's mention");
+    let got = service
+        .next(Duration::from_secs(3))
+        .await
+        .expect("dave's mention");
     assert_eq!(keys.open(&got)["title"], "You were mentioned by dave");
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
@@ -395,7 +421,10 @@ async fn alerts_and_policy_filter_and_a_gone_subscription_is_deleted() {
         if res.status() == 404 {
             break;
         }
-        assert!(Instant::now() < deadline, "the gone subscription was not deleted");
+        assert!(
+            Instant::now() < deadline,
+            "the gone subscription was not deleted"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     app.stop().await;
@@ -416,18 +445,38 @@ async fn a_slow_push_service_does_not_delay_another() {
     let mut fast = PushService::start().await;
     let (alice_keys, bob_keys) = (Keys::new(), Keys::new());
     let mention = json!({ "alerts": { "mention": true } });
-    subscribed(&app, &alice_token, &format!("{}/a", slow.url), &alice_keys, mention.clone()).await;
-    subscribed(&app, &bob_token, &format!("{}/b", fast.url), &bob_keys, mention).await;
+    subscribed(
+        &app,
+        &alice_token,
+        &format!("{}/a", slow.url),
+        &alice_keys,
+        mention.clone(),
+    )
+    .await;
+    subscribed(
+        &app,
+        &bob_token,
+        &format!("{}/b", fast.url),
+        &bob_keys,
+        mention,
+    )
+    .await;
 
     // Alice's push service holds its requests for 6 s; Bob's answers at once.
     app.status(&carol, "@alice first").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     app.status(&carol, "@bob second").await;
-    let got = fast.next(Duration::from_secs(2)).await.expect("bob's push, undelayed");
+    let got = fast
+        .next(Duration::from_secs(2))
+        .await
+        .expect("bob's push, undelayed");
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(bob_keys.open(&got)["body"], "@bob second");
-    let got = slow.next(Duration::from_secs(8)).await.expect("alice's push, late");
+    let got = slow
+        .next(Duration::from_secs(8))
+        .await
+        .expect("alice's push, late");
     assert_eq!(alice_keys.open(&got)["body"], "@alice first");
     app.stop().await;
 }
@@ -448,9 +497,21 @@ async fn bad_subscriptions_are_refused_and_revoking_the_token_removes_one() {
         })
     };
     let mut cases = vec![
-        ("http to a public host", good("http://push.example.com/x"), 422),
-        ("a loopback endpoint in production", good("https://127.0.0.1/x"), 422),
-        ("a link-local endpoint", good("https://169.254.169.254/x"), 422),
+        (
+            "http to a public host",
+            good("http://push.example.com/x"),
+            422,
+        ),
+        (
+            "a loopback endpoint in production",
+            good("https://127.0.0.1/x"),
+            422,
+        ),
+        (
+            "a link-local endpoint",
+            good("https://169.254.169.254/x"),
+            422,
+        ),
         ("no endpoint", json!({ "data": {} }), 422),
     ];
     let mut short_key = good("https://push.example.com/x");
@@ -469,7 +530,9 @@ async fn bad_subscriptions_are_refused_and_revoking_the_token_removes_one() {
     policy["data"]["policy"] = json!("friends");
     cases.push(("an unknown policy", policy, 422));
     for (what, body, want) in cases {
-        let res = app.post_json(&token, "/api/v1/push/subscription", body).await;
+        let res = app
+            .post_json(&token, "/api/v1/push/subscription", body)
+            .await;
         let status = res.status().as_u16();
         let body: Value = res.json().await.expect("json error");
         assert_eq!(status, want, "{what}: {body}");
@@ -477,23 +540,39 @@ async fn bad_subscriptions_are_refused_and_revoking_the_token_removes_one() {
     }
     // A token without the push scope.
     let res = app
-        .post_json(&alice.token, "/api/v1/push/subscription", good("https://push.example.com/x"))
+        .post_json(
+            &alice.token,
+            "/api/v1/push/subscription",
+            good("https://push.example.com/x"),
+        )
         .await;
     assert_eq!(res.status(), 403);
     let res = app.get_raw(&alice.token, "/api/v1/push/subscription").await;
     assert_eq!(res.status(), 403);
     // Nothing subscribed yet.
-    assert_eq!(app.get_raw(&token, "/api/v1/push/subscription").await.status(), 404);
+    assert_eq!(
+        app.get_raw(&token, "/api/v1/push/subscription")
+            .await
+            .status(),
+        404
+    );
 
     // A good one (a public push service name), then the token is revoked.
     let res = app
-        .post_json(&token, "/api/v1/push/subscription", good("https://push.example.com/x"))
+        .post_json(
+            &token,
+            "/api/v1/push/subscription",
+            good("https://push.example.com/x"),
+        )
         .await;
     assert!(res.status().is_success());
     let store = app.node().store.clone();
     let id: starling_schema::Id = alice.id.parse().expect("id");
     use starling_store::Store;
-    assert_eq!(store.push_subscriptions_of(id).await.expect("read").len(), 1);
+    assert_eq!(
+        store.push_subscriptions_of(id).await.expect("read").len(),
+        1
+    );
     let res = app
         .http
         .post(format!("{}/oauth/revoke", app.base))
@@ -502,6 +581,12 @@ async fn bad_subscriptions_are_refused_and_revoking_the_token_removes_one() {
         .await
         .expect("revoke");
     assert!(res.status().is_success());
-    assert!(store.push_subscriptions_of(id).await.expect("read").is_empty());
+    assert!(
+        store
+            .push_subscriptions_of(id)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     app.stop().await;
 }

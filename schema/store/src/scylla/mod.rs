@@ -73,9 +73,9 @@
 
 mod exec;
 mod ops;
+mod push;
 mod rows;
 mod schema;
-mod push;
 mod startup;
 mod statements;
 
@@ -90,13 +90,13 @@ use ::scylla::client::session_builder::SessionBuilder;
 use ::scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use ::scylla::value::Counter;
 use starling_schema::Id;
-use starling_schema::push::PushSubscription;
 use starling_schema::ids::{IdGenerator, now_ms};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
+use starling_schema::push::PushSubscription;
 use starling_schema::settings::{Limits, Replication, ScyllaSettings};
 use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,

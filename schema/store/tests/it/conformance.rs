@@ -2310,7 +2310,11 @@ pub async fn push_subscriptions_are_kept_per_token_and_deleted<B: Backend>(b: &B
         .unwrap();
     let mut mine = s.push_subscriptions_of(alice).await.unwrap();
     mine.sort_by(|a, b| a.token_hash.cmp(&b.token_hash));
-    assert_eq!(mine, vec![phone.clone(), laptop.clone()], "round trip, per account");
+    assert_eq!(
+        mine,
+        vec![phone.clone(), laptop.clone()],
+        "round trip, per account"
+    );
 
     // One subscription per token: saving again replaces it.
     let moved = PushSubscription {
@@ -2344,7 +2348,10 @@ pub async fn server_keys_keep_the_first_value_offered<B: Backend>(b: &B) {
         let s = s.clone();
         async move { s.server_key("vapid", format!("key-{i}")).await.unwrap() }
     });
-    let kept: HashSet<String> = futures::future::join_all(offers).await.into_iter().collect();
+    let kept: HashSet<String> = futures::future::join_all(offers)
+        .await
+        .into_iter()
+        .collect();
     assert_eq!(kept.len(), 1, "concurrent first offers agree: {kept:?}");
     let first = kept.into_iter().next().unwrap();
     assert_eq!(s.server_key("vapid", "later".into()).await.unwrap(), first);
