@@ -262,6 +262,10 @@ mod gated {
         fn delete_announcement(&self, id: Id) -> Result<bool>;
         fn dismiss_announcement(&self, account: Id, id: Id) -> Result<bool>;
         fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>>;
+        fn save_push_subscription(&self, sub: starling_schema::push::PushSubscription) -> Result<()>;
+        fn push_subscriptions_of(&self, account: Id) -> Result<Vec<starling_schema::push::PushSubscription>>;
+        fn delete_push_subscription(&self, account: Id, token_hash: &str) -> Result<bool>;
+        fn server_key(&self, name: &str, candidate: String) -> Result<String>;
         fn ping(&self) -> Result<()>;
     }
 }
