@@ -37,7 +37,7 @@ async fn stats(ctx: &AdminContext) -> anyhow::Result<Done> {
             .map_or(0, |(_, v)| *v)
     };
     let summary = format!(
-        "{} notifications: {} pushes delivered, {} gone, {} refused, {} failed",
+        "{} notifications for subscribers: {} pushes delivered, {} gone, {} refused, {} failed",
         get("notifications"),
         get("delivered"),
         get("gone"),

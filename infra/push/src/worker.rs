@@ -324,6 +324,10 @@ impl<S: Store + Clone> PushWorker<S> {
         let Some(counters) = &self.counters else {
             return;
         };
+        // Only notifications for someone with a subscription: most have none.
+        if report.outcomes.is_empty() && report.filtered == 0 {
+            return;
+        }
         let mut by: Vec<(&str, u64)> = vec![("notifications", 1)];
         if report.filtered > 0 {
             by.push(("filtered", report.filtered as u64));
