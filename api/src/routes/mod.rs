@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     notifications::configure(cfg);
     push::configure(cfg);
     crate::streaming::configure(cfg);
+    crate::openapi::configure(cfg);
 }
 
 pub async fn not_found() -> ApiResult<HttpResponse> {

@@ -18,13 +18,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, PushAuth};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/v1/push/subscription")
-            .route(web::post().to(create))
-            .route(web::get().to(show))
-            .route(web::put().to(update))
-            .route(web::delete().to(remove)),
-    );
+    cfg.route("/api/v1/push/subscription", web::post().to(create))
+        .route("/api/v1/push/subscription", web::get().to(show))
+        .route("/api/v1/push/subscription", web::put().to(update))
+        .route("/api/v1/push/subscription", web::delete().to(remove));
 }
 
 /// Mastodon's `WebPushSubscription` entity.

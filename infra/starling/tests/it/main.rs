@@ -11,6 +11,7 @@ mod helpers;
 mod oauth;
 mod push;
 mod roles;
+mod scopes;
 mod search;
 mod social;
 mod startup;
