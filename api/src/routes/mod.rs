@@ -13,6 +13,7 @@ pub(crate) mod notifications;
 mod notifications_v2;
 pub(crate) mod oauth;
 mod ops;
+mod profile;
 mod push;
 mod search;
 mod startup;
@@ -23,6 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     instance::configure(cfg);
     oauth::configure(cfg);
     discovery::configure(cfg);
+    // Before `accounts`: `update_credentials` is not an account id.
+    profile::configure(cfg);
     accounts::configure(cfg);
     statuses::configure(cfg);
     timelines::configure(cfg);

@@ -11,9 +11,11 @@ pub mod events;
 pub mod ids;
 pub mod model;
 pub mod policy;
+pub mod profile;
 pub mod push;
 pub mod settings;
 pub mod startup;
+pub mod thread;
 pub mod validate;
 
 pub use error::{ErrorKind, Invalid};

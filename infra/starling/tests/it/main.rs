@@ -9,6 +9,7 @@ mod core_path;
 mod golden;
 mod helpers;
 mod oauth;
+mod profile;
 mod push;
 mod roles;
 mod scopes;

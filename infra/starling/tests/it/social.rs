@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, User, spawn_app};
 
 const WAIT: Duration = Duration::from_secs(3);
 
-async fn post(app: &TestApp, user: &User, body: Value) -> Value {
+pub(crate) async fn post(app: &TestApp, user: &User, body: Value) -> Value {
     let res = app.post_json(&user.token, "/api/v1/statuses", body).await;
     let status = res.status();
     let text = res.text().await.expect("body");
@@ -18,14 +18,14 @@ async fn post(app: &TestApp, user: &User, body: Value) -> Value {
     serde_json::from_str(&text).expect("json")
 }
 
-async fn act(app: &TestApp, user: &User, path: &str) -> (u16, Value) {
+pub(crate) async fn act(app: &TestApp, user: &User, path: &str) -> (u16, Value) {
     let res = app.post_json(&user.token, path, json!({})).await;
     let status = res.status().as_u16();
     let body = res.json().await.unwrap_or(Value::Null);
     (status, body)
 }
 
-fn id(v: &Value) -> String {
+pub(crate) fn id(v: &Value) -> String {
     v["id"].as_str().expect("id").to_owned()
 }
 
@@ -38,7 +38,12 @@ fn ids(v: &Value) -> Vec<String> {
 }
 
 /// Poll `path` as `user` until `pred` holds on the JSON or the wait is over.
-async fn until(app: &TestApp, user: &User, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(
+    app: &TestApp,
+    user: &User,
+    path: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + WAIT;
     loop {
         let v = app.get(&user.token, path).await;

@@ -1,4 +1,4 @@
-//! Web Push on the embedded store (schema version 6).
+//! Web Push on the embedded store (schema version 7).
 //!
 //! Tables:
 //! - `push_subscriptions`: account ++ token digest (hex) → PushSubscription

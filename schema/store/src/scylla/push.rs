@@ -1,4 +1,4 @@
-//! Web Push on ScyllaDB (`schema/cql/006_push.cql`): an account's subscriptions in one
+//! Web Push on ScyllaDB (`schema/cql/007_push.cql`): an account's subscriptions in one
 //! partition, each stored whole under its token's digest, and the server keys, claimed with
 //! a conditional insert so every node agrees on the first one kept.
 

@@ -12,6 +12,9 @@ use starling_schema::push::{Alerts, PushPolicy, PushSubscription};
 use starling_schema::{ErrorKind, Id};
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError};
 
+mod social;
+pub use social::*;
+
 /// A backend under test: a fresh, empty store that can be closed and opened again.
 pub trait Backend: Sized {
     type S: Store + Clone;
@@ -2257,6 +2260,11 @@ macro_rules! conformance_suite {
             // web push
             push_subscriptions_are_kept_per_token_and_deleted,
             server_keys_keep_the_first_value_offered,
+            // profiles and follow requests (schema version 6)
+            profile_edits_are_stored_whole_and_bounded, follow_requests_wait_until_decided,
+            blocks_end_follow_requests_and_forbid_them,
+            concurrent_decisions_on_one_request_apply_once,
+            muted_conversations_are_kept_per_account_and_thread,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2278,7 +2286,7 @@ macro_rules! conformance_suite {
     };
 }
 
-// ---- web push (schema version 6) -------------------------------------------------------
+// ---- web push (schema version 7) -------------------------------------------------------
 
 fn subscription(account: Id, token_hash: &str, endpoint: &str) -> PushSubscription {
     PushSubscription {
