@@ -59,6 +59,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: MediaCommand,
     },
+    /// Web Push: delivery counts, and a test push to a user's devices.
+    Push {
+        #[command(subcommand)]
+        command: PushCommand,
+    },
     /// Check the store, every Redis shard, NATS and its consumers; exit non-zero if
     /// something is wrong.
     Doctor,
@@ -79,6 +84,15 @@ pub enum MediaCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushCommand {
+    /// Delivery counts of every push worker, and the push consumer's backlog.
+    Stats,
+    /// Send a test notification to each of USER's push subscriptions now.
+    Test { user: String },
 }
 
 #[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
@@ -341,6 +355,7 @@ impl AdminCommand {
             AdminCommand::Counters { .. } => "counters",
             AdminCommand::Announcements { .. } => "announcements",
             AdminCommand::Media { .. } => "media",
+            AdminCommand::Push { .. } => "push",
             AdminCommand::Doctor => "doctor",
         }
     }

@@ -21,6 +21,7 @@ mod doctor;
 mod feeds;
 mod graph;
 mod media;
+mod push;
 pub mod reindex;
 mod search;
 mod shards;
@@ -246,6 +247,7 @@ pub async fn run(
         AdminCommand::Counters { command } => counters::run(ctx, command, progress).await,
         AdminCommand::Announcements { command } => announcements::run(ctx, command).await,
         AdminCommand::Media { command } => media::run(ctx, command, progress).await,
+        AdminCommand::Push { command } => push::run(ctx, command).await,
         AdminCommand::Doctor => doctor::run(ctx).await,
     }
 }

@@ -345,3 +345,24 @@ impl FromRequest for AnyToken {
         })
     }
 }
+
+/// A signed-in request (the route's scope checked as for [`Auth`]) with the token as
+/// presented: a push subscription keeps it, sealed, for the payloads Mastodon sends.
+pub struct PushAuth(pub Auth, pub String);
+
+impl FromRequest for PushAuth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let api = api(&req)?;
+            let presented = bearer(&req);
+            match authenticate_token(&api, presented.as_deref(), need(&req)).await? {
+                Some(auth) => Ok(PushAuth(auth, presented.unwrap_or_default())),
+                None => Err(ApiError::unauthorized("The access token is invalid")),
+            }
+        })
+    }
+}

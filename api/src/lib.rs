@@ -71,6 +71,8 @@ pub struct Api {
     /// Where uploads are kept (issue 12), and the base URL files are served from.
     pub storage: starling_media::storage::AnyStorage,
     pub media_base: String,
+    /// The VAPID key, loaded on first use (from settings or the store).
+    vapid: tokio::sync::OnceCell<starling_push::VapidKey>,
 }
 
 impl Api {
@@ -127,6 +129,7 @@ impl Api {
                 &settings.rate_limits,
                 settings.limits.password_hash_queue,
             ),
+            vapid: tokio::sync::OnceCell::new(),
             store,
             timelines,
             bus,
@@ -134,6 +137,17 @@ impl Api {
             settings,
             search,
         }
+    }
+
+    /// The server's VAPID key (`push.vapid_private_key`, or the one kept in the store).
+    pub async fn vapid(&self) -> ApiResult<&starling_push::VapidKey> {
+        self.vapid
+            .get_or_try_init(|| starling_push::vapid_key(&self.store, &self.settings.push))
+            .await
+            .map_err(|e| match e {
+                starling_push::PushError::Store(e) => e.into(),
+                other => error::ApiError::internal("loading the VAPID key", &other),
+            })
     }
 
     pub fn base_url(&self) -> &str {

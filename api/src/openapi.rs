@@ -180,6 +180,11 @@ const ROUTES: &[Route] = &[
     Route("POST", "/api/v1/announcements/{id}/dismiss", "Dismiss an announcement", Who::User, "", "", Ok::Object),
     Route("GET", "/api/v1/markers", "Your read positions", Who::User, "timeline[]:s[]", "", Ok::Object),
     Route("POST", "/api/v1/markers", "Save your read positions", Who::User, "", "home[last_read_id]:s notifications[last_read_id]:s", Ok::Object),
+    // Web Push.
+    Route("POST", "/api/v1/push/subscription", "Subscribe this token to Web Push", Who::User, "", "subscription[endpoint]:s! subscription[keys][p256dh]:s! subscription[keys][auth]:s! subscription[standard]:b data[alerts][mention]:b data[alerts][status]:b data[alerts][reblog]:b data[alerts][follow]:b data[alerts][follow_request]:b data[alerts][favourite]:b data[alerts][poll]:b data[alerts][update]:b data[policy]:s", Ok::Object),
+    Route("GET", "/api/v1/push/subscription", "This token's Web Push subscription", Who::User, "", "", Ok::Object),
+    Route("PUT", "/api/v1/push/subscription", "Change this token's Web Push alerts and policy", Who::User, "", "data[alerts][mention]:b data[alerts][status]:b data[alerts][reblog]:b data[alerts][follow]:b data[alerts][follow_request]:b data[alerts][favourite]:b data[alerts][poll]:b data[alerts][update]:b data[policy]:s", Ok::Object),
+    Route("DELETE", "/api/v1/push/subscription", "Remove this token's Web Push subscription", Who::User, "", "", Ok::Object),
     // Filters.
     Route("GET", "/api/v2/filters", "Your filters", Who::User, "", "", Ok::Objects),
     Route("POST", "/api/v2/filters", "Create a filter", Who::User, "", "title:s! context[]:s[] filter_action:s expires_in:i", Ok::Object),

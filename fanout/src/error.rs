@@ -13,6 +13,8 @@ pub enum FanoutError {
     Timeline(#[from] TimelineError),
     #[error("consuming events")]
     Bus(#[from] BusError),
+    #[error("announcing a notification")]
+    Publish(#[from] starling_bus::PublishError),
 }
 
 impl FanoutError {
@@ -21,6 +23,7 @@ impl FanoutError {
             FanoutError::Store(e) => e.kind(),
             FanoutError::Timeline(e) => e.kind(),
             FanoutError::Bus(e) => e.kind(),
+            FanoutError::Publish(e) => e.kind(),
         }
     }
 

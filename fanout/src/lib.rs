@@ -44,6 +44,9 @@ pub struct Fanout<S> {
     settings: FanoutSettings,
     /// Where live events for connected users go; `None` sends none.
     live: Option<starling_bus::Bus>,
+    /// Where new notifications are announced (`notification.created`, for the push
+    /// worker); `None` announces none.
+    announce: Option<starling_bus::Publisher<S>>,
 }
 
 /// What to do to the timelines of a page of users.
@@ -72,7 +75,16 @@ impl<S: Store + Clone> Fanout<S> {
             timelines,
             settings,
             live: None,
+            announce: None,
         }
+    }
+
+    /// Also announce each new notification on the event stream (`notification.created`),
+    /// through `publisher`: acked by JetStream or kept in the store's outbox before the
+    /// event that caused it is acked.
+    pub fn with_announcements(mut self, publisher: starling_bus::Publisher<S>) -> Self {
+        self.announce = Some(publisher);
+        self
     }
 
     /// Also tell connected users (and the public streams) about what reaches them, through
@@ -219,7 +231,8 @@ impl<S: Store + Clone> Fanout<S> {
             | Event::AccountDeleted { .. }
             | Event::Unblocked { .. }
             | Event::Unfavourited { .. }
-            | Event::MediaUploaded { .. } => Ok(()),
+            | Event::MediaUploaded { .. }
+            | Event::NotificationCreated { .. } => Ok(()),
         }
     }
 
@@ -264,6 +277,13 @@ impl<S: Store + Clone> Fanout<S> {
                 if let Some(n) = &created {
                     self.tell(&[n.account_id], &LiveEvent::Notification { id: n.id })
                         .await;
+                    if let Some(publisher) = &self.announce {
+                        publisher
+                            .publish(Event::NotificationCreated {
+                                notification: n.clone(),
+                            })
+                            .await?;
+                    }
                 }
                 Ok(created)
             }

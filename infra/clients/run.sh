@@ -219,6 +219,7 @@ env "${store_env[@]}" \
     STARLING_RATE_LIMITS__POSTS_PER_ACCOUNT__LIMIT=100000 \
     STARLING_RATE_LIMITS__MEDIA_PER_ACCOUNT__LIMIT=100000 \
     STARLING_LIMITS__PASSWORD_HASH_QUEUE=1024 \
+    STARLING_PUSH__ALLOW_PRIVATE_ADDRESSES=true \
     "$bin" serve >"$tmp/starling.log" 2>&1 &
 server_pid=$!
 pids+=("$server_pid")

@@ -110,3 +110,27 @@ impl Timelines {
         Ok(true)
     }
 }
+
+/// Operational counters (a Redis hash on the first shard), shared by every process: the
+/// push workers count their deliveries here for `starling admin push stats`.
+impl Timelines {
+    /// Add `by` to each named counter of the hash `stats:{name}`.
+    pub async fn bump_counters(&self, name: &str, by: &[(&str, u64)]) -> Result<(), TimelineError> {
+        let mut pipe = redis::pipe();
+        let key = format!("stats:{name}");
+        for (field, n) in by {
+            pipe.cmd("HINCRBY").arg(&key).arg(*field).arg(*n).ignore();
+        }
+        self.call(0, "counting", Request::Pipe(&pipe)).await
+    }
+
+    /// Every counter of the hash `stats:{name}`, by name.
+    pub async fn counters(&self, name: &str) -> Result<Vec<(String, u64)>, TimelineError> {
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(format!("stats:{name}"));
+        let mut all: Vec<(String, u64)> =
+            self.call(0, "reading counters", Request::Cmd(&cmd)).await?;
+        all.sort();
+        Ok(all)
+    }
+}

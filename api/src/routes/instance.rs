@@ -82,6 +82,8 @@ async fn v1(api: web::Data<Api>) -> ApiResult<HttpResponse> {
 
 async fn v2(api: web::Data<Api>) -> HttpResponse {
     let s = &api.settings.api;
+    // Web Push: the server's VAPID key (null only while the store cannot be read).
+    let vapid_key = api.vapid().await.ok().map(|k| k.public_key().to_owned());
     HttpResponse::Ok().json(json!({
         "domain": s.domain,
         "title": s.title,
@@ -97,6 +99,7 @@ async fn v2(api: web::Data<Api>) -> HttpResponse {
             "media_attachments": media_config(&api),
             "polls": { "max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0 },
             "translation": { "enabled": false },
+            "vapid": { "public_key": vapid_key },
         },
         "registrations": { "enabled": s.registrations, "approval_required": false, "message": null },
         "api_versions": { "mastodon": 2 },

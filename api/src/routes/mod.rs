@@ -16,6 +16,7 @@ pub(crate) mod oauth;
 mod ops;
 mod profile;
 mod profile_images;
+mod push;
 mod search;
 mod startup;
 mod statuses;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     filters::configure(cfg);
     notifications_v2::configure(cfg);
     notifications::configure(cfg);
+    push::configure(cfg);
     crate::streaming::configure(cfg);
     crate::openapi::configure(cfg);
 }

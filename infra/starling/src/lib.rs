@@ -29,6 +29,8 @@ pub enum Role {
     /// Media workers on the shared durable consumer `media.consumer`: process uploads,
     /// remove the files of deleted posts and of uploads never attached.
     Media,
+    /// Web Push workers on the shared durable consumer `push.consumer`.
+    Push,
 }
 
 impl Role {
@@ -40,10 +42,11 @@ impl Role {
                 "fanout" => Role::Fanout,
                 "indexer" => Role::Indexer,
                 "media" => Role::Media,
+                "push" => Role::Push,
                 "all" => return Ok(Role::all()),
                 other => {
                     anyhow::bail!(
-                        "unknown role {other:?} (known: api, fanout, indexer, media, all)"
+                        "unknown role {other:?} (known: api, fanout, indexer, media, push, all)"
                     )
                 }
             };
@@ -56,7 +59,13 @@ impl Role {
     }
 
     pub fn all() -> Vec<Role> {
-        vec![Role::Api, Role::Fanout, Role::Indexer, Role::Media]
+        vec![
+            Role::Api,
+            Role::Fanout,
+            Role::Indexer,
+            Role::Media,
+            Role::Push,
+        ]
     }
 }
 
@@ -132,6 +141,9 @@ pub async fn start_with_store(
     }
     if roles.contains(&Role::Media) {
         node.start_media(&settings);
+    }
+    if roles.contains(&Role::Push) {
+        node.start_push(&settings);
     }
     if !settings.metrics.listen.is_empty() {
         node.start_metrics(&settings)?;
@@ -320,7 +332,8 @@ impl Node {
             self.timelines.clone(),
             settings.fanout.clone(),
         )
-        .with_live(self.bus.clone());
+        .with_live(self.bus.clone())
+        .with_announcements(self.publisher(settings));
         let bus = self.bus.clone();
         let shutdown = self.shutdown.clone();
         // Waits for NATS and the stream on its own.
@@ -365,6 +378,52 @@ impl Node {
         self.tasks.push(tokio::spawn(async move {
             if let Err(e) = worker.run(bus, shutdown).await {
                 tracing::error!(error = %e, "media worker stopped");
+            }
+        }));
+    }
+
+    /// The push role: workers on the shared durable consumer `push.consumer`, sending Web
+    /// Push messages for new notifications. Waits for the store (the VAPID key) and NATS.
+    fn start_push(&mut self, settings: &Settings) {
+        let store = self.store.clone();
+        let timelines = self.timelines.clone();
+        let bus = self.bus.clone();
+        let shutdown = self.shutdown.clone();
+        let settings = settings.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let mut backoff = Backoff::default();
+            let vapid = loop {
+                match starling_push::vapid_key(&store, &settings.push).await {
+                    Ok(key) => break key,
+                    Err(e) if e.kind() == starling_schema::ErrorKind::Unavailable => {
+                        tracing::warn!(error = %e, "push worker waiting for the store");
+                        if !backoff.wait(&shutdown).await {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "push worker not started");
+                        return;
+                    }
+                }
+            };
+            let subject = starling_push::vapid_subject(&settings.push, &settings.api.public_url);
+            let deliverer = match starling_push::Deliverer::new(vapid, subject, &settings.push) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(error = %e, "push worker not started");
+                    return;
+                }
+            };
+            let worker = starling_push::PushWorker::new(
+                store,
+                deliverer,
+                &settings.push,
+                &settings.api.public_url,
+            )
+            .with_counters(timelines);
+            if let Err(e) = worker.run(bus, shutdown).await {
+                tracing::error!(error = %e, "push worker stopped");
             }
         }));
     }

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::Id;
-use crate::model::{Account, Post, Visibility};
+use crate::model::{Account, Notification, Post, Visibility};
 
 /// The newest envelope version this build writes and reads.
 pub const WIRE_VERSION: u32 = 1;
@@ -86,6 +86,9 @@ pub enum Event {
     /// An upload was stored and waits for a media worker to process it.
     #[serde(rename = "media.uploaded")]
     MediaUploaded { media_id: Id, account_id: Id },
+    /// A notification was created (by the fan-out worker): the push worker sends it on.
+    #[serde(rename = "notification.created")]
+    NotificationCreated { notification: Notification },
 }
 
 impl Event {
@@ -110,6 +113,7 @@ impl Event {
             Event::Reblogged { .. } => "reblog.created",
             Event::Unreblogged { .. } => "reblog.deleted",
             Event::MediaUploaded { .. } => "media.uploaded",
+            Event::NotificationCreated { .. } => "notification.created",
         }
     }
 }

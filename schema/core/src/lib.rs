@@ -13,6 +13,7 @@ pub mod media;
 pub mod model;
 pub mod policy;
 pub mod profile;
+pub mod push;
 pub mod settings;
 pub mod startup;
 pub mod thread;

@@ -30,6 +30,7 @@ pub struct Settings {
     pub streaming: StreamingSettings,
     pub rate_limits: RateLimitSettings,
     pub metrics: MetricsSettings,
+    pub push: PushSettings,
 }
 
 /// Prometheus metrics of a process that runs no api (api nodes serve `/metrics` on the API).
@@ -212,6 +213,75 @@ impl Default for StreamingSettings {
             max_per_user: 50,
             max_per_ip: 200,
             max_subscriptions: 100,
+        }
+    }
+}
+
+/// Web Push: the VAPID key and the push worker role. Its `Debug` hides the key.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushSettings {
+    /// The VAPID private key (a P-256 scalar, 32 bytes base64url). Unset: one is generated
+    /// on first use and kept in the store, shared by every node. Never logged.
+    pub vapid_private_key: Option<String>,
+    /// The VAPID `sub` claim, a `mailto:` or `https:` URL push services may contact;
+    /// empty means `api.public_url`.
+    pub vapid_subject: String,
+    /// Durable consumer name shared by every push worker.
+    pub consumer: String,
+    /// Notifications handled at once by one push worker.
+    pub concurrency: usize,
+    /// Requests in flight to one push service host at once, per worker.
+    pub per_host: usize,
+    /// Timeout of one push request (connect and answer), in milliseconds.
+    pub timeout_ms: u64,
+    /// Attempts per message on 429 and 5xx answers and network errors, the first included.
+    pub max_attempts: u32,
+    /// Delay before the first retry, doubled after each; a `Retry-After` answer wins (up to
+    /// a minute).
+    pub retry_first_ms: u64,
+    /// How long a push service keeps an undelivered message (`TTL` header), in seconds.
+    pub ttl_secs: u64,
+    /// Bytes of a push service's answer read at most.
+    pub max_response_bytes: usize,
+    /// Allow endpoints on private, loopback and link-local addresses, and plain http to
+    /// loopback: for development and tests only. Off, such endpoints are refused when
+    /// subscribing and again when their names resolve.
+    pub allow_private_addresses: bool,
+}
+
+impl std::fmt::Debug for PushSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushSettings")
+            .field(
+                "vapid_private_key",
+                &self.vapid_private_key.as_ref().map(|_| "<hidden>"),
+            )
+            .field("vapid_subject", &self.vapid_subject)
+            .field("consumer", &self.consumer)
+            .field("concurrency", &self.concurrency)
+            .field("per_host", &self.per_host)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("max_attempts", &self.max_attempts)
+            .field("allow_private_addresses", &self.allow_private_addresses)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            vapid_private_key: None,
+            vapid_subject: String::new(),
+            consumer: "push".into(),
+            concurrency: 256,
+            per_host: 16,
+            timeout_ms: 10_000,
+            max_attempts: 5,
+            retry_first_ms: 1_000,
+            ttl_secs: 172_800,
+            max_response_bytes: 65_536,
+            allow_private_addresses: false,
         }
     }
 }
@@ -670,6 +740,9 @@ impl Settings {
         }
         if shown.api.session_secret.is_some() {
             shown.api.session_secret = Some("<hidden>".into());
+        }
+        if shown.push.vapid_private_key.is_some() {
+            shown.push.vapid_private_key = Some("<hidden>".into());
         }
         shown
     }

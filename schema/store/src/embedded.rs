@@ -32,6 +32,7 @@ use starling_schema::model::{
     Page, Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
 use starling_schema::profile::ProfileUpdate;
+use starling_schema::push::PushSubscription;
 use starling_schema::settings::{EmbeddedSettings, Limits};
 use starling_schema::validate;
 
@@ -41,6 +42,7 @@ use starling_schema::startup::{
 };
 
 mod media;
+mod push;
 mod social;
 mod startup;
 use crate::{IDEMPOTENCY_TTL_MS, Result, SCHEMA_VERSION, Scan, Store, StoreError, check};
@@ -111,6 +113,9 @@ struct Tables {
     filters: SingleWriterTxKeyspace,
     announcements: SingleWriterTxKeyspace,
     announcement_dismissals: SingleWriterTxKeyspace,
+    // web push (see `push.rs`)
+    push_subscriptions: SingleWriterTxKeyspace,
+    server_keys: SingleWriterTxKeyspace,
     // follow requests (schema version 6, see `social.rs`)
     follow_requests: SingleWriterTxKeyspace,
     follow_requests_sent: SingleWriterTxKeyspace,
@@ -381,6 +386,9 @@ impl EmbeddedStore {
             announcements: open("announcements").ctx("opening table announcements")?,
             announcement_dismissals: open("announcement_dismissals")
                 .ctx("opening table announcement_dismissals")?,
+            push_subscriptions: open("push_subscriptions")
+                .ctx("opening table push_subscriptions")?,
+            server_keys: open("server_keys").ctx("opening table server_keys")?,
             follow_requests: open("follow_requests").ctx("opening table follow_requests")?,
             follow_requests_sent: open("follow_requests_sent")
                 .ctx("opening table follow_requests_sent")?,
@@ -1675,6 +1683,17 @@ impl Store for EmbeddedStore {
                 tx.remove(&t.tokens, key.get(8..).unwrap_or_default());
                 tx.remove(&t.tokens_by_account, key.as_slice());
             }
+            let subscriptions: Vec<Vec<u8>> = tx
+                .prefix(&t.push_subscriptions, k1(id))
+                .map(|row| {
+                    row.key()
+                        .ctx("listing push subscriptions")
+                        .map(|k| k.to_vec())
+                })
+                .collect::<Result<_>>()?;
+            for key in subscriptions {
+                tx.remove(&t.push_subscriptions, key.as_slice());
+            }
             tx.remove(
                 &t.usernames,
                 validate::username_key(&account.username).as_str(),
@@ -1802,6 +1821,22 @@ impl Store for EmbeddedStore {
 
     async fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>> {
         self.get_profile_images(accounts).await
+    }
+
+    async fn save_push_subscription(&self, sub: PushSubscription) -> Result<()> {
+        self.put_push_subscription(sub).await
+    }
+
+    async fn push_subscriptions_of(&self, account: Id) -> Result<Vec<PushSubscription>> {
+        self.push_subscriptions_for(account).await
+    }
+
+    async fn delete_push_subscription(&self, account: Id, token_hash: &str) -> Result<bool> {
+        self.remove_push_subscription(account, token_hash).await
+    }
+
+    async fn server_key(&self, name: &str, candidate: String) -> Result<String> {
+        self.keep_server_key(name, candidate).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -20,6 +20,7 @@ use starling_schema::model::{
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
 use starling_schema::profile::ProfileUpdate;
+use starling_schema::push::PushSubscription;
 use starling_schema::settings::{Settings, StoreBackend};
 use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
@@ -41,7 +42,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 /// How long an authorization code may wait to be exchanged (Doorkeeper's default).
 pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
@@ -492,6 +493,32 @@ pub trait Store: Send + Sync + 'static {
         &self,
         accounts: &[Id],
     ) -> impl Future<Output = Result<Vec<ProfileImages>>> + Send;
+    // ---- web push (schema version 8) ---------------------------------------------------
+
+    /// Keep `sub` as its access token's push subscription (one per token), replacing the
+    /// one that token had.
+    fn save_push_subscription(
+        &self,
+        sub: PushSubscription,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// `account`'s push subscriptions, one per access token, by token hash.
+    fn push_subscriptions_of(
+        &self,
+        account: Id,
+    ) -> impl Future<Output = Result<Vec<PushSubscription>>> + Send;
+    /// Remove the subscription of the token with this hash. True if there was one.
+    fn delete_push_subscription(
+        &self,
+        account: Id,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// The server key named `name`: the first value ever offered for it. Offers `candidate`:
+    /// kept if none is yet, so concurrent first callers on any node agree on one value.
+    fn server_key(
+        &self,
+        name: &str,
+        candidate: String,
+    ) -> impl Future<Output = Result<String>> + Send;
 
     // ---- operations -----------------------------------------------------------------
 
@@ -691,6 +718,11 @@ delegate! {
     fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<Scan<MediaAttachment>>;
     fn set_profile_images(&self, account: Id, images: ProfileImages) -> Result<ProfileImages>;
     fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>>;
+    // web push
+    fn save_push_subscription(&self, sub: PushSubscription) -> Result<()>;
+    fn push_subscriptions_of(&self, account: Id) -> Result<Vec<PushSubscription>>;
+    fn delete_push_subscription(&self, account: Id, token_hash: &str) -> Result<bool>;
+    fn server_key(&self, name: &str, candidate: String) -> Result<String>;
     fn ping(&self) -> Result<()>;
 }
 

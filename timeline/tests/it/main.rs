@@ -280,6 +280,10 @@ mod gated {
         fn scan_media(&self, after: Option<Id>, limit: usize) -> Result<starling_store::Scan<MediaAttachment>>;
         fn set_profile_images(&self, account: Id, images: ProfileImages) -> Result<ProfileImages>;
         fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>>;
+        fn save_push_subscription(&self, sub: starling_schema::push::PushSubscription) -> Result<()>;
+        fn push_subscriptions_of(&self, account: Id) -> Result<Vec<starling_schema::push::PushSubscription>>;
+        fn delete_push_subscription(&self, account: Id, token_hash: &str) -> Result<bool>;
+        fn server_key(&self, name: &str, candidate: String) -> Result<String>;
         fn ping(&self) -> Result<()>;
     }
 }

@@ -52,7 +52,7 @@ pub(crate) async fn sign_in_name(api: &crate::Api, entered: &str) -> ApiResult<S
 pub(crate) const KNOWN_SCOPES: &[&str] = &["read", "write", "follow", "push", "admin", "profile"];
 
 /// Scopes that do something on Starling (advertised in discovery).
-pub(crate) const WORKING_SCOPES: &[&str] = &["read", "write", "follow", "profile"];
+pub(crate) const WORKING_SCOPES: &[&str] = &["read", "write", "follow", "push", "profile"];
 
 /// How long an issued authorization code stays usable.
 pub(crate) const CODE_TTL_MS: u64 = starling_store::AUTH_CODE_TTL_MS;

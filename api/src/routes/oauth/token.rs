@@ -368,8 +368,13 @@ async fn revoke(
         )
     })?;
     let hash = starling_store::token_digest(&token);
+    let owner = api.store.token(&token).await?.and_then(|t| t.account_id);
     // RFC 7009: revoking an unknown token is not an error.
     if api.store.revoke_token(&hash).await? {
+        // Its push subscription goes with it (push workers also skip revoked tokens).
+        if let Some(account) = owner {
+            api.store.delete_push_subscription(account, &hash).await?;
+        }
         api.revoked(hash).await;
     }
     Ok(HttpResponse::Ok().json(json!({})))

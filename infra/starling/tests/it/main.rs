@@ -11,6 +11,7 @@ mod helpers;
 mod media;
 mod oauth;
 mod profile;
+mod push;
 mod roles;
 mod scopes;
 mod search;

@@ -1142,11 +1142,11 @@ async fn cors_discovery_and_app_credentials() {
             .contains(&Value::from("S256"))
     );
     assert!(
-        !meta["scopes_supported"]
+        meta["scopes_supported"]
             .as_array()
             .unwrap()
             .contains(&Value::from("push")),
-        "no push here"
+        "push works (Web Push, issue 18), so it is advertised"
     );
 
     let links: Value = reqwest::get(format!("{}/.well-known/nodeinfo", app.base))

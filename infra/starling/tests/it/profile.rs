@@ -172,7 +172,8 @@ async fn update_credentials_edits_the_profile_everywhere_at_once() {
     assert_eq!(me["display_name"], "Alice Liddell");
     assert_eq!(me["source"]["privacy"], "unlisted");
 
-    // Multipart text parts, as masto.js sends them; a file part is refused for now.
+    // Multipart text parts, as masto.js sends them; a file part that is not a picture is
+    // refused (pictures are tested in media.rs).
     let (code, me) = patch_multipart(
         &app,
         &alice,

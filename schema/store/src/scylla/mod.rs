@@ -74,6 +74,7 @@
 mod exec;
 mod media;
 mod ops;
+mod push;
 mod rows;
 mod schema;
 mod social;
@@ -99,6 +100,7 @@ use starling_schema::model::{
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
 use starling_schema::profile::ProfileUpdate;
+use starling_schema::push::PushSubscription;
 use starling_schema::settings::{Limits, Replication, ScyllaSettings};
 use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
@@ -1523,6 +1525,7 @@ impl Store for ScyllaStore {
         for token in self.tokens_of(id).await? {
             self.revoke_token(&token.token_hash).await?;
         }
+        self.remove_push_subscriptions(id).await?;
         let key = validate::username_key(&account.username);
         let email = self
             .row::<(Option<String>,)>(CTX, &st.credentials_email_get, (db(id),))
@@ -1667,6 +1670,22 @@ impl Store for ScyllaStore {
 
     async fn profile_images(&self, accounts: &[Id]) -> Result<Vec<ProfileImages>> {
         self.get_profile_images(accounts).await
+    }
+
+    async fn save_push_subscription(&self, sub: PushSubscription) -> Result<()> {
+        self.put_push_subscription(sub).await
+    }
+
+    async fn push_subscriptions_of(&self, account: Id) -> Result<Vec<PushSubscription>> {
+        self.push_subscriptions_for(account).await
+    }
+
+    async fn delete_push_subscription(&self, account: Id, token_hash: &str) -> Result<bool> {
+        self.remove_push_subscription(account, token_hash).await
+    }
+
+    async fn server_key(&self, name: &str, candidate: String) -> Result<String> {
+        self.keep_server_key(name, candidate).await
     }
 
     async fn ping(&self) -> Result<()> {

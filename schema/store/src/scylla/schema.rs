@@ -43,6 +43,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../cql/006_profiles_requests.cql"),
     ),
     ("007_media.cql", include_str!("../../../cql/007_media.cql")),
+    ("008_push.cql", include_str!("../../../cql/008_push.cql")),
 ];
 
 /// The row of `schema_version` this store writes.

@@ -392,6 +392,18 @@ statements! {
     read profile_images_get = "SELECT doc FROM {ks}.profile_images WHERE account_id = ?";
     write profile_images_insert = "INSERT INTO {ks}.profile_images (account_id, doc) \
         VALUES (?, ?)";
+    // ---- web push ---------------------------------------------------------------------
+    read push_subscriptions_get = "SELECT doc FROM {ks}.push_subscriptions WHERE account_id = ?";
+    read push_subscription_get = "SELECT doc FROM {ks}.push_subscriptions \
+        WHERE account_id = ? AND token_hash = ?";
+    write push_subscription_insert = "INSERT INTO {ks}.push_subscriptions (account_id, \
+        token_hash, doc) VALUES (?, ?, ?)";
+    write push_subscription_delete = "DELETE FROM {ks}.push_subscriptions \
+        WHERE account_id = ? AND token_hash = ?";
+    write push_subscriptions_delete = "DELETE FROM {ks}.push_subscriptions WHERE account_id = ?";
+    lwt server_key_claim = "INSERT INTO {ks}.server_keys (name, value) VALUES (?, ?) \
+        IF NOT EXISTS";
+    read server_key_get = "SELECT value FROM {ks}.server_keys WHERE name = ?";
 
     // ---- event outbox -----------------------------------------------------------------
     write outbox_insert = "INSERT INTO {ks}.outbox (node_id, id, payload) VALUES (?, ?, ?)";

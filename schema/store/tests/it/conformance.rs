@@ -8,6 +8,7 @@ use starling_schema::model::{
     AuthCode, Created, ImportAccount, NewAccount, NewApp, NewNotification, NewPost, NewToken,
     NotificationKind, Order, Page, Post, Role, Visibility, Window,
 };
+use starling_schema::push::{Alerts, PushPolicy, PushSubscription};
 use starling_schema::{ErrorKind, Id};
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError};
 
@@ -2257,6 +2258,9 @@ macro_rules! conformance_suite {
             markers_are_per_user_and_count_their_updates,
             filters_round_trip_replace_and_refuse_bad_drafts,
             announcements_are_listed_dismissed_and_deleted,
+            // web push
+            push_subscriptions_are_kept_per_token_and_deleted,
+            server_keys_keep_the_first_value_offered,
             // profiles and follow requests (schema version 6)
             profile_edits_are_stored_whole_and_bounded, follow_requests_wait_until_decided,
             blocks_end_follow_requests_and_forbid_them,
@@ -2459,5 +2463,89 @@ pub async fn profile_images_are_replaced_and_answered_per_account<B: Backend>(b:
                 .await
         ),
         ErrorKind::NotFound
+    );
+}
+
+// ---- web push (schema version 8) -------------------------------------------------------
+
+fn subscription(account: Id, token_hash: &str, endpoint: &str) -> PushSubscription {
+    PushSubscription {
+        id: Id(7 << 16),
+        account_id: account,
+        token_hash: token_hash.into(),
+        endpoint: endpoint.into(),
+        p256dh: "BKey".into(),
+        auth: "secret".into(),
+        alerts: Alerts::from_pairs([("mention", true), ("follow", true)]).expect("alerts"),
+        policy: PushPolicy::Followed,
+        standard: true,
+        sealed_token: "sealed".into(),
+        created_at_ms: 1_700_000_000_000,
+    }
+}
+
+pub async fn push_subscriptions_are_kept_per_token_and_deleted<B: Backend>(b: &B) {
+    let s = b.store();
+    let alice = user(s, "pushalice").await;
+    let bob = user(s, "pushbob").await;
+    assert!(s.push_subscriptions_of(alice).await.unwrap().is_empty());
+    let phone = subscription(alice, "aa11", "https://push.example/phone");
+    let laptop = subscription(alice, "bb22", "https://push.example/laptop");
+    s.save_push_subscription(phone.clone()).await.unwrap();
+    s.save_push_subscription(laptop.clone()).await.unwrap();
+    s.save_push_subscription(subscription(bob, "cc33", "https://push.example/bob"))
+        .await
+        .unwrap();
+    let mut mine = s.push_subscriptions_of(alice).await.unwrap();
+    mine.sort_by(|a, b| a.token_hash.cmp(&b.token_hash));
+    assert_eq!(
+        mine,
+        vec![phone.clone(), laptop.clone()],
+        "round trip, per account"
+    );
+
+    // One subscription per token: saving again replaces it.
+    let moved = PushSubscription {
+        endpoint: "https://push.example/phone-2".into(),
+        policy: PushPolicy::None,
+        ..phone.clone()
+    };
+    s.save_push_subscription(moved.clone()).await.unwrap();
+    let mine = s.push_subscriptions_of(alice).await.unwrap();
+    assert_eq!(mine.len(), 2);
+    assert!(mine.contains(&moved) && !mine.contains(&phone));
+
+    assert!(s.delete_push_subscription(alice, "aa11").await.unwrap());
+    assert!(!s.delete_push_subscription(alice, "aa11").await.unwrap());
+    assert!(
+        !s.delete_push_subscription(alice, "cc33").await.unwrap(),
+        "another account's token hash deletes nothing"
+    );
+    assert_eq!(s.push_subscriptions_of(alice).await.unwrap(), vec![laptop]);
+    assert_eq!(s.push_subscriptions_of(bob).await.unwrap().len(), 1);
+
+    // Deleting an account removes its subscriptions.
+    assert!(s.delete_account(alice).await.unwrap());
+    assert!(s.push_subscriptions_of(alice).await.unwrap().is_empty());
+    assert_eq!(s.push_subscriptions_of(bob).await.unwrap().len(), 1);
+}
+
+pub async fn server_keys_keep_the_first_value_offered<B: Backend>(b: &B) {
+    let s = b.store().clone();
+    let offers = (0..8).map(|i| {
+        let s = s.clone();
+        async move { s.server_key("vapid", format!("key-{i}")).await.unwrap() }
+    });
+    let kept: HashSet<String> = futures::future::join_all(offers)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(kept.len(), 1, "concurrent first offers agree: {kept:?}");
+    let first = kept.into_iter().next().unwrap();
+    assert_eq!(s.server_key("vapid", "later".into()).await.unwrap(), first);
+    assert_eq!(
+        s.server_key("other", "its-own".into()).await.unwrap(),
+        "its-own",
+        "keys are kept per name"
     );
 }
