@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod events;
+pub mod feeds;
 pub mod ids;
 pub mod model;
 pub mod settings;

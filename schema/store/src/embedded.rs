@@ -24,6 +24,7 @@ use fjall::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use starling_schema::Id;
+use starling_schema::feeds::{List, ListDraft, ListRef, Mark, MarkKind};
 use starling_schema::ids::{IdGenerator, Mint, now_ms};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
@@ -38,6 +39,7 @@ use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
 };
 
+mod feeds;
 mod startup;
 use crate::{IDEMPOTENCY_TTL_MS, Result, SCHEMA_VERSION, Scan, Store, StoreError, check};
 pub(crate) use startup::build_filter;
@@ -107,6 +109,12 @@ struct Tables {
     filters: SingleWriterTxKeyspace,
     announcements: SingleWriterTxKeyspace,
     announcement_dismissals: SingleWriterTxKeyspace,
+    // lists and marks (schema version 6, see `feeds.rs`)
+    lists: SingleWriterTxKeyspace,
+    list_members: SingleWriterTxKeyspace,
+    member_lists: SingleWriterTxKeyspace,
+    marks: SingleWriterTxKeyspace,
+    mark_keys: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -368,6 +376,11 @@ impl EmbeddedStore {
             announcements: open("announcements").ctx("opening table announcements")?,
             announcement_dismissals: open("announcement_dismissals")
                 .ctx("opening table announcement_dismissals")?,
+            lists: open("lists").ctx("opening table lists")?,
+            list_members: open("list_members").ctx("opening table list_members")?,
+            member_lists: open("member_lists").ctx("opening table member_lists")?,
+            marks: open("marks").ctx("opening table marks")?,
+            mark_keys: open("mark_keys").ctx("opening table mark_keys")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -608,6 +621,7 @@ fn remove_follow(tx: &mut Tx<'_>, t: &Tables, follower: Id, followee: Id) -> Res
     }
     tx.remove(&t.following, k2(follower, followee));
     tx.remove(&t.followers, k2(followee, follower));
+    feeds::leave_lists(tx, t, follower, followee)?;
     bump_account(tx, t, follower, |c| dec(&mut c.following))?;
     bump_account(tx, t, followee, |c| dec(&mut c.followers))?;
     Ok(true)
@@ -625,6 +639,7 @@ fn tombstone(tx: &mut Tx<'_>, t: &Tables, id: Id) -> Result<Option<Post>> {
     put(tx, &t.posts, k1(id), &stored)?;
     let post = stored.post;
     tx.remove(&t.posts_by_author, k2(post.author_id, post.id));
+    feeds::drop_mark(tx, t, MarkKind::Pin, post.author_id, post.id)?;
     bump_account(tx, t, post.author_id, |c| dec(&mut c.statuses))?;
     if let Some(parent) = post.in_reply_to_id {
         bump_post(tx, t, parent, |c| dec(&mut c.replies))?;
@@ -1161,6 +1176,7 @@ impl Store for EmbeddedStore {
                 return Ok(false);
             }
             tx.insert(&t.favourites, k2(post, account), now_ms().to_be_bytes());
+            feeds::put_mark(inner, tx, MarkKind::Favourite, account, post)?;
             bump_post(tx, t, post, |c| c.favourites += 1)?;
             Ok(true)
         })
@@ -1174,6 +1190,7 @@ impl Store for EmbeddedStore {
                 return Ok(false);
             }
             tx.remove(&t.favourites, k2(post, account));
+            feeds::drop_mark(tx, t, MarkKind::Favourite, account, post)?;
             bump_post(tx, t, post, |c| dec(&mut c.favourites))?;
             Ok(true)
         })
@@ -1275,6 +1292,8 @@ impl Store for EmbeddedStore {
                 Ok(ViewerFlags {
                     favourited: exists(&snap, &t.favourites, k2(*post, viewer))?,
                     reblogged: exists(&snap, &t.reblogs, k2(*post, viewer))?,
+                    bookmarked: feeds::marked(&snap, t, MarkKind::Bookmark, viewer, *post)?,
+                    pinned: feeds::marked(&snap, t, MarkKind::Pin, viewer, *post)?,
                 })
             })
             .collect()
@@ -1604,6 +1623,10 @@ impl Store for EmbeddedStore {
             for follower in partition(tx, &t.followers)? {
                 remove_follow(tx, t, follower, id)?;
             }
+            // Its lists are empty now (leaving a follow leaves the lists too).
+            for list in partition(tx, &t.lists)? {
+                tx.remove(&t.lists, k2(id, list));
+            }
             let hashes: Vec<Vec<u8>> = tx
                 .prefix(&t.tokens_by_account, k1(id))
                 .map(|row| row.key().ctx("listing tokens").map(|k| k.to_vec()))
@@ -1694,6 +1717,55 @@ impl Store for EmbeddedStore {
 
     async fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>> {
         self.dismissed(account).await
+    }
+
+    async fn create_list(&self, owner: Id, draft: ListDraft) -> Result<List> {
+        self.new_list(owner, draft).await
+    }
+
+    async fn update_list(&self, owner: Id, id: Id, draft: ListDraft) -> Result<List> {
+        self.change_list(owner, id, draft).await
+    }
+
+    async fn delete_list(&self, owner: Id, id: Id) -> Result<bool> {
+        self.drop_list(owner, id).await
+    }
+
+    async fn lists_of(&self, owner: Id) -> Result<Vec<List>> {
+        self.owned_lists(owner)
+    }
+
+    async fn list_members(&self, list: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(&self.snapshot(), &self.inner.t.list_members, list, &window)
+    }
+
+    async fn add_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()> {
+        self.join_list(owner, list, accounts.to_vec()).await
+    }
+
+    async fn remove_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()> {
+        self.leave_list(owner, list, accounts.to_vec()).await
+    }
+
+    async fn lists_with_member(
+        &self,
+        member: Id,
+        owners_after: Option<Id>,
+        owners_through: Option<Id>,
+    ) -> Result<Vec<ListRef>> {
+        self.member_of(member, owners_after, owners_through)
+    }
+
+    async fn mark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool> {
+        self.keep(kind, account, post).await
+    }
+
+    async fn unmark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool> {
+        self.unkeep(kind, account, post).await
+    }
+
+    async fn marks(&self, kind: MarkKind, account: Id, window: Window) -> Result<Page<Mark>> {
+        self.kept(kind, account, &window)
     }
 
     async fn ping(&self) -> Result<()> {

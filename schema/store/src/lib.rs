@@ -13,6 +13,7 @@
 use std::future::Future;
 
 use starling_schema::Id;
+use starling_schema::feeds::{List, ListDraft, ListRef, Mark, MarkKind};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
@@ -39,7 +40,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 /// How long an authorization code may wait to be exchanged (Doorkeeper's default).
 pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
@@ -383,6 +384,82 @@ pub trait Store: Send + Sync + 'static {
     /// The announcements `account` dismissed, by id.
     fn dismissed_announcements(&self, account: Id) -> impl Future<Output = Result<Vec<Id>>> + Send;
 
+    // ---- lists and marks (schema version 6) -------------------------------------------
+
+    /// Create a list of `owner`'s (at most [`starling_schema::feeds::MAX_LISTS`];
+    /// the draft is validated first, `Invalid` otherwise).
+    fn create_list(&self, owner: Id, draft: ListDraft)
+    -> impl Future<Output = Result<List>> + Send;
+    /// Replace a list's title and settings; `NotFound` unless `owner` owns list `id`. The
+    /// members' [`ListRef`]s follow.
+    fn update_list(
+        &self,
+        owner: Id,
+        id: Id,
+        draft: ListDraft,
+    ) -> impl Future<Output = Result<List>> + Send;
+    /// Delete one of `owner`'s lists and its memberships. True if it existed.
+    fn delete_list(&self, owner: Id, id: Id) -> impl Future<Output = Result<bool>> + Send;
+    /// `owner`'s lists, by id.
+    fn lists_of(&self, owner: Id) -> impl Future<Output = Result<Vec<List>>> + Send;
+    /// The members of list `list`, by account id.
+    fn list_members(
+        &self,
+        list: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// Add accounts to one of `owner`'s lists (`NotFound` unless it is theirs). Each must
+    /// be an account `owner` follows (`Invalid` otherwise, nothing written); adding a
+    /// member again changes nothing. At most [`starling_schema::feeds::MAX_LIST_MEMBERS`]
+    /// per list.
+    fn add_list_members(
+        &self,
+        owner: Id,
+        list: Id,
+        accounts: &[Id],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Remove accounts from one of `owner`'s lists (`NotFound` unless it is theirs).
+    fn remove_list_members(
+        &self,
+        owner: Id,
+        list: Id,
+        accounts: &[Id],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The lists holding `member` whose owners are after `owners_after` (exclusive) and up
+    /// to `owners_through` (inclusive), by owner then list: fan-out reads the range of the
+    /// follower page it writes (owners of lists holding an account follow it). An unfollow
+    /// (or a block) takes the followee out of the follower's lists.
+    fn lists_with_member(
+        &self,
+        member: Id,
+        owners_after: Option<Id>,
+        owners_through: Option<Id>,
+    ) -> impl Future<Output = Result<Vec<ListRef>>> + Send;
+    /// Keep a live post as a bookmark or pin of `account`'s (favourites are kept by
+    /// [`Store::favourite`]). True if new. `NotFound` if the post is not live; a pin must be
+    /// `account`'s own original, not direct, and one of at most
+    /// [`starling_schema::feeds::MAX_PINS`] (`Invalid` otherwise).
+    fn mark(
+        &self,
+        kind: MarkKind,
+        account: Id,
+        post: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// True if it was kept.
+    fn unmark(
+        &self,
+        kind: MarkKind,
+        account: Id,
+        post: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// What `account` kept of `kind`, by mark id (the order they were kept in).
+    fn marks(
+        &self,
+        kind: MarkKind,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Mark>>> + Send;
+
     // ---- operations -----------------------------------------------------------------
 
     /// Cheap round trip for readiness checks.
@@ -550,6 +627,18 @@ delegate! {
     fn delete_announcement(&self, id: Id) -> Result<bool>;
     fn dismiss_announcement(&self, account: Id, id: Id) -> Result<bool>;
     fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>>;
+    // lists and marks
+    fn create_list(&self, owner: Id, draft: ListDraft) -> Result<List>;
+    fn update_list(&self, owner: Id, id: Id, draft: ListDraft) -> Result<List>;
+    fn delete_list(&self, owner: Id, id: Id) -> Result<bool>;
+    fn lists_of(&self, owner: Id) -> Result<Vec<List>>;
+    fn list_members(&self, list: Id, window: Window) -> Result<Page<Id>>;
+    fn add_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()>;
+    fn remove_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()>;
+    fn lists_with_member(&self, member: Id, owners_after: Option<Id>, owners_through: Option<Id>) -> Result<Vec<ListRef>>;
+    fn mark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool>;
+    fn unmark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool>;
+    fn marks(&self, kind: MarkKind, account: Id, window: Window) -> Result<Page<Mark>>;
     fn ping(&self) -> Result<()>;
 }
 

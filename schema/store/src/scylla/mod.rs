@@ -72,6 +72,7 @@
 //! about the year 6429.
 
 mod exec;
+mod feeds;
 mod ops;
 mod rows;
 mod schema;
@@ -89,6 +90,7 @@ use ::scylla::client::session_builder::SessionBuilder;
 use ::scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use ::scylla::value::Counter;
 use starling_schema::Id;
+use starling_schema::feeds::{List, ListDraft, ListRef, Mark, MarkKind};
 use starling_schema::ids::{IdGenerator, now_ms};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
@@ -846,7 +848,10 @@ impl Store for ScyllaStore {
         let values = (db(post), db(account), ms(now_ms()));
         let claimed = self.lwt(CTX, &st.favourite_claim, values).await?.applied;
         if claimed {
-            self.bump(CTX, &st.favourites_add, post, 1).await?;
+            futures::try_join!(
+                self.bump(CTX, &st.favourites_add, post, 1),
+                self.put_mark(MarkKind::Favourite, account, post),
+            )?;
         }
         Ok(claimed)
     }
@@ -859,7 +864,10 @@ impl Store for ScyllaStore {
             .await?
             .applied;
         if released {
-            self.bump(CTX, &st.favourites_add, post, -1).await?;
+            futures::try_join!(
+                self.bump(CTX, &st.favourites_add, post, -1),
+                self.drop_mark(MarkKind::Favourite, account, post),
+            )?;
         }
         Ok(released)
     }
@@ -1004,13 +1012,17 @@ impl Store for ScyllaStore {
         let st = self.st();
         each(posts.iter().copied(), |post| async move {
             let key = (db(post), db(viewer));
-            let (favourited, reblogged) = futures::try_join!(
+            let (favourited, reblogged, bookmarked, pinned) = futures::try_join!(
                 self.exists(CTX, &st.favourite_get, key),
                 self.exists(CTX, &st.reblog_get, key),
+                self.is_marked(MarkKind::Bookmark, viewer, post),
+                self.is_marked(MarkKind::Pin, viewer, post),
             )?;
             Ok(ViewerFlags {
                 favourited,
                 reblogged,
+                bookmarked,
+                pinned,
             })
         })
         .await
@@ -1474,6 +1486,9 @@ impl Store for ScyllaStore {
         for token in self.tokens_of(id).await? {
             self.revoke_token(&token.token_hash).await?;
         }
+        for list in self.owned_lists(id).await? {
+            self.drop_list(id, list.id).await?;
+        }
         let key = validate::username_key(&account.username);
         let email = self
             .row::<(Option<String>,)>(CTX, &st.credentials_email_get, (db(id),))
@@ -1573,6 +1588,55 @@ impl Store for ScyllaStore {
 
     async fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>> {
         self.dismissed(account).await
+    }
+
+    async fn create_list(&self, owner: Id, draft: ListDraft) -> Result<List> {
+        self.new_list(owner, draft).await
+    }
+
+    async fn update_list(&self, owner: Id, id: Id, draft: ListDraft) -> Result<List> {
+        self.change_list(owner, id, draft).await
+    }
+
+    async fn delete_list(&self, owner: Id, id: Id) -> Result<bool> {
+        self.drop_list(owner, id).await
+    }
+
+    async fn lists_of(&self, owner: Id) -> Result<Vec<List>> {
+        self.owned_lists(owner).await
+    }
+
+    async fn list_members(&self, list: Id, window: Window) -> Result<Page<Id>> {
+        self.members_page(list, window).await
+    }
+
+    async fn add_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()> {
+        self.join_list(owner, list, accounts).await
+    }
+
+    async fn remove_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()> {
+        self.leave_list(owner, list, accounts).await
+    }
+
+    async fn lists_with_member(
+        &self,
+        member: Id,
+        owners_after: Option<Id>,
+        owners_through: Option<Id>,
+    ) -> Result<Vec<ListRef>> {
+        self.member_of(member, owners_after, owners_through).await
+    }
+
+    async fn mark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool> {
+        self.keep(kind, account, post).await
+    }
+
+    async fn unmark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool> {
+        self.unkeep(kind, account, post).await
+    }
+
+    async fn marks(&self, kind: MarkKind, account: Id, window: Window) -> Result<Page<Mark>> {
+        self.kept(kind, account, window).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -38,6 +38,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../cql/004_startup.cql"),
     ),
     ("005_email.cql", include_str!("../../../cql/005_email.cql")),
+    ("006_feeds.cql", include_str!("../../../cql/006_feeds.cql")),
 ];
 
 /// The row of `schema_version` this store writes.

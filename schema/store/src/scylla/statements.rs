@@ -341,6 +341,40 @@ statements! {
     write dismissal_insert = "INSERT INTO {ks}.announcement_dismissals (account_id, \
         announcement_id) VALUES (?, ?)";
 
+    // ---- lists and marks (006_feeds.cql) ------------------------------------------------
+    write list_insert = "INSERT INTO {ks}.lists (owner_id, list_id, doc) VALUES (?, ?, ?)";
+    read list_get = "SELECT doc FROM {ks}.lists WHERE owner_id = ? AND list_id = ?";
+    read lists_get = "SELECT doc FROM {ks}.lists WHERE owner_id = ?";
+    write list_delete = "DELETE FROM {ks}.lists WHERE owner_id = ? AND list_id = ?";
+    write list_member_insert = "INSERT INTO {ks}.list_members (list_id, account_id) \
+        VALUES (?, ?)";
+    write list_member_delete = "DELETE FROM {ks}.list_members WHERE list_id = ? \
+        AND account_id = ?";
+    read list_members_all = "SELECT account_id FROM {ks}.list_members WHERE list_id = ?";
+    window list_members_page = "SELECT account_id FROM {ks}.list_members WHERE list_id = ? \
+        AND account_id >= ? AND account_id <= ? ORDER BY account_id {order} LIMIT ?";
+    write member_list_insert = "INSERT INTO {ks}.member_lists (account_id, owner_id, list_id, \
+        doc) VALUES (?, ?, ?, ?)";
+    write member_list_delete = "DELETE FROM {ks}.member_lists WHERE account_id = ? \
+        AND owner_id = ? AND list_id = ?";
+    read member_lists_range = "SELECT doc FROM {ks}.member_lists WHERE account_id = ? \
+        AND owner_id >= ? AND owner_id <= ?";
+    write mark_insert = "INSERT INTO {ks}.marks (account_id, kind, mark_id, post_id) \
+        VALUES (?, ?, ?, ?)";
+    write mark_delete = "DELETE FROM {ks}.marks WHERE account_id = ? AND kind = ? \
+        AND mark_id = ?";
+    read marks_head = "SELECT mark_id FROM {ks}.marks WHERE account_id = ? AND kind = ? \
+        LIMIT ?";
+    window marks_page = "SELECT mark_id, post_id FROM {ks}.marks WHERE account_id = ? \
+        AND kind = ? AND mark_id >= ? AND mark_id <= ? ORDER BY kind {order}, \
+        mark_id {order} LIMIT ?";
+    lwt mark_key_claim = "INSERT INTO {ks}.mark_keys (account_id, kind, post_id, mark_id) \
+        VALUES (?, ?, ?, ?) IF NOT EXISTS";
+    read mark_key_get = "SELECT mark_id FROM {ks}.mark_keys WHERE account_id = ? AND kind = ? \
+        AND post_id = ?";
+    lwt mark_key_release = "DELETE FROM {ks}.mark_keys WHERE account_id = ? AND kind = ? \
+        AND post_id = ? IF mark_id = ?";
+
     // ---- event outbox -----------------------------------------------------------------
     write outbox_insert = "INSERT INTO {ks}.outbox (node_id, id, payload) VALUES (?, ?, ?)";
     read outbox_head = "SELECT id, payload FROM {ks}.outbox WHERE node_id = ? \
