@@ -11,6 +11,9 @@ use starling_schema::model::{
 use starling_schema::{ErrorKind, Id};
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError};
 
+mod feeds;
+pub use feeds::*;
+
 /// A backend under test: a fresh, empty store that can be closed and opened again.
 pub trait Backend: Sized {
     type S: Store + Clone;
@@ -2253,6 +2256,11 @@ macro_rules! conformance_suite {
             markers_are_per_user_and_count_their_updates,
             filters_round_trip_replace_and_refuse_bad_drafts,
             announcements_are_listed_dismissed_and_deleted,
+            // lists and marks (schema version 6)
+            lists_round_trip_update_and_delete,
+            list_members_must_be_followed_and_are_found_by_member,
+            bookmarks_and_favourites_are_listed_newest_kept_first,
+            pins_are_own_posts_five_at_most_and_leave_with_the_post,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
