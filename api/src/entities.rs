@@ -306,6 +306,24 @@ pub fn status_members(p: &Post, author: &str, mentioned: &[&Account], base: &str
     })
 }
 
+/// A list (Mastodon's `List`).
+#[derive(Serialize)]
+pub struct ListJson<'a> {
+    pub id: String,
+    pub title: &'a str,
+    pub replies_policy: &'static str,
+    pub exclusive: bool,
+}
+
+pub fn list(l: &starling_schema::feeds::List) -> Json {
+    Json::of(&ListJson {
+        id: l.id.to_string(),
+        title: &l.title,
+        replies_policy: l.replies_policy.as_str(),
+        exclusive: l.exclusive,
+    })
+}
+
 /// What a status says for one viewer at one moment.
 pub struct StatusState<'a> {
     pub counts: PostCounts,
@@ -324,13 +342,18 @@ pub fn write_status(out: &mut String, members: &str, account: &str, s: &StatusSt
     out.push_str(account);
     let _ = write!(
         out,
-        ",\"reblogs_count\":{},\"favourites_count\":{},\"replies_count\":{},\"favourited\":{},\"reblogged\":{},\"muted\":false,\"bookmarked\":false,\"pinned\":{},\"filtered\":[],\"reblog\":{}}}",
+        ",\"reblogs_count\":{},\"favourites_count\":{},\"replies_count\":{},\"favourited\":{},\"reblogged\":{},\"muted\":false,\"bookmarked\":{},\"pinned\":{},\"filtered\":[],\"reblog\":{}}}",
         s.counts.reblogs,
         s.counts.favourites,
         s.counts.replies,
         s.flags.favourited,
         s.flags.reblogged,
-        if s.own { "false" } else { "null" },
+        s.flags.bookmarked,
+        match (s.own, s.flags.pinned) {
+            (true, true) => "true",
+            (true, false) => "false",
+            (false, _) => "null",
+        },
         s.reblog.unwrap_or("null"),
     );
 }

@@ -6,6 +6,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use starling_schema::Id;
+use starling_schema::feeds::{List, list_admits, reply_reaches};
 use starling_schema::model::{NotificationKind, Post, Visibility, Window};
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError, all_ids as all_pages};
 
@@ -34,21 +35,89 @@ pub(crate) async fn newest_posts<S: Store>(
         .await?
         .into_iter()
         .collect();
+    // Members of the user's exclusive lists show in those lists, not at home.
+    let mut listed_away = HashSet::new();
+    for list in store.lists_of(user).await?.iter().filter(|l| l.exclusive) {
+        listed_away.extend(all_pages(|w| store.list_members(list.id, w)).await?);
+    }
     let mut authors = vec![user];
     authors.extend(
         followed
             .iter()
             .copied()
-            .filter(|a| *a != user && !muted.contains(a)),
+            .filter(|a| *a != user && !muted.contains(a) && !listed_away.contains(a)),
     );
     let shown = |post: &Post| {
         post.id != Id::MIN
             && visible_to(post, user)
-            && post
-                .in_reply_to_account_id
-                .is_none_or(|to| to == post.author_id || to == user || followed.contains(&to))
+            && reply_reaches(
+                post.author_id,
+                post.in_reply_to_account_id,
+                user,
+                post.in_reply_to_account_id
+                    .is_some_and(|to| followed.contains(&to)),
+            )
     };
+    let mentioned = mentioning(store, user, cap)
+        .await?
+        .into_iter()
+        .filter(|p| !muted.contains(&p.author_id) && !followed.contains(&p.author_id))
+        .collect();
+    newest_of(store, user, authors, shown, mentioned, cap).await
+}
 
+/// The ids of the newest `cap` posts of list `list`, newest first: its members' posts that
+/// the list's replies policy admits ([`list_admits`]), never direct posts nor posts of
+/// accounts the owner mutes; reblogs as at home.
+pub(crate) async fn newest_list_posts<S: Store>(
+    store: &S,
+    list: &List,
+    cap: usize,
+) -> Result<Vec<Id>, StoreError> {
+    let owner = list.owner_id;
+    let muted: HashSet<Id> = all_pages(|w| store.mutes_of(owner, w))
+        .await?
+        .into_iter()
+        .collect();
+    let followed: HashSet<Id> = all_pages(|w| store.following(owner, w))
+        .await?
+        .into_iter()
+        .collect();
+    let members: HashSet<Id> = all_pages(|w| store.list_members(list.id, w))
+        .await?
+        .into_iter()
+        .collect();
+    let authors: Vec<Id> = members
+        .iter()
+        .copied()
+        .filter(|a| !muted.contains(a))
+        .collect();
+    let shown = |post: &Post| {
+        let to = post.in_reply_to_account_id;
+        post.id != Id::MIN
+            && post.visibility != Visibility::Direct
+            && list_admits(
+                list.replies_policy,
+                post.author_id,
+                to,
+                owner,
+                to.is_some_and(|to| followed.contains(&to)),
+                to.is_some_and(|to| members.contains(&to)),
+            )
+    };
+    newest_of(store, owner, authors, shown, Vec::new(), cap).await
+}
+
+/// The newest `cap` of `authors`' posts that `shown` keeps, plus `extra` posts, as `user`
+/// would see them (reblogs of hidden originals dropped, reblogs deduplicated), newest first.
+async fn newest_of<S: Store>(
+    store: &S,
+    user: Id,
+    authors: Vec<Id>,
+    shown: impl Fn(&Post) -> bool,
+    extra: Vec<Post>,
+    cap: usize,
+) -> Result<Vec<Id>, StoreError> {
     let per_author = Window::newest(cap.clamp(1, MAX_PAGE));
     let mut pages = stream::iter(authors)
         .map(|author| store.posts_by_author(author, per_author))
@@ -68,10 +137,8 @@ pub(crate) async fn newest_posts<S: Store>(
             offer(&post);
         }
     }
-    for post in mentioning(store, user, cap).await? {
-        if !muted.contains(&post.author_id) && !followed.contains(&post.author_id) {
-            offer(&post);
-        }
+    for post in &extra {
+        offer(post);
     }
     let mut kept: Vec<(Id, Option<Id>)> = newest.into_iter().map(|Reverse(e)| e).collect();
     let hidden = hidden_originals(store, user, &kept).await?;

@@ -226,12 +226,15 @@ async fn statuses(
     if api.account(author).await?.is_none() {
         return Err(ApiError::not_found("Record"));
     }
-    // No media and no pins exist yet, so those filters select nothing.
-    if q.only_media == Some(true) || q.pinned == Some(true) {
+    // No media exists yet, so that filter selects nothing.
+    if q.only_media == Some(true) {
         return Ok(Json::array([]).response());
     }
     let viewer = viewer.0.map(|a| a.account.id);
     let cursor = q.page.cursor()?;
+    if q.pinned == Some(true) {
+        return super::kept::pinned(&req, &api, viewer, author, &cursor).await;
+    }
     let page = api.store.posts_by_author(author, cursor.window).await?;
     let scanned: Vec<Id> = page.items.iter().map(|p| p.id).collect();
     // Every post here has the same author: one follow lookup serves the page.

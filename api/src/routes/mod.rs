@@ -9,6 +9,8 @@ mod accounts;
 pub(crate) mod discovery;
 mod filters;
 mod instance;
+mod kept;
+mod lists;
 pub(crate) mod notifications;
 mod notifications_v2;
 pub(crate) mod oauth;
@@ -27,6 +29,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     timelines::configure(cfg);
     ops::configure(cfg);
     search::configure(cfg);
+    // Lists, bookmarks, favourites and pins (issue 13).
+    lists::configure(cfg);
+    kept::configure(cfg);
     // Start-up endpoints (issue 11): preferences, custom emojis, announcements, markers,
     // filters, grouped notifications and unread counts. Before `notifications` so that
     // `/api/v1/notifications/unread_count` is not taken for a notification id.

@@ -20,9 +20,9 @@ pub const MAX_PINS: usize = 5;
 #[serde(rename_all = "snake_case")]
 pub enum RepliesPolicy {
     /// Replies to anyone the owner follows.
-    #[default]
     Followed,
-    /// Replies to other members of the list.
+    /// Replies to other members of the list (Mastodon's default).
+    #[default]
     List,
     /// Replies to the owner only.
     None,
@@ -295,7 +295,11 @@ mod tests {
             (post(OWNER, Visibility::Public, Some(Id(5))), 0, false),
         ];
         for (post, pinned, want) in cases {
-            assert_eq!(may_pin(&post, OWNER, pinned).is_ok(), want, "{post:?} {pinned}");
+            assert_eq!(
+                may_pin(&post, OWNER, pinned).is_ok(),
+                want,
+                "{post:?} {pinned}"
+            );
         }
     }
 
@@ -307,7 +311,11 @@ mod tests {
         };
         assert!(draft("friends").validate().is_ok());
         assert!(draft("   ").validate().is_err());
-        assert!(draft(&"x".repeat(LIST_TITLE_MAX_CHARS + 1)).validate().is_err());
+        assert!(
+            draft(&"x".repeat(LIST_TITLE_MAX_CHARS + 1))
+                .validate()
+                .is_err()
+        );
         assert_eq!(draft("  pals ").build(Id(1), Id(2)).title, "pals");
         for p in ["followed", "list", "none"] {
             assert_eq!(RepliesPolicy::parse(p).map(RepliesPolicy::as_str), Some(p));

@@ -127,7 +127,9 @@ impl EmbeddedStore {
             let t = &inner.t;
             super::require_account(tx, t, owner)?;
             if tx.prefix(&t.lists, k1(owner)).count() >= MAX_LISTS {
-                return Err(Invalid::new("lists", format!("at most {MAX_LISTS} per account")).into());
+                return Err(
+                    Invalid::new("lists", format!("at most {MAX_LISTS} per account")).into(),
+                );
             }
             let list = draft.build(inner.mint()?, owner);
             put(tx, &t.lists, k2(owner, list.id), &list)?;
@@ -245,7 +247,8 @@ impl EmbeddedStore {
         if lo > hi {
             return Ok(Vec::new());
         }
-        let range = k3(member, Id(lo), Id::MIN).to_vec()..=k3(member, Id(hi), Id(u64::MAX)).to_vec();
+        let range =
+            k3(member, Id(lo), Id::MIN).to_vec()..=k3(member, Id(hi), Id(u64::MAX)).to_vec();
         self.snapshot()
             .range(&self.inner.t.member_lists, range)
             .map(|row| {

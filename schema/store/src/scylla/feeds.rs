@@ -40,14 +40,25 @@ impl ScyllaStore {
         Ok(rows.into_iter().map(|(m,)| id(m)).collect())
     }
 
-    async fn write_membership(&self, context: &'static str, member: Id, entry: &ListRef) -> Result<()> {
+    async fn write_membership(
+        &self,
+        context: &'static str,
+        member: Id,
+        entry: &ListRef,
+    ) -> Result<()> {
         let doc = to_doc(context, entry)?;
         let values = (db(member), db(entry.owner_id), db(entry.list_id), doc);
         self.write(context, &self.st().member_list_insert, values)
             .await
     }
 
-    async fn drop_membership(&self, context: &'static str, member: Id, owner: Id, list: Id) -> Result<()> {
+    async fn drop_membership(
+        &self,
+        context: &'static str,
+        member: Id,
+        owner: Id,
+        list: Id,
+    ) -> Result<()> {
         let st = self.st();
         futures::try_join!(
             self.write(context, &st.list_member_delete, (db(list), db(member))),
@@ -63,7 +74,11 @@ impl ScyllaStore {
     /// `followee` out of every list of `follower`'s (an unfollow or a block).
     pub(super) async fn leave_lists(&self, follower: Id, followee: Id) -> Result<()> {
         const CTX: &str = "leaving lists";
-        let lists = self.member_of(followee, Some(Id(follower.0.saturating_sub(1))), Some(follower));
+        let lists = self.member_of(
+            followee,
+            Some(Id(follower.0.saturating_sub(1))),
+            Some(follower),
+        );
         for entry in lists.await? {
             if entry.owner_id == follower {
                 self.drop_membership(CTX, followee, follower, entry.list_id)
@@ -286,12 +301,7 @@ impl ScyllaStore {
         self.drop_mark(kind, account, post).await
     }
 
-    pub(super) async fn kept(
-        &self,
-        kind: MarkKind,
-        account: Id,
-        w: Window,
-    ) -> Result<Page<Mark>> {
+    pub(super) async fn kept(&self, kind: MarkKind, account: Id, w: Window) -> Result<Page<Mark>> {
         const CTX: &str = "reading kept posts";
         check::window(&w)?;
         let Some((lo, hi)) = bounds(&w) else {

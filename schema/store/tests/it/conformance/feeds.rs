@@ -29,10 +29,16 @@ pub async fn lists_round_trip_update_and_delete<B: Backend>(b: &B) {
         .create_list(me, draft("work", RepliesPolicy::Followed, true))
         .await
         .unwrap();
-    assert_eq!(s.lists_of(me).await.unwrap(), vec![friends.clone(), work.clone()]);
+    assert_eq!(
+        s.lists_of(me).await.unwrap(),
+        vec![friends.clone(), work.clone()]
+    );
     assert!(s.lists_of(other).await.unwrap().is_empty());
     assert_eq!(
-        kind(s.create_list(me, draft("   ", RepliesPolicy::None, false)).await),
+        kind(
+            s.create_list(me, draft("   ", RepliesPolicy::None, false))
+                .await
+        ),
         ErrorKind::Invalid
     );
     let renamed = s
@@ -40,12 +46,19 @@ pub async fn lists_round_trip_update_and_delete<B: Backend>(b: &B) {
         .await
         .unwrap();
     assert_eq!(
-        (renamed.title.as_str(), renamed.replies_policy, renamed.exclusive),
+        (
+            renamed.title.as_str(),
+            renamed.replies_policy,
+            renamed.exclusive
+        ),
         ("pals", RepliesPolicy::None, true)
     );
     // Someone else's list is not found, for any change.
     assert_eq!(
-        kind(s.update_list(other, friends.id, draft("mine", RepliesPolicy::None, false)).await),
+        kind(
+            s.update_list(other, friends.id, draft("mine", RepliesPolicy::None, false))
+                .await
+        ),
         ErrorKind::NotFound
     );
     assert!(!s.delete_list(other, friends.id).await.unwrap());
@@ -90,7 +103,10 @@ pub async fn list_members_must_be_followed_and_are_found_by_member<B: Backend>(b
     let mut want = vec![a, c];
     want.sort_unstable();
     assert_eq!(
-        s.list_members(list.id, Window::oldest(10)).await.unwrap().items,
+        s.list_members(list.id, Window::oldest(10))
+            .await
+            .unwrap()
+            .items,
         want
     );
     // By member, in owner order, sliced by owner.
@@ -100,7 +116,9 @@ pub async fn list_members_must_be_followed_and_are_found_by_member<B: Backend>(b
     expected.sort_by_key(|r| r.owner_id);
     assert_eq!(holding, expected);
     assert_eq!(
-        s.lists_with_member(a, Some(Id(me.0 - 1)), Some(me)).await.unwrap(),
+        s.lists_with_member(a, Some(Id(me.0 - 1)), Some(me))
+            .await
+            .unwrap(),
         vec![ListRef::from(&list)]
     );
     assert_eq!(
@@ -112,12 +130,18 @@ pub async fn list_members_must_be_followed_and_are_found_by_member<B: Backend>(b
         .update_list(me, list.id, draft("close", RepliesPolicy::None, true))
         .await
         .unwrap();
-    let mine = s.lists_with_member(c, Some(Id(me.0 - 1)), Some(me)).await.unwrap();
+    let mine = s
+        .lists_with_member(c, Some(Id(me.0 - 1)), Some(me))
+        .await
+        .unwrap();
     assert_eq!(mine, vec![ListRef::from(&changed)]);
     // Unfollowing takes the account out of the follower's lists only.
     assert!(s.unfollow(me, a).await.unwrap());
     assert_eq!(
-        s.list_members(list.id, Window::oldest(10)).await.unwrap().items,
+        s.list_members(list.id, Window::oldest(10))
+            .await
+            .unwrap()
+            .items,
         vec![c]
     );
     assert_eq!(
@@ -125,7 +149,13 @@ pub async fn list_members_must_be_followed_and_are_found_by_member<B: Backend>(b
         vec![ListRef::from(&theirs)]
     );
     s.remove_list_members(me, list.id, &[c]).await.unwrap();
-    assert!(s.list_members(list.id, Window::oldest(10)).await.unwrap().items.is_empty());
+    assert!(
+        s.list_members(list.id, Window::oldest(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     assert!(s.lists_with_member(c, None, None).await.unwrap().is_empty());
     // Deleting a list forgets its memberships.
     assert!(s.delete_list(c, theirs.id).await.unwrap());
@@ -154,7 +184,10 @@ pub async fn bookmarks_and_favourites_are_listed_newest_kept_first<B: Backend>(b
         .marks(MarkKind::Bookmark, me, page.next.expect("a second page"))
         .await
         .unwrap();
-    assert_eq!(rest.items.iter().map(|m| m.post_id).collect::<Vec<_>>(), vec![p2.id]);
+    assert_eq!(
+        rest.items.iter().map(|m| m.post_id).collect::<Vec<_>>(),
+        vec![p2.id]
+    );
     assert!(rest.next.is_none());
     let flags = s.viewer_flags(me, &[p1.id]).await.unwrap();
     assert!(flags[0].bookmarked && !flags[0].pinned && !flags[0].favourited);
@@ -179,7 +212,13 @@ pub async fn bookmarks_and_favourites_are_listed_newest_kept_first<B: Backend>(b
         .map(|m| m.post_id)
         .collect();
     assert_eq!(faves, vec![p2.id, p1.id]);
-    assert!(s.marks(MarkKind::Favourite, author, Window::newest(10)).await.unwrap().items.is_empty());
+    assert!(
+        s.marks(MarkKind::Favourite, author, Window::newest(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 pub async fn pins_are_own_posts_five_at_most_and_leave_with_the_post<B: Backend>(b: &B) {
@@ -187,7 +226,10 @@ pub async fn pins_are_own_posts_five_at_most_and_leave_with_the_post<B: Backend>
     let ids = users(s, "pn", 2).await;
     let (me, other) = (ids[0], ids[1]);
     let theirs = post(s, other, "not yours").await;
-    assert_eq!(kind(s.mark(MarkKind::Pin, me, theirs.id).await), ErrorKind::Invalid);
+    assert_eq!(
+        kind(s.mark(MarkKind::Pin, me, theirs.id).await),
+        ErrorKind::Invalid
+    );
     let direct = s
         .create_post(
             starling_schema::model::NewPost {
@@ -200,7 +242,10 @@ pub async fn pins_are_own_posts_five_at_most_and_leave_with_the_post<B: Backend>
         .await
         .unwrap()
         .value;
-    assert_eq!(kind(s.mark(MarkKind::Pin, me, direct.id).await), ErrorKind::Invalid);
+    assert_eq!(
+        kind(s.mark(MarkKind::Pin, me, direct.id).await),
+        ErrorKind::Invalid
+    );
     let mut mine = Vec::new();
     for i in 0..=MAX_PINS {
         mine.push(post(s, me, &format!("pin {i}")).await);
@@ -215,13 +260,21 @@ pub async fn pins_are_own_posts_five_at_most_and_leave_with_the_post<B: Backend>
     assert!(s.viewer_flags(me, &[mine[0].id]).await.unwrap()[0].pinned);
     // A deleted post is unpinned, which frees its place.
     s.delete_post(mine[0].id).await.unwrap();
-    let pinned = s.marks(MarkKind::Pin, me, Window::newest(10)).await.unwrap().items;
+    let pinned = s
+        .marks(MarkKind::Pin, me, Window::newest(10))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(pinned.len(), MAX_PINS - 1);
     assert!(pinned.iter().all(|m| m.post_id != mine[0].id));
     assert!(s.mark(MarkKind::Pin, me, mine[MAX_PINS].id).await.unwrap());
     assert!(s.unmark(MarkKind::Pin, me, mine[1].id).await.unwrap());
     assert_eq!(
-        s.marks(MarkKind::Pin, me, Window::newest(10)).await.unwrap().items.len(),
+        s.marks(MarkKind::Pin, me, Window::newest(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
         MAX_PINS - 1
     );
 }
