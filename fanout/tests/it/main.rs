@@ -1,6 +1,7 @@
 //! Integration tests of fan-out against three real Redis shards, a real `nats-server -js`
 //! and the embedded store.
 
+mod lists;
 mod social;
 
 use std::future::Future;
