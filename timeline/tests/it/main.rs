@@ -262,6 +262,17 @@ mod gated {
         fn delete_announcement(&self, id: Id) -> Result<bool>;
         fn dismiss_announcement(&self, account: Id, id: Id) -> Result<bool>;
         fn dismissed_announcements(&self, account: Id) -> Result<Vec<Id>>;
+        fn create_list(&self, owner: Id, draft: starling_schema::feeds::ListDraft) -> Result<starling_schema::feeds::List>;
+        fn update_list(&self, owner: Id, id: Id, draft: starling_schema::feeds::ListDraft) -> Result<starling_schema::feeds::List>;
+        fn delete_list(&self, owner: Id, id: Id) -> Result<bool>;
+        fn lists_of(&self, owner: Id) -> Result<Vec<starling_schema::feeds::List>>;
+        fn list_members(&self, list: Id, window: Window) -> Result<Page<Id>>;
+        fn add_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()>;
+        fn remove_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()>;
+        fn lists_with_member(&self, member: Id, owners_after: Option<Id>, owners_through: Option<Id>) -> Result<Vec<starling_schema::feeds::ListRef>>;
+        fn mark(&self, kind: starling_schema::feeds::MarkKind, account: Id, post: Id) -> Result<bool>;
+        fn unmark(&self, kind: starling_schema::feeds::MarkKind, account: Id, post: Id) -> Result<bool>;
+        fn marks(&self, kind: starling_schema::feeds::MarkKind, account: Id, window: Window) -> Result<Page<starling_schema::feeds::Mark>>;
         fn ping(&self) -> Result<()>;
     }
 }
