@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     instance::configure(cfg);
     oauth::configure(cfg);
     discovery::configure(cfg);
+    search::configure_accounts(cfg);
     accounts::configure(cfg);
     statuses::configure(cfg);
     timelines::configure(cfg);

@@ -394,3 +394,32 @@ async fn bookmarks_favourites_and_pins_list_what_was_kept() {
     assert_eq!(code, 404, "{body}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_search_matches_prefixes_and_puts_follows_first() {
+    let mut app = spawn_app().await;
+    let me = app.register("searcher").await;
+    let first = app.register("alibaba").await;
+    let followed = app.register("alicia").await;
+    let _other = app.register("bob").await;
+    app.follow(&me, &followed).await;
+    let path = "/api/v1/accounts/search?q=ali&limit=1000000&resolve=true";
+    let got = until(&app, &me, path, |v| ids(v).len() == 2).await;
+    let got = ids(&got);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0], followed.id, "the followed account first");
+    assert_eq!(got[1], first.id);
+    let only = app
+        .get(&me.token, "/api/v1/accounts/search?q=ali&following=true")
+        .await;
+    assert_eq!(ids(&only), vec![followed.id.clone()]);
+    assert!(ids(&app.get(&me.token, "/api/v1/accounts/search?q=zz").await).is_empty());
+    let long = "a".repeat(10_000);
+    let res = app
+        .get_raw(&me.token, &format!("/api/v1/accounts/search?q={long}"))
+        .await;
+    assert_eq!(res.status().as_u16(), 422);
+    let body: Value = res.json().await.expect("json");
+    assert!(body["error"].is_string());
+    app.stop().await;
+}
