@@ -324,6 +324,24 @@ pub fn list(l: &starling_schema::feeds::List) -> Json {
     })
 }
 
+/// A hashtag on its own (Mastodon's `Tag`); usage history is not kept yet, so it is empty.
+#[derive(Serialize)]
+pub struct FollowedTagJson<'a> {
+    pub name: &'a str,
+    pub url: String,
+    pub history: [(); 0],
+    pub following: bool,
+}
+
+pub fn tag(base_url: &str, name: &str, following: bool) -> Json {
+    Json::of(&FollowedTagJson {
+        name,
+        url: format!("{base_url}/tags/{name}"),
+        history: [],
+        following,
+    })
+}
+
 /// What a status says for one viewer at one moment.
 pub struct StatusState<'a> {
     pub counts: PostCounts,

@@ -23,6 +23,7 @@ mod lists;
 mod live;
 mod metrics;
 mod run;
+mod tags;
 
 use std::collections::HashSet;
 
@@ -249,10 +250,13 @@ impl<S: Store + Clone> Fanout<S> {
         };
         let audience = self.audience(post).await?;
         self.to_audience(post, insert, &audience).await?;
+        self.to_tag_followers(post, insert, &audience).await?;
         // Deleted meanwhile (its delete may have been applied first): take it out again.
         if self.store.posts_by_ids(&[post.id]).await?.is_empty() {
             tracing::debug!(post = %post.id, "post deleted while it was fanned out; retracting");
             self.to_audience(post, Write::Remove(post.id), &Audience::default())
+                .await?;
+            self.to_tag_followers(post, Write::Remove(post.id), &Audience::default())
                 .await?;
         }
         Ok(())

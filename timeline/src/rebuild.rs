@@ -58,12 +58,58 @@ pub(crate) async fn newest_posts<S: Store>(
                     .is_some_and(|to| followed.contains(&to)),
             )
     };
-    let mentioned = mentioning(store, user, cap)
+    let mut extra: Vec<Post> = mentioning(store, user, cap)
         .await?
         .into_iter()
         .filter(|p| !muted.contains(&p.author_id) && !followed.contains(&p.author_id))
         .collect();
-    newest_of(store, user, authors, shown, mentioned, cap).await
+    extra.extend(tagged(store, user, &followed, cap).await?);
+    newest_of(store, user, authors, shown, extra, cap).await
+}
+
+/// The newest public originals carrying the hashtags `user` follows, by accounts `user`
+/// does not follow (fan-out delivered those by tag) and neither blocks nor mutes, nor is
+/// blocked by.
+async fn tagged<S: Store>(
+    store: &S,
+    user: Id,
+    followed: &HashSet<Id>,
+    cap: usize,
+) -> Result<Vec<Post>, StoreError> {
+    let window = Window::newest(cap.clamp(1, MAX_PAGE));
+    let mut ids = Vec::new();
+    for tag in store.followed_tags(user).await? {
+        ids.extend(store.tagged_posts(&tag, window).await?.items);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let posts: Vec<Post> = stream::iter(owned_chunks(&ids))
+        .map(|ids| async move { store.posts_by_ids(&ids).await })
+        .buffer_unordered(CONCURRENCY)
+        .try_concat()
+        .await?
+        .into_iter()
+        .filter(|p| p.author_id != user && !followed.contains(&p.author_id))
+        .collect();
+    let authors: Vec<Id> = posts
+        .iter()
+        .map(|p| p.author_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let shunned: HashSet<Id> = stream::iter(owned_chunks(&authors))
+        .map(|targets| async move { store.relationships(user, &targets).await })
+        .buffer_unordered(CONCURRENCY)
+        .try_concat()
+        .await?
+        .into_iter()
+        .filter(|r| r.blocking || r.blocked_by || r.muting)
+        .map(|r| r.target)
+        .collect();
+    Ok(posts
+        .into_iter()
+        .filter(|p| !shunned.contains(&p.author_id))
+        .collect())
 }
 
 /// The ids of the newest `cap` posts of list `list`, newest first: its members' posts that

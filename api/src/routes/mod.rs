@@ -18,6 +18,7 @@ mod ops;
 mod search;
 mod startup;
 mod statuses;
+mod tags;
 mod timelines;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Lists, bookmarks, favourites and pins (issue 13).
     lists::configure(cfg);
     kept::configure(cfg);
+    tags::configure(cfg);
     // Start-up endpoints (issue 11): preferences, custom emojis, announcements, markers,
     // filters, grouped notifications and unread counts. Before `notifications` so that
     // `/api/v1/notifications/unread_count` is not taken for a notification id.

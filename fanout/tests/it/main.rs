@@ -3,6 +3,7 @@
 
 mod lists;
 mod social;
+mod tags;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -14,6 +14,22 @@ pub const MAX_LIST_MEMBERS: usize = 5_000;
 pub const LIST_TITLE_MAX_CHARS: usize = 256;
 /// Most posts one account may pin (Mastodon's limit).
 pub const MAX_PINS: usize = 5;
+/// Most hashtags one account may follow.
+pub const MAX_FOLLOWED_TAGS: usize = 1_000;
+/// Longest hashtag name, in characters.
+pub const TAG_MAX_CHARS: usize = 100;
+
+/// A hashtag name as the store keeps it (lower-cased by the caller, without `#`): not
+/// empty, at most [`TAG_MAX_CHARS`], no NUL (the embedded store's key separator).
+pub fn check_tag(tag: &str) -> Result<(), Invalid> {
+    if tag.is_empty() || tag.contains('\0') || tag.chars().count() > TAG_MAX_CHARS {
+        return Err(Invalid::new(
+            "tag",
+            format!("must be a hashtag of at most {TAG_MAX_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
 
 /// Which replies by a list's members show in the list (Mastodon's `replies_policy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -300,6 +316,19 @@ mod tests {
                 want,
                 "{post:?} {pinned}"
             );
+        }
+    }
+
+    #[test]
+    fn tags_are_bounded() {
+        let long = "t".repeat(TAG_MAX_CHARS + 1);
+        for (tag, ok) in [
+            ("rust", true),
+            ("", false),
+            ("a\0b", false),
+            (long.as_str(), false),
+        ] {
+            assert_eq!(check_tag(tag).is_ok(), ok, "{tag:?}");
         }
     }
 

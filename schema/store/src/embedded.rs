@@ -115,6 +115,10 @@ struct Tables {
     member_lists: SingleWriterTxKeyspace,
     marks: SingleWriterTxKeyspace,
     mark_keys: SingleWriterTxKeyspace,
+    /// account ++ tag → ()
+    tag_follows: SingleWriterTxKeyspace,
+    /// tag ++ 0x00 ++ account → ()
+    tag_followers: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -381,6 +385,8 @@ impl EmbeddedStore {
             member_lists: open("member_lists").ctx("opening table member_lists")?,
             marks: open("marks").ctx("opening table marks")?,
             mark_keys: open("mark_keys").ctx("opening table mark_keys")?,
+            tag_follows: open("tag_follows").ctx("opening table tag_follows")?,
+            tag_followers: open("tag_followers").ctx("opening table tag_followers")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -1627,6 +1633,7 @@ impl Store for EmbeddedStore {
             for list in partition(tx, &t.lists)? {
                 tx.remove(&t.lists, k2(id, list));
             }
+            feeds::unfollow_all_tags(tx, t, id)?;
             let hashes: Vec<Vec<u8>> = tx
                 .prefix(&t.tokens_by_account, k1(id))
                 .map(|row| row.key().ctx("listing tokens").map(|k| k.to_vec()))
@@ -1766,6 +1773,29 @@ impl Store for EmbeddedStore {
 
     async fn marks(&self, kind: MarkKind, account: Id, window: Window) -> Result<Page<Mark>> {
         self.kept(kind, account, &window)
+    }
+
+    async fn follow_tag(&self, account: Id, tag: &str) -> Result<bool> {
+        self.add_tag_follow(account, tag.to_owned()).await
+    }
+
+    async fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool> {
+        self.drop_tag_follow(account, tag.to_owned()).await
+    }
+
+    async fn followed_tags(&self, account: Id) -> Result<Vec<String>> {
+        self.tags_of(account)
+    }
+
+    async fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>> {
+        starling_schema::feeds::check_tag(tag)?;
+        scan_prefixed(
+            &self.snapshot(),
+            &self.inner.t.tag_followers,
+            &tag_prefix(tag),
+            &window,
+            |id, _| Ok(Some(id)),
+        )
     }
 
     async fn ping(&self) -> Result<()> {

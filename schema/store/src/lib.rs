@@ -460,6 +460,22 @@ pub trait Store: Send + Sync + 'static {
         window: Window,
     ) -> impl Future<Output = Result<Page<Mark>>> + Send;
 
+    /// Follow hashtag `tag` (lower-cased, without `#`; checked by
+    /// [`starling_schema::feeds::check_tag`]). True if new. At most
+    /// [`starling_schema::feeds::MAX_FOLLOWED_TAGS`] per account (`Invalid`).
+    fn follow_tag(&self, account: Id, tag: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// True if it was followed.
+    fn unfollow_tag(&self, account: Id, tag: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// The hashtags `account` follows, by name.
+    fn followed_tags(&self, account: Id) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Who follows hashtag `tag`, ordered by account id: fan-out pages them like an
+    /// author's followers.
+    fn tag_followers(
+        &self,
+        tag: &str,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+
     // ---- operations -----------------------------------------------------------------
 
     /// Cheap round trip for readiness checks.
@@ -639,6 +655,10 @@ delegate! {
     fn mark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool>;
     fn unmark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool>;
     fn marks(&self, kind: MarkKind, account: Id, window: Window) -> Result<Page<Mark>>;
+    fn follow_tag(&self, account: Id, tag: &str) -> Result<bool>;
+    fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool>;
+    fn followed_tags(&self, account: Id) -> Result<Vec<String>>;
+    fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>>;
     fn ping(&self) -> Result<()>;
 }
 

@@ -273,6 +273,10 @@ mod gated {
         fn mark(&self, kind: starling_schema::feeds::MarkKind, account: Id, post: Id) -> Result<bool>;
         fn unmark(&self, kind: starling_schema::feeds::MarkKind, account: Id, post: Id) -> Result<bool>;
         fn marks(&self, kind: starling_schema::feeds::MarkKind, account: Id, window: Window) -> Result<Page<starling_schema::feeds::Mark>>;
+        fn follow_tag(&self, account: Id, tag: &str) -> Result<bool>;
+        fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool>;
+        fn followed_tags(&self, account: Id) -> Result<Vec<String>>;
+        fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>>;
         fn ping(&self) -> Result<()>;
     }
 }

@@ -423,3 +423,64 @@ async fn account_search_matches_prefixes_and_puts_follows_first() {
     assert!(body["error"].is_string());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_hashtag_brings_strangers_posts_home() {
+    use reqwest::Method;
+    let mut app = spawn_app().await;
+    let me = app.register("tagfan").await;
+    let stranger = app.register("tagger").await;
+    let tag = app.get(&me.token, "/api/v1/tags/Rust").await;
+    assert_eq!(
+        (tag["name"].as_str(), tag["following"].as_bool()),
+        (Some("rust"), Some(false))
+    );
+    let (code, body) = send(
+        &app,
+        &me,
+        Method::POST,
+        "/api/v1/tags/rust/follow",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (code, body["following"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    let followed = app
+        .get(&me.token, "/api/v1/followed_tags?limit=1000000")
+        .await;
+    assert_eq!(followed[0]["name"], "rust");
+    assert_eq!(
+        app.get(&me.token, "/api/v1/tags/rust").await["following"],
+        true
+    );
+    let post = id(&app.status(&stranger, "learning #Rust today").await);
+    let other = id(&app.status(&stranger, "no tag here").await);
+    let (ok, home) = app.home_until(&me, WAIT, |h| h.contains(&post)).await;
+    assert!(ok, "{home:?}");
+    assert!(!home.contains(&other));
+    // Unfollowing takes them out again (the home is rebuilt without them).
+    let (code, body) = send(
+        &app,
+        &me,
+        Method::POST,
+        "/api/v1/tags/rust/unfollow",
+        json!({}),
+    )
+    .await;
+    assert_eq!((code, body["following"].as_bool()), (200, Some(false)));
+    assert!(!app.home_ids(&me, "").await.contains(&post));
+    // A tag of 10,000 characters, and something that is no tag.
+    let long = "t".repeat(10_000);
+    for path in [
+        format!("/api/v1/tags/{long}/follow"),
+        "/api/v1/tags/no%20tag/follow".to_owned(),
+    ] {
+        let (code, body) = send(&app, &me, Method::POST, &path, json!({})).await;
+        assert_eq!(code, 422, "{body}");
+        assert!(body["error"].is_string());
+    }
+    app.stop().await;
+}

@@ -7,17 +7,19 @@
 //!   range of owners)
 //! - `marks`: kind ++ account ++ mark id → post id
 //! - `mark_keys`: kind ++ account ++ post → mark id
+//! - `tag_follows`: account ++ tag → (); `tag_followers`: tag ++ 0x00 ++ account → ()
 
 use fjall::Readable;
 use starling_schema::feeds::{
-    List, ListDraft, ListRef, MAX_LIST_MEMBERS, MAX_LISTS, Mark, MarkKind, may_pin,
+    List, ListDraft, ListRef, MAX_FOLLOWED_TAGS, MAX_LIST_MEMBERS, MAX_LISTS, Mark, MarkKind,
+    check_tag, may_pin,
 };
 use starling_schema::model::{Page, Window};
 use starling_schema::{Id, Invalid};
 
 use super::{
     Ctx, EmbeddedStore, Inner, Tables, Tx, decode, exists, get, k1, k2, live_post, put,
-    scan_prefixed,
+    scan_prefixed, tag_prefix,
 };
 use crate::{Result, StoreError, check};
 
@@ -103,6 +105,28 @@ pub(super) fn leave_lists(tx: &mut Tx<'_>, t: &Tables, follower: Id, followee: I
         let list = id_value(key.get(16..).unwrap_or_default(), "listing memberships")?;
         tx.remove(&t.list_members, k2(list, followee));
         tx.remove(&t.member_lists, key.as_slice());
+    }
+    Ok(())
+}
+
+fn tag_follow_key(account: Id, tag: &str) -> Vec<u8> {
+    [k1(account).as_slice(), tag.as_bytes()].concat()
+}
+
+fn tag_follower_key(tag: &str, account: Id) -> Vec<u8> {
+    [tag_prefix(tag), k1(account).to_vec()].concat()
+}
+
+/// Every hashtag `account` follows, unfollowed (the account is deleted).
+pub(super) fn unfollow_all_tags(tx: &mut Tx<'_>, t: &Tables, account: Id) -> Result<()> {
+    let keys: Vec<Vec<u8>> = tx
+        .prefix(&t.tag_follows, k1(account))
+        .map(|row| row.key().ctx("listing followed tags").map(|k| k.to_vec()))
+        .collect::<Result<_>>()?;
+    for key in keys {
+        let tag = String::from_utf8_lossy(key.get(8..).unwrap_or_default()).into_owned();
+        tx.remove(&t.tag_followers, tag_follower_key(&tag, account));
+        tx.remove(&t.tag_follows, key.as_slice());
     }
     Ok(())
 }
@@ -299,5 +323,50 @@ impl EmbeddedStore {
                 }))
             },
         )
+    }
+
+    pub(super) async fn add_tag_follow(&self, account: Id, tag: String) -> Result<bool> {
+        check_tag(&tag)?;
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            super::require_account(tx, t, account)?;
+            if exists(tx, &t.tag_follows, tag_follow_key(account, &tag))? {
+                return Ok(false);
+            }
+            if tx.prefix(&t.tag_follows, k1(account)).count() >= MAX_FOLLOWED_TAGS {
+                return Err(Invalid::new(
+                    "tag",
+                    format!("at most {MAX_FOLLOWED_TAGS} followed hashtags"),
+                )
+                .into());
+            }
+            tx.insert(&t.tag_follows, tag_follow_key(account, &tag), []);
+            tx.insert(&t.tag_followers, tag_follower_key(&tag, account), []);
+            Ok(true)
+        })
+        .await
+    }
+
+    pub(super) async fn drop_tag_follow(&self, account: Id, tag: String) -> Result<bool> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            if !exists(tx, &t.tag_follows, tag_follow_key(account, &tag))? {
+                return Ok(false);
+            }
+            tx.remove(&t.tag_follows, tag_follow_key(account, &tag));
+            tx.remove(&t.tag_followers, tag_follower_key(&tag, account));
+            Ok(true)
+        })
+        .await
+    }
+
+    pub(super) fn tags_of(&self, account: Id) -> Result<Vec<String>> {
+        self.snapshot()
+            .prefix(&self.inner.t.tag_follows, k1(account))
+            .map(|row| {
+                let key = row.key().ctx("listing followed tags")?;
+                Ok(String::from_utf8_lossy(key.get(8..).unwrap_or_default()).into_owned())
+            })
+            .collect()
     }
 }

@@ -5,7 +5,8 @@
 use std::ops::ControlFlow;
 
 use starling_schema::feeds::{
-    List, ListDraft, ListRef, MAX_LIST_MEMBERS, MAX_LISTS, MAX_PINS, Mark, MarkKind, may_pin,
+    List, ListDraft, ListRef, MAX_FOLLOWED_TAGS, MAX_LIST_MEMBERS, MAX_LISTS, MAX_PINS, Mark,
+    MarkKind, check_tag, may_pin,
 };
 use starling_schema::model::{Page, Window};
 use starling_schema::{Id, Invalid};
@@ -325,5 +326,81 @@ impl ScyllaStore {
         })
         .await?;
         Ok(finish(items, w, |m| m.id))
+    }
+
+    pub(super) async fn add_tag_follow(&self, account: Id, tag: &str) -> Result<bool> {
+        const CTX: &str = "following a hashtag";
+        check_tag(tag)?;
+        let st = self.st();
+        let (_, followed) = futures::try_join!(
+            self.require_accounts([account]),
+            self.exists(CTX, &st.followed_tag_get, (db(account), tag)),
+        )?;
+        if followed {
+            return Ok(false);
+        }
+        if self.tags_of(account).await?.len() >= MAX_FOLLOWED_TAGS {
+            return Err(Invalid::new(
+                "tag",
+                format!("at most {MAX_FOLLOWED_TAGS} followed hashtags"),
+            )
+            .into());
+        }
+        // The fan-out side first: a tag listed as followed is always fed.
+        self.write(CTX, &st.tag_follower_insert, (tag, db(account)))
+            .await?;
+        self.write(CTX, &st.followed_tag_insert, (db(account), tag))
+            .await?;
+        Ok(true)
+    }
+
+    pub(super) async fn drop_tag_follow(&self, account: Id, tag: &str) -> Result<bool> {
+        const CTX: &str = "unfollowing a hashtag";
+        let st = self.st();
+        if !self
+            .exists(CTX, &st.followed_tag_get, (db(account), tag))
+            .await?
+        {
+            return Ok(false);
+        }
+        self.write(CTX, &st.followed_tag_delete, (db(account), tag))
+            .await?;
+        self.write(CTX, &st.tag_follower_delete, (tag, db(account)))
+            .await?;
+        Ok(true)
+    }
+
+    pub(super) async fn tags_of(&self, account: Id) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = self
+            .rows(
+                "listing followed hashtags",
+                &self.st().followed_tags_get,
+                (db(account),),
+            )
+            .await?;
+        Ok(rows.into_iter().map(|(t,)| t).collect())
+    }
+
+    pub(super) async fn followers_of_tag(&self, tag: &str, w: Window) -> Result<Page<Id>> {
+        const CTX: &str = "reading a hashtag's followers";
+        check_tag(tag)?;
+        check::window(&w)?;
+        let Some((lo, hi)) = bounds(&w) else {
+            return Ok(empty_page());
+        };
+        let want = w.limit + 1;
+        let limit = i32::try_from(want).unwrap_or(i32::MAX);
+        let mut items = Vec::with_capacity(want.min(1024));
+        let st = self.st().tag_followers_page.pick(w.order);
+        self.scan(CTX, st, (tag, lo, hi, limit), |(account,): (i64,)| {
+            items.push(id(account));
+            Ok(if items.len() >= want {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })
+        .await?;
+        Ok(finish(items, w, |a| *a))
     }
 }

@@ -1489,6 +1489,9 @@ impl Store for ScyllaStore {
         for list in self.owned_lists(id).await? {
             self.drop_list(id, list.id).await?;
         }
+        for tag in self.tags_of(id).await? {
+            self.drop_tag_follow(id, &tag).await?;
+        }
         let key = validate::username_key(&account.username);
         let email = self
             .row::<(Option<String>,)>(CTX, &st.credentials_email_get, (db(id),))
@@ -1637,6 +1640,22 @@ impl Store for ScyllaStore {
 
     async fn marks(&self, kind: MarkKind, account: Id, window: Window) -> Result<Page<Mark>> {
         self.kept(kind, account, window).await
+    }
+
+    async fn follow_tag(&self, account: Id, tag: &str) -> Result<bool> {
+        self.add_tag_follow(account, tag).await
+    }
+
+    async fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool> {
+        self.drop_tag_follow(account, tag).await
+    }
+
+    async fn followed_tags(&self, account: Id) -> Result<Vec<String>> {
+        self.tags_of(account).await
+    }
+
+    async fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>> {
+        self.followers_of_tag(tag, window).await
     }
 
     async fn ping(&self) -> Result<()> {

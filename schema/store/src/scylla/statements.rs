@@ -372,6 +372,14 @@ statements! {
         VALUES (?, ?, ?, ?) IF NOT EXISTS";
     read mark_key_get = "SELECT mark_id FROM {ks}.mark_keys WHERE account_id = ? AND kind = ? \
         AND post_id = ?";
+    write followed_tag_insert = "INSERT INTO {ks}.followed_tags (account_id, tag) VALUES (?, ?)";
+    write followed_tag_delete = "DELETE FROM {ks}.followed_tags WHERE account_id = ? AND tag = ?";
+    read followed_tag_get = "SELECT tag FROM {ks}.followed_tags WHERE account_id = ? AND tag = ?";
+    read followed_tags_get = "SELECT tag FROM {ks}.followed_tags WHERE account_id = ?";
+    write tag_follower_insert = "INSERT INTO {ks}.tag_followers (tag, account_id) VALUES (?, ?)";
+    write tag_follower_delete = "DELETE FROM {ks}.tag_followers WHERE tag = ? AND account_id = ?";
+    window tag_followers_page = "SELECT account_id FROM {ks}.tag_followers WHERE tag = ? \
+        AND account_id >= ? AND account_id <= ? ORDER BY account_id {order} LIMIT ?";
     lwt mark_key_release = "DELETE FROM {ks}.mark_keys WHERE account_id = ? AND kind = ? \
         AND post_id = ? IF mark_id = ?";
 

@@ -2261,6 +2261,7 @@ macro_rules! conformance_suite {
             list_members_must_be_followed_and_are_found_by_member,
             bookmarks_and_favourites_are_listed_newest_kept_first,
             pins_are_own_posts_five_at_most_and_leave_with_the_post,
+            followed_tags_are_kept_both_ways_and_bounded,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

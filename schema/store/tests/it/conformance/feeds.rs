@@ -278,3 +278,65 @@ pub async fn pins_are_own_posts_five_at_most_and_leave_with_the_post<B: Backend>
         MAX_PINS - 1
     );
 }
+
+pub async fn followed_tags_are_kept_both_ways_and_bounded<B: Backend>(b: &B) {
+    let s = b.store();
+    let ids = users(s, "ft", 5).await;
+    for id in &ids[1..] {
+        assert!(s.follow_tag(*id, "rust").await.unwrap());
+    }
+    assert!(!s.follow_tag(ids[1], "rust").await.unwrap());
+    assert!(s.follow_tag(ids[1], "zig").await.unwrap());
+    assert!(s.follow_tag(ids[1], "ada").await.unwrap());
+    assert_eq!(
+        s.followed_tags(ids[1]).await.unwrap(),
+        vec!["ada", "rust", "zig"]
+    );
+    assert!(s.followed_tags(ids[0]).await.unwrap().is_empty());
+    // Paged like an author's followers.
+    let page = s.tag_followers("rust", Window::oldest(3)).await.unwrap();
+    assert_eq!(page.items, ids[1..4].to_vec());
+    let rest = s
+        .tag_followers("rust", page.next.expect("more"))
+        .await
+        .unwrap();
+    assert_eq!(rest.items, vec![ids[4]]);
+    assert!(rest.next.is_none());
+    assert!(
+        s.tag_followers("ru", Window::oldest(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(s.unfollow_tag(ids[2], "rust").await.unwrap());
+    assert!(!s.unfollow_tag(ids[2], "rust").await.unwrap());
+    assert!(
+        !s.tag_followers("rust", Window::oldest(10))
+            .await
+            .unwrap()
+            .items
+            .contains(&ids[2])
+    );
+    // A tag of 10,000 characters, an empty one.
+    let long = "t".repeat(10_000);
+    assert_eq!(kind(s.follow_tag(ids[0], &long).await), ErrorKind::Invalid);
+    assert_eq!(kind(s.follow_tag(ids[0], "").await), ErrorKind::Invalid);
+    assert_eq!(
+        kind(s.tag_followers(&long, Window::oldest(1)).await),
+        ErrorKind::Invalid
+    );
+    assert_eq!(
+        kind(s.follow_tag(Id(777), "rust").await),
+        ErrorKind::NotFound
+    );
+    // Deleting the account forgets its tags.
+    assert!(s.delete_account(ids[1]).await.unwrap());
+    assert!(
+        !s.tag_followers("zig", Window::oldest(10))
+            .await
+            .unwrap()
+            .items
+            .contains(&ids[1])
+    );
+}
