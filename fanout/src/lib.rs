@@ -1,4 +1,4 @@
-//! Fan-out workers: events in, home timelines out.
+//! Fan-out workers: events in, home timelines (and lists) out.
 //!
 //! This crate owns turning the events on the bus into timeline writes: a post (or reblog)
 //! into one insert per follower, batched a store page at a time and grouped per Redis shard
@@ -14,6 +14,10 @@
 //! else only those who follow that account too (Mastodon's rule). A reblog is not inserted
 //! where the 40 newest entries already show its original. The same worker turns events
 //! into notifications (mention, follow, favourite, reblog) through [`Fanout::notify`].
+//!
+//! Lists ride the same pass (`lists.rs`): a page of followers' homes and the lists of theirs
+//! that hold the author go out in one call per shard. Followed hashtags (`tags.rs`) then
+//! bring a public post to the tags' followers who do not follow the author.
 //!
 //! It depends on the schema, the store trait, the timelines and the bus; never on the api
 //! crate (nor the api on this one).

@@ -1,7 +1,8 @@
 //! Home timelines in Redis, sharded by user.
 //!
 //! This crate owns the Redis side of home timelines: one capped ordered set of post ids per
-//! user (`tl:<user>`), on the shard that a consistent hash of the user id picks ([`Ring`]);
+//! user (`tl:<user>`), on the shard that a consistent hash of the user id picks ([`Ring`]),
+//! and likewise per list (`tll:<list>`, on its owner's shard; see [`Feed`]);
 //! the `starling_tl` Redis function library that inserts, removes, merges and trims them
 //! server-side so fan-out costs one round trip per shard per batch; and rebuilding a
 //! missing timeline (new user, flushed or restarted shard, inactive user) from the store,
