@@ -320,17 +320,14 @@ fn main() -> anyhow::Result<()> {
                 let graph = loaded.load_graph(&state)?;
                 let api = Api::new(&loaded.base_url, concurrency * 2, Duration::from_secs(60))?;
                 wait_ready(&api).await?;
-                let made = seed::lists(
-                    &api,
-                    &graph,
-                    &loaded.users,
+                let opts = seed::ListOptions {
                     share,
                     per_user,
                     members,
                     seed,
                     concurrency,
-                )
-                .await?;
+                };
+                let made = seed::lists(&api, &graph, &loaded.users, &opts).await?;
                 println!("made {made} lists");
                 Ok(())
             }

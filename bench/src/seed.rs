@@ -221,6 +221,18 @@ fn none_failed(failures: &[String], what: &str) -> anyhow::Result<()> {
     }
 }
 
+/// What `lists` makes.
+#[derive(Clone, Copy)]
+pub struct ListOptions {
+    /// Share of users who own lists.
+    pub share: f64,
+    pub per_user: usize,
+    /// Most members per list.
+    pub members: usize,
+    pub seed: u64,
+    pub concurrency: usize,
+}
+
 /// Give a `share` of the seeded users `per_user` lists each, holding up to `members` of
 /// their followees apiece (split between the lists; users following nobody get none), so
 /// fan-out writes list feeds alongside homes. Deterministic for a given `seed`. Returns
@@ -229,12 +241,15 @@ pub async fn lists(
     api: &Api,
     graph: &Graph,
     users: &[User],
-    share: f64,
-    per_user: usize,
-    members: usize,
-    seed: u64,
-    concurrency: usize,
+    opts: &ListOptions,
 ) -> anyhow::Result<usize> {
+    let ListOptions {
+        share,
+        per_user,
+        members,
+        seed,
+        concurrency,
+    } = *opts;
     use rand::Rng;
     let mut followees: Vec<Vec<u32>> = vec![Vec::new(); users.len()];
     for (u, v) in &graph.edges {

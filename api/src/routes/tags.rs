@@ -41,7 +41,7 @@ fn tag_name(raw: &str) -> ApiResult<String> {
 }
 
 fn tag(api: &Api, name: &str, following: bool) -> Json {
-    entities::tag(&api.base_url(), name, following)
+    entities::tag(api.base_url(), name, following)
 }
 
 #[derive(Deserialize)]
