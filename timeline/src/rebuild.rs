@@ -97,15 +97,7 @@ async fn tagged<S: Store>(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let shunned: HashSet<Id> = stream::iter(owned_chunks(&authors))
-        .map(|targets| async move { store.relationships(user, &targets).await })
-        .buffer_unordered(CONCURRENCY)
-        .try_concat()
-        .await?
-        .into_iter()
-        .filter(|r| r.blocking || r.blocked_by || r.muting)
-        .map(|r| r.target)
-        .collect();
+    let shunned = shunned_by(store, user, &authors).await?;
     Ok(posts
         .into_iter()
         .filter(|p| !shunned.contains(&p.author_id))
@@ -271,7 +263,20 @@ async fn hidden_originals<S: Store>(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let shunned: HashSet<Id> = stream::iter(owned_chunks(&others))
+    let shunned = shunned_by(store, user, &others).await?;
+    Ok(originals
+        .into_iter()
+        .filter(|o| author_of.get(o).is_none_or(|a| shunned.contains(a)))
+        .collect())
+}
+
+/// Those of `accounts` that `user` blocks, is blocked by, or mutes.
+async fn shunned_by<S: Store>(
+    store: &S,
+    user: Id,
+    accounts: &[Id],
+) -> Result<HashSet<Id>, StoreError> {
+    Ok(stream::iter(owned_chunks(accounts))
         .map(|targets| async move { store.relationships(user, &targets).await })
         .buffer_unordered(CONCURRENCY)
         .try_concat()
@@ -279,10 +284,6 @@ async fn hidden_originals<S: Store>(
         .into_iter()
         .filter(|r| r.blocking || r.blocked_by || r.muting)
         .map(|r| r.target)
-        .collect();
-    Ok(originals
-        .into_iter()
-        .filter(|o| author_of.get(o).is_none_or(|a| shunned.contains(a)))
         .collect())
 }
 

@@ -36,10 +36,7 @@ async fn bookmark(
     auth: Auth,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let me = auth.account.id;
-    let post = action_target(&api, me, path_id(&path)?).await?;
-    api.store.mark(MarkKind::Bookmark, me, post.id).await?;
-    one_status(&api, me, post).await
+    keep(&api, &auth, &path, MarkKind::Bookmark, true).await
 }
 
 async fn unbookmark(
@@ -47,17 +44,11 @@ async fn unbookmark(
     auth: Auth,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let me = auth.account.id;
-    let post = action_target(&api, me, path_id(&path)?).await?;
-    api.store.unmark(MarkKind::Bookmark, me, post.id).await?;
-    one_status(&api, me, post).await
+    keep(&api, &auth, &path, MarkKind::Bookmark, false).await
 }
 
 async fn pin(api: web::Data<Api>, auth: Auth, path: web::Path<String>) -> ApiResult<HttpResponse> {
-    let me = auth.account.id;
-    let post = own_post(&api, me, path_id(&path)?).await?;
-    api.store.mark(MarkKind::Pin, me, post.id).await?;
-    one_status(&api, me, post).await
+    keep(&api, &auth, &path, MarkKind::Pin, true).await
 }
 
 async fn unpin(
@@ -65,10 +56,30 @@ async fn unpin(
     auth: Auth,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    keep(&api, &auth, &path, MarkKind::Pin, false).await
+}
+
+/// Keep (or stop keeping) the post a path names and answer with it. A bookmark names the
+/// original of a reblog, as favourites do; a pin names the post itself.
+async fn keep(
+    api: &Api,
+    auth: &Auth,
+    path: &str,
+    kind: MarkKind,
+    on: bool,
+) -> ApiResult<HttpResponse> {
     let me = auth.account.id;
-    let post = own_post(&api, me, path_id(&path)?).await?;
-    api.store.unmark(MarkKind::Pin, me, post.id).await?;
-    one_status(&api, me, post).await
+    let id = path_id(path)?;
+    let post = match kind {
+        MarkKind::Pin => own_post(api, me, id).await?,
+        _ => action_target(api, me, id).await?,
+    };
+    if on {
+        api.store.mark(kind, me, post.id).await?;
+    } else {
+        api.store.unmark(kind, me, post.id).await?;
+    }
+    one_status(api, me, post).await
 }
 
 /// A post the viewer may see, as is (a pin names the post itself, never its original).
@@ -91,13 +102,7 @@ async fn bookmarks(
     auth: Auth,
     Query(page): Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let cursor = page.cursor()?;
-    let marks = api
-        .store
-        .marks(MarkKind::Bookmark, auth.account.id, cursor.window)
-        .await?
-        .items;
-    page_of(&req, &api, Some(auth.account.id), marks, &cursor).await
+    kept(&req, &api, &auth, &page, MarkKind::Bookmark).await
 }
 
 async fn favourites(
@@ -106,13 +111,21 @@ async fn favourites(
     auth: Auth,
     Query(page): Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
+    kept(&req, &api, &auth, &page, MarkKind::Favourite).await
+}
+
+/// A page of what the viewer kept of `kind`, newest kept first.
+async fn kept(
+    req: &HttpRequest,
+    api: &Api,
+    auth: &Auth,
+    page: &PageParams,
+    kind: MarkKind,
+) -> ApiResult<HttpResponse> {
+    let me = auth.account.id;
     let cursor = page.cursor()?;
-    let marks = api
-        .store
-        .marks(MarkKind::Favourite, auth.account.id, cursor.window)
-        .await?
-        .items;
-    page_of(&req, &api, Some(auth.account.id), marks, &cursor).await
+    let marks = api.store.marks(kind, me, cursor.window).await?.items;
+    page_of(req, api, Some(me), marks, &cursor).await
 }
 
 /// `author`'s pinned posts the viewer may see, newest pinned first (`pinned=true` on an

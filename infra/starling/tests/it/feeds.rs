@@ -2,11 +2,12 @@
 //! with the bad input the issue names: someone else's list, a member not followed, a
 //! limit of a million.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, User, spawn_app};
+use crate::social::{id, ids, until};
 
 const WAIT: Duration = Duration::from_secs(3);
 
@@ -27,30 +28,6 @@ async fn send(
         .expect("request");
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
-}
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
-
-fn ids(v: &Value) -> Vec<String> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|s| s["id"].as_str().expect("id").to_owned())
-        .collect()
-}
-
-/// Poll `path` until `pred` holds on its JSON or the wait is over.
-async fn until(app: &TestApp, user: &User, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let v = app.get(&user.token, path).await;
-        if pred(&v) || Instant::now() >= deadline {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

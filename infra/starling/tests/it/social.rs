@@ -25,11 +25,11 @@ async fn act(app: &TestApp, user: &User, path: &str) -> (u16, Value) {
     (status, body)
 }
 
-fn id(v: &Value) -> String {
+pub(crate) fn id(v: &Value) -> String {
     v["id"].as_str().expect("id").to_owned()
 }
 
-fn ids(v: &Value) -> Vec<String> {
+pub(crate) fn ids(v: &Value) -> Vec<String> {
     v.as_array()
         .expect("array")
         .iter()
@@ -38,7 +38,12 @@ fn ids(v: &Value) -> Vec<String> {
 }
 
 /// Poll `path` as `user` until `pred` holds on the JSON or the wait is over.
-async fn until(app: &TestApp, user: &User, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(
+    app: &TestApp,
+    user: &User,
+    path: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + WAIT;
     loop {
         let v = app.get(&user.token, path).await;
