@@ -42,10 +42,10 @@ else
     echo "==> ScyllaDB conformance suite skipped: SCYLLA_URI is not set (embedded store suite ran)"
 fi
 
-# Real clients against one running server: Mastodon.py and toot (python), masto.js and
-# megalodon (node), Chromium through the sign-in pages (browser). Each stage ends with
-# `stage NAME: N passed, M failed`.
-echo "==> client stages: python, node, browser (infra/clients/run.sh)"
+# Real clients against one running server: Mastodon.py and toot (python), schemathesis
+# fuzzing the OpenAPI document (openapi), masto.js and megalodon (node), Chromium through the
+# sign-in pages (browser). Each stage ends with `stage NAME: N passed, M failed`.
+echo "==> client stages: python, openapi, node, browser (infra/clients/run.sh)"
 clog=$(mktemp)
 trap 'rm -f "$log" "$clog"' EXIT
 if bash infra/clients/run.sh 2>&1 | tee "$clog"; then clients=0; else clients=$?; fi

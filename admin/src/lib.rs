@@ -31,9 +31,9 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use starling_bus::{Bus, Publisher};
+use starling_bus::{Bus, Channel, Publisher};
 use starling_schema::Id;
-use starling_schema::events::Event;
+use starling_schema::events::{Event, LiveEvent};
 use starling_schema::model::Account;
 use starling_schema::settings::Settings;
 use starling_store::{AnyStore, Store};
@@ -54,7 +54,7 @@ pub enum Forget {
 }
 
 /// How a server running the commands drops what its API caches (suspended accounts, revoked
-/// tokens). API nodes in other processes notice within their cache lifetimes.
+/// tokens) at once, even when NATS is down; every api node also hears of it through NATS.
 pub type ForgetHook =
     std::sync::Arc<dyn Fn(Forget) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
@@ -92,10 +92,21 @@ impl AdminContext {
         })
     }
 
-    /// Tell this process's API to drop what it caches of `what`.
+    /// Tell this process's API, and every api node through NATS, to drop what it caches of
+    /// `what` and close the streams it no longer allows (a revoked token's, a suspended or
+    /// deleted account's).
     pub(crate) async fn forget(&self, what: Forget) {
+        let event = match &what {
+            Forget::Account(id) => LiveEvent::AccountChanged { account: *id },
+            Forget::Token(hash) => LiveEvent::Revoked {
+                token_hash: hash.clone(),
+            },
+        };
         if let Some(hook) = &self.forget {
             hook(what).await;
+        }
+        if let Err(e) = self.bus.publish_live(&Channel::Revoked, &event).await {
+            tracing::warn!(error = %e, "could not tell the api nodes; their caches forget within their lifetimes");
         }
     }
 

@@ -14,6 +14,7 @@ use starling_schema::model::{Account, TokenInfo};
 
 use crate::Api;
 use crate::error::ApiError;
+use crate::scopes::{self, Need};
 
 /// A request body, parsed by its content type: JSON, or form-encoded (also when the type is
 /// missing). `key[]=a&key[]=b` arrays work in forms.
@@ -223,19 +224,6 @@ pub struct Auth {
 /// A request that may be signed in.
 pub struct MaybeAuth(pub Option<Auth>);
 
-fn scope_allows(token: &TokenInfo, method: &actix_web::http::Method) -> bool {
-    let needs: &[&str] =
-        if method == actix_web::http::Method::GET || method == actix_web::http::Method::HEAD {
-            &["read"]
-        } else {
-            &["write", "follow"]
-        };
-    token.scopes.iter().any(|s| {
-        let family = s.split(':').next().unwrap_or(s);
-        needs.contains(&family)
-    })
-}
-
 async fn token_info(api: &Api, req: &HttpRequest) -> Result<Option<Arc<TokenInfo>>, ApiError> {
     match bearer(req) {
         Some(token) => api.token(&token).await,
@@ -243,23 +231,45 @@ async fn token_info(api: &Api, req: &HttpRequest) -> Result<Option<Arc<TokenInfo
     }
 }
 
-async fn authenticate(api: &Api, req: &HttpRequest) -> Result<Option<Auth>, ApiError> {
-    authenticate_token(api, bearer(req).as_deref(), req.method()).await
+/// What the route that `req` matched needs of a token.
+fn need(req: &HttpRequest) -> Need {
+    scopes::needed(req.method(), req.match_pattern().as_deref())
 }
 
-/// The signed-in user of a presented token (`None` when none was presented), checked as
-/// for a request with `method`.
-pub async fn authenticate_token(
+/// The presented token, if it is valid and grants `need`; `None` when none was presented.
+async fn granting_token(
     api: &Api,
     presented: Option<&str>,
-    method: &actix_web::http::Method,
-) -> Result<Option<Auth>, ApiError> {
+    need: Need,
+) -> Result<Option<Arc<TokenInfo>>, ApiError> {
     let Some(presented) = presented else {
         return Ok(None);
     };
     let Some(token) = api.token(presented).await? else {
         return Err(ApiError::unauthorized("The access token is invalid"));
     };
+    if !need.granted_by(&token.scopes) {
+        return Err(ApiError::forbidden(
+            "This action is outside the authorized scopes",
+        ));
+    }
+    Ok(Some(token))
+}
+
+/// The signed-in user of a presented token that grants `need` (`None` when no token was
+/// presented). An app-only token is refused: the caller needs a user.
+pub async fn authenticate_token(
+    api: &Api,
+    presented: Option<&str>,
+    need: Need,
+) -> Result<Option<Auth>, ApiError> {
+    match granting_token(api, presented, need).await? {
+        Some(token) => user_of(api, token).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+async fn user_of(api: &Api, token: Arc<TokenInfo>) -> Result<Auth, ApiError> {
     let Some(account_id) = token.account_id else {
         return Err(ApiError::forbidden(
             "This action requires a user token, not an app token",
@@ -272,12 +282,7 @@ pub async fn authenticate_token(
     if account.suspended {
         return Err(ApiError::forbidden("Your login is currently disabled"));
     }
-    if !scope_allows(&token, method) {
-        return Err(ApiError::forbidden(
-            "This action is outside the authorized scopes",
-        ));
-    }
-    Ok(Some(Auth { account, token }))
+    Ok(Auth { account, token })
 }
 
 impl FromRequest for Auth {
@@ -288,7 +293,7 @@ impl FromRequest for Auth {
         let req = req.clone();
         Box::pin(async move {
             let api = api(&req)?;
-            authenticate(&api, &req)
+            authenticate_token(&api, bearer(&req).as_deref(), need(&req))
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("The access token is invalid"))
         })
@@ -303,7 +308,14 @@ impl FromRequest for MaybeAuth {
         let req = req.clone();
         Box::pin(async move {
             let api = api(&req)?;
-            Ok(MaybeAuth(authenticate(&api, &req).await?))
+            // An app-only token reads what anonymous readers may (Mastodon's
+            // `authorize_if_got_token!`); a user token reads as its user.
+            match granting_token(&api, bearer(&req).as_deref(), need(&req)).await? {
+                Some(token) if token.account_id.is_some() => {
+                    Ok(MaybeAuth(Some(user_of(&api, token).await?)))
+                }
+                _ => Ok(MaybeAuth(None)),
+            }
         })
     }
 }

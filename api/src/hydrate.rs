@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use starling_schema::Id;
 use starling_schema::model::{AccountCounts, Post, PostCounts, ViewerFlags, Visibility};
+use starling_schema::policy;
 use starling_store::Store;
 
 use crate::Api;
 use crate::entities::{self, Json, StatusState};
 use crate::error::ApiResult;
 
-/// Accounts with their counts, rendered once per page.
+/// Accounts with their counts, rendered once per page; suspended accounts are left out.
 pub struct Accounts {
     by_id: HashMap<Id, (Arc<str>, AccountCounts)>,
 }
@@ -27,7 +28,10 @@ impl Accounts {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let accounts = api.accounts_by_ids(&ids).await?;
+        // A suspended account is hidden everywhere: its profile, its posts (and reblogs of
+        // them), its notifications and its place in account lists.
+        let mut accounts = api.accounts_by_ids(&ids).await?;
+        accounts.retain(|a| !a.suspended);
         let present: Vec<Id> = accounts.iter().map(|a| a.id).collect();
         let counts = api.store.account_counts(&present).await?;
         let mut by_id = HashMap::with_capacity(accounts.len());
@@ -147,12 +151,7 @@ pub async fn statuses_by_id(
 /// the author, followers and mentioned accounts, direct ones to the author and mentioned.
 /// `follows_author` is whether the viewer follows the post's author.
 pub fn visible(post: &Post, viewer: Option<Id>, follows_author: bool) -> bool {
-    let involved = viewer.is_some_and(|v| v == post.author_id || post.mentions.contains(&v));
-    match post.visibility {
-        Visibility::Public | Visibility::Unlisted => true,
-        Visibility::Direct => involved,
-        Visibility::Private => involved || follows_author,
-    }
+    policy::audience_includes(post, viewer, follows_author)
 }
 
 /// Whether `viewer` follows `author`, asked only when the answer matters.
@@ -168,11 +167,32 @@ pub async fn follows(api: &Api, viewer: Option<Id>, author: Id) -> ApiResult<boo
     })
 }
 
-/// [`visible`] for one post, looking the follow up only for a private post.
+/// [`visible`] for one post read or acted on directly (shown, replied to, favourited,
+/// reblogged): never when its author blocks the viewer (Mastodon's `StatusPolicy`), who gets
+/// a 404 as if it did not exist. One relationship lookup, for a signed-in viewer only.
 pub async fn can_see(api: &Api, viewer: Option<Id>, post: &Post) -> ApiResult<bool> {
-    let follows_author =
-        post.visibility == Visibility::Private && follows(api, viewer, post.author_id).await?;
-    Ok(visible(post, viewer, follows_author))
+    let relationship = match viewer {
+        Some(v) if v != post.author_id => api
+            .store
+            .relationships(v, &[post.author_id])
+            .await?
+            .into_iter()
+            .next(),
+        _ => None,
+    };
+    let relation = policy::Relation {
+        follows_author: relationship.as_ref().is_some_and(|r| r.following),
+        author_blocks_viewer: relationship.as_ref().is_some_and(|r| r.blocked_by),
+        viewer_blocks_author: relationship.as_ref().is_some_and(|r| r.blocking),
+        viewer_mutes_author: relationship.as_ref().is_some_and(|r| r.muting),
+        author_suspended: false,
+    };
+    Ok(policy::may_see(
+        post,
+        viewer,
+        &relation,
+        policy::Surface::Direct,
+    ))
 }
 
 /// The posts of a list (a timeline page, a thread) that `viewer` may see, in order: those

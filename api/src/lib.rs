@@ -29,9 +29,11 @@ pub mod fields;
 pub mod filters;
 mod hydrate;
 mod metrics;
+pub mod openapi;
 pub mod pagination;
 pub mod ratelimit;
 mod routes;
+pub mod scopes;
 pub mod streaming;
 pub mod text;
 

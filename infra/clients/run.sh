@@ -2,6 +2,7 @@
 # The client stages: real Mastodon clients drive one running Starling over HTTP.
 #
 #   python   Mastodon.py and toot from PyPI (pytest, infra/clients/*.py)
+#   openapi  schemathesis fuzzes every operation of /api/openapi.json (infra/clients/openapi/fuzz.py)
 #   node     masto.js and megalodon from npm (node --test, infra/clients/node/test/*.test.mjs)
 #   browser  Debian's Chromium driven by playwright-core (infra/clients/node/test/browser.test.mjs)
 #
@@ -11,7 +12,7 @@
 # stage ends with a line `stage NAME: N passed, M failed`; test.sh adds them up.
 #
 # Usage (from anywhere): bash infra/clients/run.sh [PYTEST ARGS...]
-# Exits non-zero if any stage failed. Env: CLIENT_STAGES (default "python node browser"),
+# Exits non-zero if any stage failed. Env: CLIENT_STAGES (default "python openapi node browser"),
 # STARLING_LOG__FILTER (default warn) for the server log, CLIENTS_VENV to put the virtualenv
 # elsewhere (default target/clients-venv), CLIENTS_STARLING_BIN to test an already built binary
 # instead of building one, CLIENTS_OUTPUT (default target/client-output) for the browser
@@ -31,7 +32,7 @@ fi
 # Debian puts the daemons in /usr/sbin, which is often not on a user's PATH.
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 
-stages="${CLIENT_STAGES:-python node browser}"
+stages="${CLIENT_STAGES:-python openapi node browser}"
 has_stage() { [[ " $stages " == *" $1 "* ]]; }
 
 need_deps=false
@@ -52,7 +53,7 @@ fi
 
 # --- the clients: a virtualenv and node_modules with the pinned packages ----------------------
 venv="${CLIENTS_VENV:-$root/target/clients-venv}"
-if has_stage python; then
+if has_stage python || has_stage openapi; then
 req="$root/infra/clients/requirements.txt"
 if [[ ! -x "$venv/bin/python" ]]; then
     echo "==> creating the client virtualenv at $venv"
@@ -263,6 +264,23 @@ if has_stage python; then
     p=$(grep -oE '[0-9]+ passed' <<<"$line" | cut -d' ' -f1 || true)
     f=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$line" | awk '{n += $1} END {print n + 0}' || true)
     summaries+=("stage python: ${p:-0} passed, ${f:-0} failed")
+    if [[ $code -ne 0 ]]; then
+        overall=1
+        server_log_tail
+    fi
+fi
+
+if has_stage openapi; then
+    echo "==> stage openapi: schemathesis against $base_url/api/openapi.json"
+    set +e
+    "$venv/bin/python" infra/clients/openapi/fuzz.py "$base_url" "$output" 2>&1 | tee "$tmp/openapi.out"
+    code=${PIPESTATUS[0]}
+    set -e
+    line=$(grep -E '^openapi: [0-9]+ passed, [0-9]+ failed' "$tmp/openapi.out" | tail -n 1 || true)
+    p=$(grep -oE '[0-9]+ passed' <<<"$line" | cut -d' ' -f1 || true)
+    f=$(grep -oE '[0-9]+ failed' <<<"$line" | cut -d' ' -f1 || true)
+    if [[ $code -ne 0 && "${f:-0}" == 0 ]]; then f=1; fi
+    summaries+=("stage openapi: ${p:-0} passed, ${f:-0} failed")
     if [[ $code -ne 0 ]]; then
         overall=1
         server_log_tail

@@ -150,7 +150,12 @@ async fn account_json(api: &Api, id: Id) -> ApiResult<Json> {
         .ok_or_else(|| ApiError::not_found("Record"))
 }
 
-async fn show(api: web::Data<Api>, path: web::Path<String>) -> ApiResult<HttpResponse> {
+/// `_viewer` checks a presented token's scope (Mastodon's `authorize_if_got_token!`).
+async fn show(
+    api: web::Data<Api>,
+    _viewer: MaybeAuth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     let id = path_id(&path)?;
     Ok(account_json(&api, id).await?.response())
 }
@@ -160,7 +165,11 @@ struct LookupQuery {
     acct: Option<String>,
 }
 
-async fn lookup(api: web::Data<Api>, Query(q): Query<LookupQuery>) -> ApiResult<HttpResponse> {
+async fn lookup(
+    api: web::Data<Api>,
+    _viewer: MaybeAuth,
+    Query(q): Query<LookupQuery>,
+) -> ApiResult<HttpResponse> {
     let acct = q.acct.unwrap_or_default();
     let acct = acct.trim().trim_start_matches('@');
     let (name, domain) = acct.split_once('@').unwrap_or((acct, ""));
@@ -308,6 +317,7 @@ pub(super) async fn account_list(
 async fn followers(
     req: HttpRequest,
     api: web::Data<Api>,
+    _viewer: MaybeAuth,
     path: web::Path<String>,
     Query(page): Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
@@ -323,6 +333,7 @@ async fn followers(
 async fn following(
     req: HttpRequest,
     api: web::Data<Api>,
+    _viewer: MaybeAuth,
     path: web::Path<String>,
     Query(page): Query<PageParams>,
 ) -> ApiResult<HttpResponse> {

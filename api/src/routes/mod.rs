@@ -43,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     notifications_v2::configure(cfg);
     notifications::configure(cfg);
     crate::streaming::configure(cfg);
+    crate::openapi::configure(cfg);
 }
 
 pub async fn not_found() -> ApiResult<HttpResponse> {

@@ -159,9 +159,10 @@ impl Sub {
             LiveEvent::Update { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Delete { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Notification { .. } => matches!(self, Sub::User | Sub::UserNotification),
-            LiveEvent::Revoked { .. } | LiveEvent::Forget { .. } | LiveEvent::Shunned { .. } => {
-                false
-            }
+            LiveEvent::Revoked { .. }
+            | LiveEvent::Forget { .. }
+            | LiveEvent::Shunned { .. }
+            | LiveEvent::AccountChanged { .. } => false,
         }
     }
 }
@@ -554,6 +555,19 @@ impl Hub {
         users
     }
 
+    /// Close every stream of `user`; how many were open.
+    fn close_user(&self, user: Id) -> usize {
+        let Ok(reg) = self.registry.lock() else {
+            return 0;
+        };
+        let mut closed = 0;
+        for conn in reg.conns.values().filter(|c| c.user == Some(user)) {
+            conn.closed.cancel();
+            closed += 1;
+        }
+        closed
+    }
+
     fn revoke(&self, token_hash: &str) -> usize {
         let Ok(reg) = self.registry.lock() else {
             return 0;
@@ -648,7 +662,10 @@ async fn deliver(
             };
             ("notification", notification.0.into(), Vec::new())
         }
-        LiveEvent::Revoked { .. } | LiveEvent::Forget { .. } | LiveEvent::Shunned { .. } => {
+        LiveEvent::Revoked { .. }
+        | LiveEvent::Forget { .. }
+        | LiveEvent::Shunned { .. }
+        | LiveEvent::AccountChanged { .. } => {
             return Ok(());
         }
     };
@@ -712,6 +729,25 @@ async fn renew_presence(api: Arc<Api>) {
     }
 }
 
+/// An operator changed `account` on some node: forget it here, and close its streams if it
+/// is now suspended or gone (its tokens are refused from now on).
+async fn account_changed(api: &Api, account: Id) {
+    api.forget_account(account).await;
+    let usable = match api.account(account).await {
+        Ok(found) => found.is_some_and(|a| !a.suspended),
+        Err(e) => {
+            tracing::warn!(error = %e, %account, "cannot read a changed account; keeping its streams");
+            true
+        }
+    };
+    if !usable {
+        let n = api.hub.close_user(account);
+        if n > 0 {
+            tracing::info!(streams = n, %account, "closed the streams of a suspended or deleted account");
+        }
+    }
+}
+
 /// Close this node's streams of tokens revoked on any node, and forget them at once; forget
 /// posts deleted on any node, and the block and mute sets that a block or mute on any node
 /// changed.
@@ -733,6 +769,9 @@ async fn watch_revocations(api: Arc<Api>) {
                         }
                         Some(LiveEvent::Shunned { accounts }) => {
                             api.forget_shunned(&accounts).await;
+                        }
+                        Some(LiveEvent::AccountChanged { account }) => {
+                            account_changed(&api, account).await;
                         }
                         Some(_) => {}
                         None => break,

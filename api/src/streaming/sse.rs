@@ -37,7 +37,7 @@ pub(super) async fn connect(
 
 /// Open an SSE response carrying `sub`.
 pub(super) async fn respond(req: &HttpRequest, api: Arc<Api>, sub: Sub) -> ApiResult<HttpResponse> {
-    let auth = authenticate_token(&api, bearer(req).as_deref(), req.method()).await?;
+    let auth = authenticate_token(&api, bearer(req).as_deref(), crate::scopes::STREAMING).await?;
     let (user, token_hash) = match &auth {
         Some(a) => (Some(a.account.id), Some(a.token.token_hash.clone())),
         None => (None, None),

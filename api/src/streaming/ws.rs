@@ -67,7 +67,7 @@ pub(super) async fn connect(
     }
     let protocol = protocol_token(&req);
     let presented = bearer(&req).or_else(|| protocol.clone());
-    let auth = authenticate_token(&api, presented.as_deref(), req.method()).await?;
+    let auth = authenticate_token(&api, presented.as_deref(), crate::scopes::STREAMING).await?;
     let api = api.into_inner();
     let (user, token_hash) = match &auth {
         Some(a) => (Some(a.account.id), Some(a.token.token_hash.clone())),

@@ -134,6 +134,10 @@ pub enum LiveEvent {
     /// A block or mute between these accounts was made or undone: every node forgets their
     /// cached block and mute sets. Sent on the same subject as [`LiveEvent::Revoked`].
     Shunned { accounts: Vec<Id> },
+    /// An operator changed the account (suspended, unsuspended, deleted it): every node
+    /// forgets it and closes its streams if it may no longer use them. Sent on the same
+    /// subject as [`LiveEvent::Revoked`].
+    AccountChanged { account: Id },
 }
 
 impl LiveEvent {
@@ -298,6 +302,7 @@ mod tests {
             LiveEvent::Shunned {
                 accounts: vec![Id(1), Id(2)],
             },
+            LiveEvent::AccountChanged { account: Id(3) },
         ] {
             assert_eq!(LiveEvent::decode(&ev.encode()).unwrap(), ev);
         }

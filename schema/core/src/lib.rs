@@ -3,13 +3,15 @@
 //! `schema/cql/`.
 //!
 //! Every other crate depends on this one, so it stays small and free of I/O: no database
-//! drivers, no Redis, no NATS, no actix. It owns no behaviour beyond validation and encoding.
+//! drivers, no Redis, no NATS, no actix. It owns no behaviour beyond validation, encoding and the rules every part
+//! must apply alike (who may see a post: [`policy`]).
 
 pub mod error;
 pub mod events;
 pub mod feeds;
 pub mod ids;
 pub mod model;
+pub mod policy;
 pub mod settings;
 pub mod startup;
 pub mod validate;

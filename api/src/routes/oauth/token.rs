@@ -397,13 +397,10 @@ async fn verify_app(api: web::Data<Api>, AnyToken(token): AnyToken) -> ApiResult
 /// Mastodon 4.4 answers them.
 async fn userinfo(api: web::Data<Api>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let presented = crate::extract::bearer(&req);
-    let auth: Auth = crate::extract::authenticate_token(
-        &api,
-        presented.as_deref(),
-        &actix_web::http::Method::GET,
-    )
-    .await?
-    .ok_or_else(|| ApiError::unauthorized("The access token is invalid"))?;
+    let auth: Auth =
+        crate::extract::authenticate_token(&api, presented.as_deref(), crate::scopes::PROFILE)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("The access token is invalid"))?;
     let account = &auth.account;
     let base = api.base_url();
     let url = format!("{base}/@{}", account.username);

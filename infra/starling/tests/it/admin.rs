@@ -799,3 +799,134 @@ async fn announcements_are_managed_through_a_running_server() {
     assert!(!again.status.success());
     app.stop().await;
 }
+
+/// Whether the WebSocket closes within `timeout` (events before the close are skipped).
+async fn ws_closes(ws: &mut crate::streaming::Ws, timeout: Duration) -> bool {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspension_and_revocation_by_the_cli_reach_every_api_node() {
+    use crate::streaming::ws_connect;
+    let mut app = spawn_app().await;
+    let config = app_config(&app);
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    app.follow(&bob, &alice).await;
+    let mine = app.status(&bob, "bob writes").await;
+    let res = app
+        .post_json(
+            &alice.token,
+            &format!(
+                "/api/v1/statuses/{}/favourite",
+                mine["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert!(res.status().is_success());
+    let post = app.status(&alice, "findable words from alice").await;
+    let post_id = post["id"].as_str().unwrap().to_owned();
+    let (seen, _) = app
+        .home_until(&bob, Duration::from_secs(10), |ids| ids.contains(&post_id))
+        .await;
+    assert!(seen, "the post reached the follower");
+    let search = || async {
+        let found: Value = app
+            .get_raw(
+                &bob.token,
+                &format!("{}/api/v2/search?q=findable", app.base),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        found["statuses"].as_array().unwrap().len()
+    };
+    wait_for("the post in search", Duration::from_secs(10), || async {
+        search().await == 1
+    })
+    .await;
+    let (node2, base2) = app.spawn_api_node(2, |_| {}).await;
+
+    // Revoking a token from the command line closes its streams on the other node.
+    let issued = admin_json(&config, &["tokens", "issue", "bob"]).await;
+    let second = issued["token"].as_str().unwrap().to_owned();
+    let mut ws = ws_connect(&base2, &format!("?stream=user&access_token={second}")).await;
+    admin_json(&config, &["tokens", "revoke", &second]).await;
+    assert!(
+        ws_closes(&mut ws, Duration::from_secs(3)).await,
+        "the revoked token's WebSocket on the second node must close"
+    );
+
+    // Suspending alice closes her stream on the other node and hides her everywhere.
+    let mut ws = ws_connect(
+        &base2,
+        &format!("?stream=user&access_token={}", alice.token),
+    )
+    .await;
+    admin_json(&config, &["accounts", "suspend", "alice"]).await;
+    assert!(
+        ws_closes(&mut ws, Duration::from_secs(3)).await,
+        "a suspended account's WebSocket on the second node must close"
+    );
+    // (post, account) statuses, and whether home, public and notifications show alice.
+    let seen_from = |base: String| {
+        let (app, bob, alice_id, post_id) = (&app, &bob, alice.id.clone(), post_id.clone());
+        async move {
+            let get = |path: String| {
+                let url = format!("{base}{path}");
+                async move { app.get_raw(&bob.token, &url).await }
+            };
+            let list = |path: &'static str| async move {
+                let v: Value = get(path.into()).await.json().await.unwrap();
+                v.as_array().unwrap().clone()
+            };
+            let status = get(format!("/api/v1/statuses/{post_id}")).await.status();
+            let account = get(format!("/api/v1/accounts/{alice_id}")).await.status();
+            let home = list("/api/v1/timelines/home").await;
+            let public = list("/api/v1/timelines/public").await;
+            let notes = list("/api/v1/notifications").await;
+            let listed = |v: &[Value]| v.iter().any(|s| s["id"] == post_id.as_str());
+            let noticed = notes
+                .iter()
+                .any(|n| n["account"]["id"] == alice_id.as_str());
+            (status, account, listed(&home), listed(&public), noticed)
+        }
+    };
+    for base in [app.base.clone(), base2.clone()] {
+        let (status, account, home, public, noticed) = seen_from(base.clone()).await;
+        assert_eq!(status, 404, "{base}: the suspended account's post");
+        assert_eq!(account, 404, "{base}: the suspended account");
+        assert!(!home, "{base}: the post left the follower's home");
+        assert!(!public, "{base}: the post left the public timeline");
+        assert!(
+            !noticed,
+            "{base}: the suspended account's favourite left notifications"
+        );
+    }
+    assert_eq!(search().await, 0, "search no longer finds the post");
+
+    // Lifting the suspension brings everything back on both nodes.
+    admin_json(&config, &["accounts", "unsuspend", "alice"]).await;
+    for base in [app.base.clone(), base2.clone()] {
+        let (status, account, home, _, noticed) = seen_from(base.clone()).await;
+        assert_eq!((status.as_u16(), account.as_u16()), (200, 200), "{base}");
+        assert!(
+            home && noticed,
+            "{base}: home and notifications show alice again"
+        );
+    }
+    node2.stop().await;
+    app.stop().await;
+}

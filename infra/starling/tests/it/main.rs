@@ -11,6 +11,7 @@ mod golden;
 mod helpers;
 mod oauth;
 mod roles;
+mod scopes;
 mod search;
 mod social;
 mod startup;

@@ -199,9 +199,27 @@ async fn a_blocked_accounts_posts_and_notifications_never_reach_the_blocker() {
         .status(&mallory, "@alice after the block #blocked")
         .await);
     let muted = id(&app.status(&trudy, "@alice muted words").await);
-    for (who, code) in [(&mallory, 200), (&trudy, 200)] {
+    // The blocked account cannot read, favourite, reblog or reply to alice's post (404, as
+    // if it did not exist); the muted one can, and alice is not told.
+    for (who, code) in [(&mallory, 404), (&trudy, 200)] {
         let (c, _) = act(&app, who, &format!("/api/v1/statuses/{mine}/favourite")).await;
-        assert_eq!(c, code);
+        assert_eq!(c, code, "favourite by {}", who.username);
+        let (c, _) = act(&app, who, &format!("/api/v1/statuses/{mine}/reblog")).await;
+        assert_eq!(c, code, "reblog by {}", who.username);
+        let c = app
+            .get_raw(&who.token, &format!("/api/v1/statuses/{mine}"))
+            .await
+            .status();
+        assert_eq!(c, code, "read by {}", who.username);
+        let c = app
+            .post_json(
+                &who.token,
+                "/api/v1/statuses",
+                json!({"status": "a reply", "in_reply_to_id": mine}),
+            )
+            .await
+            .status();
+        assert_eq!(c, code, "reply by {}", who.username);
     }
     assert!(home_has(&app, &bob, &after).await);
     assert!(home_has(&app, &bob, &muted).await);

@@ -581,7 +581,8 @@ async fn filters_hide_and_warn_in_home_public_notifications_and_the_user_stream(
         json!(["finale"])
     );
 
-    // The user stream: updates in order of posting, without the hidden ones.
+    // The user stream: the three visible updates, without the hidden ones. Fan-out applies
+    // several events at once, so they may arrive in any order; ids order them by posting.
     let mut updates: Vec<Value> = Vec::new();
     // Generous: the loop ends as soon as the three arrive, and a busy machine delays fan-out.
     let deadline = tokio::time::Instant::now() + 3 * WAIT;
@@ -596,6 +597,7 @@ async fn filters_hide_and_warn_in_home_public_notifications_and_the_user_stream(
             }
         }
     }
+    updates.sort_by_key(|u| sid(u).parse::<u64>().unwrap());
     let streamed: Vec<String> = updates.iter().map(sid).collect();
     assert_eq!(
         streamed,

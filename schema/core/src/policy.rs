@@ -1,0 +1,280 @@
+//! Who may see a post: one policy, decided here and nowhere else.
+//!
+//! Fan-out, timeline rebuilds, hydration, streaming, search and every single-status route ask
+//! these functions; each part only gathers the facts (does the viewer follow the author, who
+//! blocks or mutes whom, is the author suspended) the way that is cheapest for it. The rules
+//! are Mastodon's (`StatusPolicy`, `FeedManager#filter?`):
+//!
+//! - public and unlisted posts: anyone; private: the author's followers and the accounts it
+//!   mentions; direct: the mentioned accounts only. The author always sees their own post.
+//! - a suspended author's posts: no one.
+//! - the author blocks the viewer: the viewer never sees the post, not even by its id (404).
+//! - the viewer blocks or mutes the author: the post stays out of the viewer's feeds
+//!   (home, lists, public and tag timelines, streams, search) and notifications, but can
+//!   still be opened by its id.
+//! - a reply to someone else reaches a home timeline only when the reader follows the
+//!   account replied to (or is that account); a reply to oneself (a thread) reaches everyone
+//!   who follows the author.
+
+use crate::Id;
+use crate::model::{Post, Visibility};
+
+/// Where a post would be shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// Opened or acted on by its id: show, context, favourite, reblog, reply.
+    Direct,
+    /// A feed: home, lists, public and tag timelines, streams, search results.
+    Feed,
+    /// A notification about it.
+    Notification,
+}
+
+/// What is known of the viewer and the post's author.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Relation {
+    pub follows_author: bool,
+    pub author_blocks_viewer: bool,
+    pub viewer_blocks_author: bool,
+    pub viewer_mutes_author: bool,
+    pub author_suspended: bool,
+}
+
+/// Whether the post's visibility lets `viewer` see it (the author, a mentioned account, a
+/// follower of a private post), before blocks, mutes and suspension.
+pub fn audience_includes(post: &Post, viewer: Option<Id>, follows_author: bool) -> bool {
+    let involved = viewer.is_some_and(|v| v == post.author_id || post.mentions.contains(&v));
+    match post.visibility {
+        Visibility::Public | Visibility::Unlisted => true,
+        Visibility::Private => involved || follows_author,
+        Visibility::Direct => involved,
+    }
+}
+
+/// Whether `viewer` (`None`: anonymous) may see `post` on `surface`.
+pub fn may_see(post: &Post, viewer: Option<Id>, rel: &Relation, surface: Surface) -> bool {
+    if rel.author_suspended {
+        return false;
+    }
+    if viewer == Some(post.author_id) {
+        return true;
+    }
+    if rel.author_blocks_viewer {
+        return false;
+    }
+    if surface != Surface::Direct && (rel.viewer_blocks_author || rel.viewer_mutes_author) {
+        return false;
+    }
+    audience_includes(post, viewer, rel.follows_author)
+}
+
+/// Whether a post reaches the home timeline of `reader`, a follower of its author, by the
+/// reply rule: `follows_replied_to` is whether the reader follows the account the post
+/// replies to. (Private and direct posts reach the accounts they mention by
+/// [`delivery`], whatever they reply to.)
+pub fn home_takes_reply(post: &Post, reader: Id, follows_replied_to: bool) -> bool {
+    match post.in_reply_to_account_id {
+        None => true,
+        Some(to) if to == post.author_id || to == reader || reader == post.author_id => true,
+        Some(_) => follows_replied_to,
+    }
+}
+
+/// Who fan-out delivers a post to besides its author.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The author's followers (pages of them).
+    pub followers: bool,
+    /// The mentioned accounts, whether or not they follow the author.
+    pub mentioned: bool,
+}
+
+/// Who fan-out delivers `post` to: public, unlisted and private posts to the author's
+/// followers; private and direct posts also to the accounts they mention (a mention of a
+/// public post reaches its account as a notification, not in home).
+pub fn delivery(post: &Post) -> Delivery {
+    Delivery {
+        followers: post.visibility != Visibility::Direct,
+        mentioned: matches!(post.visibility, Visibility::Private | Visibility::Direct),
+    }
+}
+
+/// Whether a post belongs on the public and hashtag timelines: public originals only.
+pub fn listed_publicly(post: &Post) -> bool {
+    post.visibility == Visibility::Public && post.reblog_of.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AUTHOR: Id = Id(1);
+    const VIEWER: Id = Id(2);
+    const OTHER: Id = Id(3);
+
+    fn post(visibility: Visibility, mentions_viewer: bool) -> Post {
+        Post {
+            id: Id(100),
+            author_id: AUTHOR,
+            text: String::new(),
+            spoiler_text: String::new(),
+            sensitive: false,
+            visibility,
+            in_reply_to_id: None,
+            in_reply_to_account_id: None,
+            reblog_of: None,
+            mentions: if mentions_viewer {
+                vec![VIEWER]
+            } else {
+                vec![]
+            },
+            hashtags: Vec::new(),
+            language: None,
+            created_at_ms: 0,
+        }
+    }
+
+    /// visibility × following × mention × block either way × mute × suspension × surface.
+    #[test]
+    fn who_sees_a_post_where() {
+        use Surface::{Direct, Feed, Notification};
+        use Visibility::{Direct as Dm, Private, Public, Unlisted};
+        let none = Relation::default();
+        let follows = Relation {
+            follows_author: true,
+            ..none
+        };
+        let blocked = Relation {
+            follows_author: true,
+            author_blocks_viewer: true,
+            ..none
+        };
+        let blocking = Relation {
+            viewer_blocks_author: true,
+            ..none
+        };
+        let muting = Relation {
+            follows_author: true,
+            viewer_mutes_author: true,
+            ..none
+        };
+        let suspended = Relation {
+            follows_author: true,
+            author_suspended: true,
+            ..none
+        };
+        // (visibility, mentions viewer, viewer, relation, surface, sees)
+        let anon: Option<Id> = None;
+        let me = Some(VIEWER);
+        let cases: &[(Visibility, bool, Option<Id>, Relation, Surface, bool)] = &[
+            (Public, false, anon, none, Feed, true),
+            (Unlisted, false, anon, none, Direct, true),
+            (Private, false, anon, none, Direct, false),
+            (Dm, false, anon, none, Direct, false),
+            (Public, false, me, none, Feed, true),
+            (Private, false, me, none, Feed, false),
+            (Private, false, me, follows, Feed, true),
+            (Private, true, me, none, Feed, true),
+            (Dm, false, me, follows, Feed, false),
+            (Dm, true, me, none, Notification, true),
+            // The author blocks the viewer: nowhere, not even by id.
+            (Public, false, me, blocked, Direct, false),
+            (Public, true, me, blocked, Notification, false),
+            (Private, false, me, blocked, Feed, false),
+            // The viewer blocks or mutes the author: out of feeds and notifications only.
+            (Public, false, me, blocking, Feed, false),
+            (Public, true, me, blocking, Notification, false),
+            (Public, false, me, blocking, Direct, true),
+            (Public, false, me, muting, Feed, false),
+            (Public, true, me, muting, Notification, false),
+            (Private, false, me, muting, Direct, true),
+            // A suspended author: no one, whatever else holds.
+            (Public, false, anon, suspended, Direct, false),
+            (Public, true, me, suspended, Notification, false),
+            (Private, false, me, suspended, Feed, false),
+        ];
+        for (i, (visibility, mentioned, viewer, rel, surface, sees)) in cases.iter().enumerate() {
+            let p = post(*visibility, *mentioned);
+            assert_eq!(
+                may_see(&p, *viewer, rel, *surface),
+                *sees,
+                "case {i}: {visibility:?} mentioned={mentioned} {viewer:?} {rel:?} {surface:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_author_always_sees_their_own_post_unless_suspended() {
+        for visibility in [
+            Visibility::Public,
+            Visibility::Unlisted,
+            Visibility::Private,
+            Visibility::Direct,
+        ] {
+            let p = post(visibility, false);
+            for surface in [Surface::Direct, Surface::Feed, Surface::Notification] {
+                assert!(may_see(&p, Some(AUTHOR), &Relation::default(), surface));
+                let gone = Relation {
+                    author_suspended: true,
+                    ..Relation::default()
+                };
+                assert!(!may_see(&p, Some(AUTHOR), &gone, surface));
+            }
+        }
+    }
+
+    #[test]
+    fn replies_reach_home_only_through_the_account_replied_to() {
+        let reply_to = |to: Option<Id>, mentions: Vec<Id>| Post {
+            in_reply_to_account_id: to,
+            mentions,
+            ..post(Visibility::Public, false)
+        };
+        // (post, reader, follows the replied-to account, takes it)
+        let cases = [
+            (reply_to(None, vec![]), VIEWER, false, true),
+            (reply_to(Some(AUTHOR), vec![]), VIEWER, false, true),
+            (reply_to(Some(OTHER), vec![OTHER]), VIEWER, false, false),
+            (reply_to(Some(OTHER), vec![OTHER]), VIEWER, true, true),
+            (reply_to(Some(VIEWER), vec![VIEWER]), VIEWER, false, true),
+            // A mention does not let a public reply into home: it notifies instead.
+            (
+                reply_to(Some(OTHER), vec![OTHER, VIEWER]),
+                VIEWER,
+                false,
+                false,
+            ),
+            (reply_to(Some(OTHER), vec![OTHER]), AUTHOR, false, true),
+        ];
+        for (i, (p, reader, follows, takes)) in cases.iter().enumerate() {
+            assert_eq!(home_takes_reply(p, *reader, *follows), *takes, "case {i}");
+        }
+    }
+
+    #[test]
+    fn fan_out_delivers_by_visibility() {
+        let cases = [
+            (Visibility::Public, true, false),
+            (Visibility::Unlisted, true, false),
+            (Visibility::Private, true, true),
+            (Visibility::Direct, false, true),
+        ];
+        for (visibility, followers, mentioned) in cases {
+            assert_eq!(
+                delivery(&post(visibility, true)),
+                Delivery {
+                    followers,
+                    mentioned
+                },
+                "{visibility:?}"
+            );
+        }
+        let reblog = Post {
+            reblog_of: Some(Id(7)),
+            ..post(Visibility::Public, false)
+        };
+        assert!(listed_publicly(&post(Visibility::Public, false)));
+        assert!(!listed_publicly(&post(Visibility::Unlisted, false)));
+        assert!(!listed_publicly(&reblog));
+    }
+}
