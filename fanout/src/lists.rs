@@ -72,8 +72,7 @@ impl<S: Store + Clone> Fanout<S> {
                         && p.visibility != Visibility::Direct
                         && list_admits(
                             list.replies_policy,
-                            author,
-                            p.in_reply_to_account_id,
+                            p,
                             list.owner_id,
                             true,
                             holding_target.contains(&list.list_id),

@@ -6,8 +6,9 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use starling_schema::Id;
-use starling_schema::feeds::{List, list_admits, reply_reaches};
+use starling_schema::feeds::{List, list_admits};
 use starling_schema::model::{NotificationKind, Post, Visibility, Window};
+use starling_schema::policy::home_takes_reply;
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError, all_ids as all_pages};
 
 /// Store reads in flight at once during one rebuild.
@@ -50,9 +51,8 @@ pub(crate) async fn newest_posts<S: Store>(
     let shown = |post: &Post| {
         post.id != Id::MIN
             && visible_to(post, user)
-            && reply_reaches(
-                post.author_id,
-                post.in_reply_to_account_id,
+            && home_takes_reply(
+                post,
                 user,
                 post.in_reply_to_account_id
                     .is_some_and(|to| followed.contains(&to)),
@@ -136,8 +136,7 @@ pub(crate) async fn newest_list_posts<S: Store>(
             && post.visibility != Visibility::Direct
             && list_admits(
                 list.replies_policy,
-                post.author_id,
-                to,
+                post,
                 owner,
                 to.is_some_and(|to| followed.contains(&to)),
                 to.is_some_and(|to| members.contains(&to)),

@@ -131,34 +131,25 @@ impl From<&List> for ListRef {
     }
 }
 
-/// Whether a post by `author` replying to `reply_to` reaches `reader`'s home timeline,
-/// given whether `reader` follows the account replied to (Mastodon's rule): a post that is
-/// not a reply to someone else always does; a reply to the reader does; otherwise only
-/// readers who follow the account replied to.
-pub fn reply_reaches(author: Id, reply_to: Option<Id>, reader: Id, follows_target: bool) -> bool {
-    match reply_to {
-        None => true,
-        Some(to) => to == author || to == reader || follows_target,
-    }
-}
-
-/// Whether a post by a member of a list belongs in that list's timeline, on top of the
-/// home rule ([`reply_reaches`] with the owner as reader), by the list's `replies_policy`:
-/// `followed` keeps what home keeps; `list` only replies to the owner or to other
-/// members; `none` only replies to the owner. Posts that are not replies to someone else
-/// always belong.
+/// Whether a post by a member of a list belongs in that list's timeline: home's reply
+/// rule first ([`crate::policy::home_takes_reply`] with the owner as reader), then the
+/// list's `replies_policy`: `followed` keeps what home keeps; `list` only replies to the
+/// owner or to other members; `none` only replies to the owner. Posts that are not replies
+/// to someone else always belong.
 pub fn list_admits(
     policy: RepliesPolicy,
-    author: Id,
-    reply_to: Option<Id>,
+    post: &Post,
     owner: Id,
     follows_target: bool,
     target_in_list: bool,
 ) -> bool {
-    if !reply_reaches(author, reply_to, owner, follows_target) {
+    if !crate::policy::home_takes_reply(post, owner, follows_target) {
         return false;
     }
-    if reply_to.is_none_or(|to| to == author || to == owner) {
+    if post
+        .in_reply_to_account_id
+        .is_none_or(|to| to == post.author_id || to == owner)
+    {
         return true;
     }
     match policy {
@@ -235,22 +226,21 @@ mod tests {
     const MEMBER: Id = Id(30);
     const STRANGER: Id = Id(40);
 
-    #[test]
-    fn replies_reach_home_only_where_the_reader_follows_whom_they_answer() {
-        // (reply_to, follows_target, reaches)
-        let cases = [
-            (None, false, true),
-            (Some(AUTHOR), false, true),
-            (Some(OWNER), false, true),
-            (Some(STRANGER), false, false),
-            (Some(STRANGER), true, true),
-        ];
-        for (reply_to, follows, want) in cases {
-            assert_eq!(
-                reply_reaches(AUTHOR, reply_to, OWNER, follows),
-                want,
-                "{reply_to:?} {follows}"
-            );
+    fn post(author: Id, visibility: Visibility, reblog_of: Option<Id>) -> Post {
+        Post {
+            id: Id(99),
+            author_id: author,
+            text: String::new(),
+            spoiler_text: String::new(),
+            sensitive: false,
+            visibility,
+            in_reply_to_id: None,
+            in_reply_to_account_id: None,
+            reblog_of,
+            mentions: Vec::new(),
+            hashtags: Vec::new(),
+            language: None,
+            created_at_ms: 0,
         }
     }
 
@@ -276,8 +266,10 @@ mod tests {
             (InList, Some(MEMBER), false, true, false),
         ];
         for (policy, reply_to, follows, in_list, want) in cases {
+            let mut post = post(AUTHOR, Visibility::Public, None);
+            post.in_reply_to_account_id = reply_to;
             assert_eq!(
-                list_admits(policy, AUTHOR, reply_to, OWNER, follows, in_list),
+                list_admits(policy, &post, OWNER, follows, in_list),
                 want,
                 "{policy:?} {reply_to:?} follows={follows} in_list={in_list}"
             );
@@ -286,21 +278,6 @@ mod tests {
 
     #[test]
     fn only_own_originals_not_direct_and_five_at_most_are_pinned() {
-        let post = |author: Id, visibility: Visibility, reblog_of: Option<Id>| Post {
-            id: Id(99),
-            author_id: author,
-            text: String::new(),
-            spoiler_text: String::new(),
-            sensitive: false,
-            visibility,
-            in_reply_to_id: None,
-            in_reply_to_account_id: None,
-            reblog_of,
-            mentions: Vec::new(),
-            hashtags: Vec::new(),
-            language: None,
-            created_at_ms: 0,
-        };
         // (post, pinned already, allowed)
         let cases = [
             (post(OWNER, Visibility::Public, None), 0, true),

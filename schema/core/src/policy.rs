@@ -166,7 +166,8 @@ mod tests {
         // (visibility, mentions viewer, viewer, relation, surface, sees)
         let anon: Option<Id> = None;
         let me = Some(VIEWER);
-        let cases: &[(Visibility, bool, Option<Id>, Relation, Surface, bool)] = &[
+        type Case = (Visibility, bool, Option<Id>, Relation, Surface, bool);
+        let cases: &[Case] = &[
             (Public, false, anon, none, Feed, true),
             (Unlisted, false, anon, none, Direct, true),
             (Private, false, anon, none, Direct, false),
