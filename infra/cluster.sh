@@ -64,14 +64,12 @@ status() {
     fi
 }
 
-down() {
-    local i name pid n
-    for ((i = ${#procs[@]} - 1; i >= 0; i--)); do
-        name=${procs[i]}
+stop_group() { # names...: SIGTERM to each, then wait for each (kill -9 after 15 s)
+    local name pid n
+    for name in "$@"; do
         alive "$name" && kill -TERM "$(pid_of "$name")" 2>/dev/null || true
     done
-    for ((i = ${#procs[@]} - 1; i >= 0; i--)); do
-        name=${procs[i]}
+    for name in "$@"; do
         pid=$(pid_of "$name") || continue
         n=0
         while kill -0 "$pid" 2>/dev/null && ((n < 150)); do sleep 0.1; n=$((n + 1)); done
@@ -81,6 +79,13 @@ down() {
         fi
         rm -f "$dir/$name.pid"
     done
+}
+
+down() {
+    # Starling's processes first, while NATS and Redis still answer: a stopping fan-out
+    # worker or indexer acks what it finished and flushes to NATS before it exits.
+    stop_group haproxy indexer2 indexer1 fanout2 fanout1 api2 api1
+    stop_group redis3 redis2 redis1 nats3 nats2 nats1
     echo "cluster stopped (logs kept in $dir)"
 }
 

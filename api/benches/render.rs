@@ -26,6 +26,7 @@ fn account(i: u64) -> Account {
         role: Role::User,
         suspended: false,
         created_at_ms: 1_700_000_000_000,
+        profile: Default::default(),
     }
 }
 
@@ -113,6 +114,7 @@ fn render_cached(p: &Page, c: &Cached) -> Json {
                 pinned: false,
             },
             own: false,
+            muted: false,
             reblog,
         };
         let mut out = String::new();

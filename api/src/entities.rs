@@ -120,10 +120,27 @@ struct AccountStatic<'a> {
     header: &'a str,
     header_static: &'a str,
     emojis: [(); 0],
-    fields: [(); 0],
+    fields: Vec<FieldJson>,
 }
 
-/// An account's members that never change (render once, cache by id).
+/// A profile field as shown (`value` is HTML); `verified_at` is always null here.
+#[derive(Serialize)]
+struct FieldJson {
+    name: String,
+    value: String,
+    verified_at: Option<()>,
+}
+
+/// A profile field as its owner typed it (`source.fields`).
+#[derive(Serialize)]
+struct FieldSource<'a> {
+    name: &'a str,
+    value: &'a str,
+    verified_at: Option<()>,
+}
+
+/// An account's members that change only when it is edited (render once, cache by id;
+/// an edit drops the cached copy on every node).
 pub fn account_members(a: &Account, base: &str) -> String {
     let avatar = format!("{base}/avatars/original/missing.png");
     let header = format!("{base}/headers/original/missing.png");
@@ -134,7 +151,7 @@ pub fn account_members(a: &Account, base: &str) -> String {
         display_name: &a.display_name,
         locked: a.locked,
         bot: a.bot,
-        discoverable: true,
+        discoverable: a.profile.discoverable,
         group: false,
         // Mastodon reports the day an account was made, at midnight.
         created_at: format!("{}T00:00:00.000Z", date(a.created_at_ms)),
@@ -150,8 +167,34 @@ pub fn account_members(a: &Account, base: &str) -> String {
         header: &header,
         header_static: &header,
         emojis: [],
-        fields: [],
+        fields: a
+            .profile
+            .fields
+            .iter()
+            .map(|f| FieldJson {
+                name: crate::text::escape(&f.name),
+                value: field_html(&f.value),
+                verified_at: None,
+            })
+            .collect(),
     })
+}
+
+/// A profile field's value as HTML: escaped text, its links as anchors.
+fn field_html(value: &str) -> String {
+    use crate::text::{Segment, escape, segments};
+    segments(value)
+        .into_iter()
+        .map(|seg| match seg {
+            Segment::Link(url) => format!(
+                "<a href=\"{0}\" rel=\"nofollow noopener noreferrer me\" target=\"_blank\">{0}</a>",
+                escape(url)
+            ),
+            Segment::Text(t) => escape(t),
+            Segment::Mention(name) => format!("@{}", escape(name)),
+            Segment::Hashtag(tag) => format!("#{}", escape(tag)),
+        })
+        .collect()
 }
 
 /// A value's JSON object members, without the braces.
@@ -192,23 +235,38 @@ pub fn account(a: &Account, counts: &AccountCounts, base: &str) -> Json {
 struct Source<'a> {
     privacy: &'static str,
     sensitive: bool,
-    language: Option<()>,
+    language: Option<&'a str>,
     note: &'a str,
-    fields: [(); 0],
+    fields: Vec<FieldSource<'a>>,
     follow_requests_count: u64,
 }
 
-/// `verify_credentials` adds the editable source of the profile.
-pub fn credential_account(a: &Account, counts: &AccountCounts, base: &str) -> Json {
+/// `verify_credentials` adds the editable source of the profile and how many follow
+/// requests wait.
+pub fn credential_account(
+    a: &Account,
+    counts: &AccountCounts,
+    follow_requests: u64,
+    base: &str,
+) -> Json {
+    let p = &a.profile;
     account(a, counts, base).with_member(
         "source",
         &Json::of(&Source {
-            privacy: "public",
-            sensitive: false,
-            language: None,
+            privacy: p.privacy.as_str(),
+            sensitive: p.sensitive,
+            language: p.language.as_deref(),
             note: &a.note,
-            fields: [],
-            follow_requests_count: 0,
+            fields: p
+                .fields
+                .iter()
+                .map(|f| FieldSource {
+                    name: &f.name,
+                    value: &f.value,
+                    verified_at: None,
+                })
+                .collect(),
+            follow_requests_count: follow_requests,
         }),
     )
 }
@@ -348,6 +406,8 @@ pub struct StatusState<'a> {
     pub flags: ViewerFlags,
     /// Whether the viewer wrote it (`pinned` is `false` then, `null` otherwise).
     pub own: bool,
+    /// Whether the viewer muted its thread.
+    pub muted: bool,
     /// The reblogged original, rendered.
     pub reblog: Option<&'a str>,
 }
@@ -360,12 +420,13 @@ pub fn write_status(out: &mut String, members: &str, account: &str, s: &StatusSt
     out.push_str(account);
     let _ = write!(
         out,
-        ",\"reblogs_count\":{},\"favourites_count\":{},\"replies_count\":{},\"favourited\":{},\"reblogged\":{},\"muted\":false,\"bookmarked\":{},\"pinned\":{},\"filtered\":[],\"reblog\":{}}}",
+        ",\"reblogs_count\":{},\"favourites_count\":{},\"replies_count\":{},\"favourited\":{},\"reblogged\":{},\"muted\":{},\"bookmarked\":{},\"pinned\":{},\"filtered\":[],\"reblog\":{}}}",
         s.counts.reblogs,
         s.counts.favourites,
         s.counts.replies,
         s.flags.favourited,
         s.flags.reblogged,
+        s.muted,
         s.flags.bookmarked,
         match (s.own, s.flags.pinned) {
             (true, true) => "true",
@@ -407,7 +468,7 @@ pub fn relationship(r: &Relationship) -> Json {
         blocked_by: r.blocked_by,
         muting: r.muting,
         muting_notifications: r.muting_notifications,
-        requested: false,
+        requested: r.requested,
         requested_by: false,
         domain_blocking: false,
         endorsed: false,

@@ -20,27 +20,37 @@ use crate::scopes::{self, Need};
 /// missing). `key[]=a&key[]=b` arrays work in forms.
 pub struct Body<T>(pub T);
 
+/// The request's `Content-Type`, as sent (empty when missing).
+pub(crate) fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The whole body, within `max_body_bytes` (413 beyond it).
+pub(crate) async fn body_bytes(
+    bytes: impl Future<Output = Result<web::Bytes, actix_web::Error>>,
+) -> Result<web::Bytes, ApiError> {
+    bytes
+        .await
+        .map_err(|e| match e.as_error::<actix_web::error::PayloadError>() {
+            Some(actix_web::error::PayloadError::Overflow) => ApiError::too_large(),
+            _ => ApiError::invalid(format!("Could not read the request body: {e}")),
+        })
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type_raw = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let content_type_raw = content_type(req);
         let content_type = content_type_raw.to_ascii_lowercase();
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let bytes =
-                bytes
-                    .await
-                    .map_err(|e| match e.as_error::<actix_web::error::PayloadError>() {
-                        Some(actix_web::error::PayloadError::Overflow) => ApiError::too_large(),
-                        _ => ApiError::invalid(format!("Could not read the request body: {e}")),
-                    })?;
+            let bytes = body_bytes(bytes).await?;
             let parsed = if content_type.starts_with("application/json") {
                 let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
                     b"{}"
@@ -65,7 +75,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
 
 /// The text fields of a `multipart/form-data` body, in order (`key[]` repeats as in forms).
 /// File parts are refused: nothing here takes uploads yet.
-async fn multipart_fields(
+pub(crate) async fn multipart_fields(
     content_type: &str,
     bytes: web::Bytes,
 ) -> Result<Vec<(String, String)>, ApiError> {

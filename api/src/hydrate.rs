@@ -95,7 +95,7 @@ pub async fn statuses_by_id(
     author_ids.sort_unstable();
     author_ids.dedup();
     let post_ids: Vec<Id> = all.iter().map(|p| p.id).collect();
-    let (authors, members, counts, flags) = futures::try_join!(
+    let (authors, members, counts, flags, muted) = futures::try_join!(
         Accounts::load(api, &author_ids),
         api.status_members_of(&all),
         async { Ok(api.store.post_counts(&post_ids).await?) },
@@ -105,6 +105,7 @@ pub async fn statuses_by_id(
                 None => Vec::new(),
             })
         },
+        muted_threads(api, viewer, &all),
     )?;
     let counts: HashMap<Id, PostCounts> = post_ids.iter().copied().zip(counts).collect();
     let flags: HashMap<Id, ViewerFlags> = post_ids.iter().copied().zip(flags).collect();
@@ -123,6 +124,7 @@ pub async fn statuses_by_id(
                 counts: counts.get(&p.id).copied().unwrap_or_default(),
                 flags: flags.get(&p.id).copied().unwrap_or_default(),
                 own: viewer == Some(p.author_id),
+                muted: muted.contains(&p.id),
                 reblog,
             },
         );
@@ -145,6 +147,39 @@ pub async fn statuses_by_id(
         }
     }
     Ok(out)
+}
+
+/// The root of the thread `post` belongs to, walking up through the post cache.
+pub async fn thread_root(api: &Api, post: &Post) -> ApiResult<Id> {
+    starling_schema::thread::root_of(post.id, post.in_reply_to_id, |id| async move {
+        Ok(api
+            .posts_by_ids(&[id])
+            .await?
+            .first()
+            .and_then(|p| p.in_reply_to_id))
+    })
+    .await
+}
+
+/// Which of `posts` belong to a thread `viewer` muted (one store read for the page).
+async fn muted_threads(
+    api: &Api,
+    viewer: Option<Id>,
+    posts: &[&Arc<Post>],
+) -> ApiResult<HashSet<Id>> {
+    let Some(viewer) = viewer else {
+        return Ok(HashSet::new());
+    };
+    let mut roots = Vec::with_capacity(posts.len());
+    for p in posts {
+        roots.push(thread_root(api, p).await?);
+    }
+    let muted = api.store.muted_conversations(viewer, &roots).await?;
+    Ok(posts
+        .iter()
+        .zip(muted)
+        .filter_map(|(p, m)| m.then_some(p.id))
+        .collect())
 }
 
 /// Whether `viewer` may see `post`: public and unlisted posts to anyone, private ones to

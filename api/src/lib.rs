@@ -177,6 +177,20 @@ impl Api {
         self.account_members.invalidate(&id).await;
     }
 
+    /// An account was edited here: forget it, and tell every other api node to forget it
+    /// too, so the edit shows everywhere at once.
+    pub async fn account_changed(&self, id: Id) {
+        self.forget_account(id).await;
+        let event = starling_schema::events::LiveEvent::AccountChanged { account: id };
+        if let Err(e) = self
+            .bus
+            .publish_live(&starling_bus::Channel::Revoked, &event)
+            .await
+        {
+            tracing::warn!(error = %e, "could not tell other nodes of an edited account; their caches forget it within 60 s");
+        }
+    }
+
     /// The accounts `viewer` blocks, is blocked by or mutes, through the cache.
     pub async fn shunned(&self, viewer: Id) -> ApiResult<Arc<HashSet<Id>>> {
         if let Some(hit) = self.shunned.get(&viewer).await {

@@ -114,6 +114,10 @@ const ROUTES: &[Route] = &[
     // Accounts.
     Route("POST", "/api/v1/accounts", "Register an account (app token)", Who::Token, "", "username:s! email:s! password:s! agreement:b! locale:s reason:s", Ok::Object),
     Route("GET", "/api/v1/accounts/verify_credentials", "The signed-in account", Who::User, "", "", Ok::Account),
+    Route("PATCH", "/api/v1/accounts/update_credentials", "Edit your profile (form, JSON or multipart; fields_attributes[N][name|value] up to 4)", Who::User, "", "display_name:s note:s locked:b bot:b discoverable:b source[privacy]:s source[sensitive]:b source[language]:s", Ok::Account),
+    Route("GET", "/api/v1/follow_requests", "Who asks to follow you", Who::User, PAGE, "", Ok::Accounts),
+    Route("POST", "/api/v1/follow_requests/{id}/authorize", "Accept a follow request", Who::User, "", "", Ok::Relationship),
+    Route("POST", "/api/v1/follow_requests/{id}/reject", "Turn a follow request down", Who::User, "", "", Ok::Relationship),
     Route("GET", "/api/v1/accounts/lookup", "An account by its name", Who::Public, "acct:s!", "", Ok::Account),
     Route("GET", "/api/v1/accounts/relationships", "Relationships with accounts", Who::User, "id[]:s[] with_suspended:b", "", Ok::Relationships),
     Route("GET", "/api/v1/accounts/{id}", "An account", Who::Public, "", "", Ok::Account),
@@ -137,6 +141,8 @@ const ROUTES: &[Route] = &[
     Route("POST", "/api/v1/statuses/{id}/unfavourite", "Undo a favourite", Who::User, "", "", Ok::Status),
     Route("POST", "/api/v1/statuses/{id}/reblog", "Reblog a status", Who::User, "", "visibility:s", Ok::Status),
     Route("POST", "/api/v1/statuses/{id}/unreblog", "Undo a reblog", Who::User, "", "", Ok::Status),
+    Route("POST", "/api/v1/statuses/{id}/mute", "Mute the status's thread (no more notifications from it)", Who::User, "", "", Ok::Status),
+    Route("POST", "/api/v1/statuses/{id}/unmute", "Unmute the status's thread", Who::User, "", "", Ok::Status),
     Route("GET", "/api/v1/statuses/{id}/favourited_by", "Who favourited a status", Who::Public, PAGE, "", Ok::Accounts),
     Route("GET", "/api/v1/statuses/{id}/reblogged_by", "Who reblogged a status", Who::Public, PAGE, "", Ok::Accounts),
     // Timelines and search.

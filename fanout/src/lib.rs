@@ -181,6 +181,24 @@ impl<S: Store + Clone> Fanout<S> {
                 follower_id,
                 followee_id,
             } => self.unfollow(*follower_id, *followee_id).await,
+            Event::FollowRequested {
+                follower_id,
+                followee_id,
+            } => self
+                .notify(NewNotification {
+                    account_id: *followee_id,
+                    kind: NotificationKind::FollowRequest,
+                    from_account_id: *follower_id,
+                    post_id: None,
+                })
+                .await
+                .map(drop),
+            // Accepted: the new follower's timeline takes the account's posts, private ones
+            // included; the account was told of the request already.
+            Event::FollowAuthorized {
+                follower_id,
+                followee_id,
+            } => self.follow(*follower_id, *followee_id).await,
             Event::Blocked {
                 account_id,
                 target_id,
@@ -214,7 +232,8 @@ impl<S: Store + Clone> Fanout<S> {
     }
 
     /// Create a notification unless it would go to its own cause, the recipient blocks or
-    /// is blocked by the actor, or mutes the actor's notifications; or it exists already
+    /// is blocked by the actor, mutes the actor's notifications or the post's thread; or it
+    /// exists already
     /// (a redelivered event). Returns the notification created, if any. Every notification
     /// is made here, so whatever announces new ones (streaming) hooks on here.
     pub async fn notify(&self, new: NewNotification) -> Result<Option<Notification>, FanoutError> {
@@ -230,6 +249,23 @@ impl<S: Store + Clone> Fanout<S> {
             .any(|r| r.blocking || r.blocked_by || r.muting_notifications)
         {
             return Ok(None);
+        }
+        // A thread the recipient muted tells them nothing more (mentions, favourites and
+        // reblogs of its posts alike).
+        if let Some(post) = new.post_id
+            && let Some(post) = self.store.posts_by_ids(&[post]).await?.first()
+        {
+            let root = starling_store::thread_root(&self.store, post).await?;
+            if self
+                .store
+                .muted_conversations(new.account_id, &[root])
+                .await?
+                .first()
+                .copied()
+                .unwrap_or(false)
+            {
+                return Ok(None);
+            }
         }
         match self.store.notify(new).await {
             Ok(created) => {

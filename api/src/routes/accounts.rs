@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use starling_schema::Id;
 use starling_schema::events::Event;
-use starling_schema::model::{NewAccount, NewToken, Role, Visibility};
+use starling_schema::model::{NewAccount, NewToken, Page, Role, Visibility, Window};
 use starling_store::Store;
 
 use super::path_id;
@@ -138,9 +138,7 @@ async fn register(
 }
 
 async fn verify_credentials(api: web::Data<Api>, auth: Auth) -> ApiResult<HttpResponse> {
-    let counts = api.store.account_counts(&[auth.account.id]).await?;
-    let counts = counts.first().copied().unwrap_or_default();
-    Ok(entities::credential_account(&auth.account, &counts, api.base_url()).response())
+    super::profile::credential_account(&api, &auth.account).await
 }
 
 async fn account_json(api: &Api, id: Id) -> ApiResult<Json> {
@@ -392,10 +390,20 @@ async fn follow(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let (me, target) = (auth.account.id, path_id(&path)?);
-    let changed = api.store.follow(me, target).await?;
-    let event = Event::Followed {
-        follower_id: me,
-        followee_id: target,
+    // A locked account decides who follows it: the follow waits as a request.
+    let locked = api.account(target).await?.is_some_and(|a| a.locked);
+    let (changed, event) = if locked {
+        let event = Event::FollowRequested {
+            follower_id: me,
+            followee_id: target,
+        };
+        (api.store.request_follow(me, target).await?, event)
+    } else {
+        let event = Event::Followed {
+            follower_id: me,
+            followee_id: target,
+        };
+        (api.store.follow(me, target).await?, event)
     };
     settle(&api, me, target, changed, event).await
 }
@@ -482,19 +490,31 @@ async fn unmute(
     settle(&api, me, target, changed, event).await
 }
 
+/// A page of one of the signed-in user's own lists of accounts, which `read` pages (40 by
+/// default, at most 80), with its Link header.
+pub(super) async fn own_list<F, Fut>(
+    req: HttpRequest,
+    api: &Api,
+    page: &PageParams,
+    read: F,
+) -> ApiResult<HttpResponse>
+where
+    F: FnOnce(Window) -> Fut,
+    Fut: std::future::Future<Output = starling_store::Result<Page<Id>>>,
+{
+    let cursor = page.cursor_with(40, 80)?;
+    let ids = read(cursor.window).await?.items;
+    account_list(req, api, ids, cursor.reverse).await
+}
+
 async fn blocks(
     req: HttpRequest,
     api: web::Data<Api>,
     auth: Auth,
     Query(page): Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let cursor = page.cursor_with(40, 80)?;
-    let ids = api
-        .store
-        .blocks_of(auth.account.id, cursor.window)
-        .await?
-        .items;
-    account_list(req, &api, ids, cursor.reverse).await
+    let me = auth.account.id;
+    own_list(req, &api, &page, |w| api.store.blocks_of(me, w)).await
 }
 
 async fn mutes(
@@ -503,11 +523,6 @@ async fn mutes(
     auth: Auth,
     Query(page): Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let cursor = page.cursor_with(40, 80)?;
-    let ids = api
-        .store
-        .mutes_of(auth.account.id, cursor.window)
-        .await?
-        .items;
-    account_list(req, &api, ids, cursor.reverse).await
+    let me = auth.account.id;
+    own_list(req, &api, &page, |w| api.store.mutes_of(me, w)).await
 }

@@ -15,6 +15,7 @@ pub(crate) mod notifications;
 mod notifications_v2;
 pub(crate) mod oauth;
 mod ops;
+mod profile;
 mod search;
 mod startup;
 mod statuses;
@@ -25,6 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     instance::configure(cfg);
     oauth::configure(cfg);
     discovery::configure(cfg);
+    // Before `accounts`: `update_credentials` is not an account id.
+    profile::configure(cfg);
     search::configure_accounts(cfg);
     accounts::configure(cfg);
     statuses::configure(cfg);

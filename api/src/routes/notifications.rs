@@ -31,11 +31,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-pub(crate) const ALL: [NotificationKind; 4] = [
+pub(crate) const ALL: [NotificationKind; 5] = [
     NotificationKind::Mention,
     NotificationKind::Follow,
     NotificationKind::Favourite,
     NotificationKind::Reblog,
+    NotificationKind::FollowRequest,
 ];
 
 #[derive(Deserialize)]
@@ -59,7 +60,7 @@ struct ListQuery {
 }
 
 /// The kinds to list, or `None` for all. Types this server never creates (`poll`,
-/// `follow_request`...) select nothing, as on Mastodon.
+/// `update`...) select nothing, as on Mastodon.
 pub(crate) fn kinds(types: &[String], exclude: &[String]) -> Option<Vec<NotificationKind>> {
     if types.is_empty() && exclude.is_empty() {
         return None;

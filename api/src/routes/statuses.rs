@@ -29,6 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/v1/statuses/{id}/reblog", web::post().to(reblog))
         .route("/api/v1/statuses/{id}/unreblog", web::post().to(unreblog))
+        .route("/api/v1/statuses/{id}/mute", web::post().to(mute))
+        .route("/api/v1/statuses/{id}/unmute", web::post().to(unmute))
         .route(
             "/api/v1/statuses/{id}/favourited_by",
             web::get().to(favourited_by),
@@ -148,6 +150,31 @@ async fn unreblog(
         .await?;
     }
     one_status(&api, me, original).await
+}
+
+/// Mute (or unmute) the thread of a status the viewer may see: no notifications from any
+/// post of it reach them while it is muted, and its statuses say `muted: true`.
+async fn set_thread_muted(api: &Api, me: Id, raw: &str, muted: bool) -> ApiResult<HttpResponse> {
+    let post = action_target(api, me, path_id(raw)?).await?;
+    let root = hydrate::thread_root(api, &post).await?;
+    if muted {
+        api.store.mute_conversation(me, root).await?;
+    } else {
+        api.store.unmute_conversation(me, root).await?;
+    }
+    one_status(api, me, post).await
+}
+
+async fn mute(api: web::Data<Api>, auth: Auth, path: web::Path<String>) -> ApiResult<HttpResponse> {
+    set_thread_muted(&api, auth.account.id, &path, true).await
+}
+
+async fn unmute(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    set_thread_muted(&api, auth.account.id, &path, false).await
 }
 
 /// `{ancestors, descendants}`: the chain of posts replied to, oldest first, and the replies
@@ -315,8 +342,10 @@ async fn create(
             "Validation failed: scheduled posts are not supported by this server",
         ));
     }
+    // What the client leaves out, the author's post defaults (`source` of the profile) fill.
+    let defaults = &auth.account.profile;
     let visibility = match form.visibility.as_deref().filter(|v| !v.is_empty()) {
-        None => Visibility::Public,
+        None => defaults.privacy,
         Some(v) => Visibility::parse(v).ok_or_else(|| {
             ApiError::invalid(format!("Validation failed: unknown visibility {v:?}"))
         })?,
@@ -366,12 +395,15 @@ async fn create(
                 hashtags: text::hashtags(&body),
                 text: body,
                 spoiler_text: form.spoiler_text.unwrap_or_default(),
-                sensitive: form.sensitive.unwrap_or(false),
+                sensitive: form.sensitive.unwrap_or(defaults.sensitive),
                 visibility,
                 in_reply_to_id,
                 reblog_of: None,
                 mentions,
-                language: form.language.filter(|l| !l.is_empty()),
+                language: form
+                    .language
+                    .filter(|l| !l.is_empty())
+                    .or_else(|| defaults.language.clone()),
             },
             key.as_deref(),
         )

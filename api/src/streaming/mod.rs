@@ -749,8 +749,8 @@ async fn account_changed(api: &Api, account: Id) {
 }
 
 /// Close this node's streams of tokens revoked on any node, and forget them at once; forget
-/// posts deleted on any node, and the block and mute sets that a block or mute on any node
-/// changed.
+/// posts deleted on any node, accounts edited on any node, and the block and mute sets that
+/// a block or mute on any node changed.
 async fn watch_revocations(api: Arc<Api>) {
     let mut backoff = Duration::from_millis(200);
     loop {

@@ -20,7 +20,8 @@ pub const WIRE_VERSION: u32 = 1;
 pub enum Event {
     #[serde(rename = "account.created")]
     AccountCreated { account: Account },
-    /// An operator changed the account (suspension, role): readers and indexes refresh it.
+    /// The account changed (its owner edited the profile, or an operator suspended it or
+    /// changed its role): readers and indexes refresh it.
     #[serde(rename = "account.updated")]
     AccountUpdated { account: Account },
     /// An operator deleted the account; its posts were deleted first, each with its event.
@@ -42,6 +43,13 @@ pub enum Event {
     Followed { follower_id: Id, followee_id: Id },
     #[serde(rename = "follow.deleted")]
     Unfollowed { follower_id: Id, followee_id: Id },
+    /// `follower_id` asked to follow the locked `followee_id`, who has not decided yet.
+    #[serde(rename = "follow_request.created")]
+    FollowRequested { follower_id: Id, followee_id: Id },
+    /// `followee_id` accepted `follower_id`'s request: a follow now stands between them, as
+    /// after `follow.created`, but nobody is notified of it.
+    #[serde(rename = "follow_request.authorized")]
+    FollowAuthorized { follower_id: Id, followee_id: Id },
     #[serde(rename = "block.created")]
     Blocked { account_id: Id, target_id: Id },
     #[serde(rename = "block.deleted")]
@@ -88,6 +96,8 @@ impl Event {
             Event::PostDeleted { .. } => "post.deleted",
             Event::Followed { .. } => "follow.created",
             Event::Unfollowed { .. } => "follow.deleted",
+            Event::FollowRequested { .. } => "follow_request.created",
+            Event::FollowAuthorized { .. } => "follow_request.authorized",
             Event::Blocked { .. } => "block.created",
             Event::Unblocked { .. } => "block.deleted",
             Event::Muted { .. } => "mute.created",

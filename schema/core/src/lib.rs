@@ -12,8 +12,10 @@ pub mod feeds;
 pub mod ids;
 pub mod model;
 pub mod policy;
+pub mod profile;
 pub mod settings;
 pub mod startup;
+pub mod thread;
 pub mod validate;
 
 pub use error::{ErrorKind, Invalid};

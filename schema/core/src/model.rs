@@ -28,6 +28,28 @@ pub struct Account {
     pub role: Role,
     pub suspended: bool,
     pub created_at_ms: u64,
+    /// What only the owner edits (fields, post defaults); older rows read the default.
+    #[serde(default)]
+    pub profile: crate::profile::Profile,
+}
+
+impl Account {
+    /// A new local account as every backend creates it (registration and imports alike):
+    /// unlocked, not suspended, empty note, default profile, created when its id was minted.
+    pub fn local(id: Id, username: String, display_name: String, bot: bool, role: Role) -> Account {
+        Account {
+            id,
+            username,
+            display_name,
+            note: String::new(),
+            locked: false,
+            bot,
+            role,
+            suspended: false,
+            created_at_ms: id.unix_ms(),
+            profile: crate::profile::Profile::default(),
+        }
+    }
 }
 
 /// What registration supplies. Its `Debug` hides the password.
@@ -271,6 +293,9 @@ pub struct Relationship {
     pub blocked_by: bool,
     pub muting: bool,
     pub muting_notifications: bool,
+    /// The first account asked to follow the target, which has not decided yet.
+    #[serde(default)]
+    pub requested: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -280,6 +305,8 @@ pub enum NotificationKind {
     Follow,
     Favourite,
     Reblog,
+    /// Someone asked to follow a locked account.
+    FollowRequest,
 }
 
 impl NotificationKind {
@@ -289,6 +316,7 @@ impl NotificationKind {
             NotificationKind::Follow => "follow",
             NotificationKind::Favourite => "favourite",
             NotificationKind::Reblog => "reblog",
+            NotificationKind::FollowRequest => "follow_request",
         }
     }
 
@@ -298,6 +326,7 @@ impl NotificationKind {
             "follow" => NotificationKind::Follow,
             "favourite" => NotificationKind::Favourite,
             "reblog" => NotificationKind::Reblog,
+            "follow_request" => NotificationKind::FollowRequest,
             _ => return None,
         })
     }

@@ -528,6 +528,26 @@ pub enum ReplicationClass {
 }
 
 impl Replication {
+    /// The fewest replicas any datacenter keeps of a row.
+    pub fn min_factor(&self) -> u32 {
+        match self.class {
+            ReplicationClass::SimpleStrategy => self.factor,
+            ReplicationClass::NetworkTopologyStrategy => {
+                self.datacenters.values().copied().min().unwrap_or(0)
+            }
+        }
+    }
+
+    /// Whether the crash of one CQL server can lose writes it acknowledged, given its
+    /// `commitlog_sync` setting: when a row has a single replica and the server acknowledges
+    /// before its commit log is on disk (`periodic`, the default of Cassandra and ScyllaDB;
+    /// `batch` and `group` wait for the disk). With more replicas, the others keep what a
+    /// quorum acknowledged. An unknown setting (an older server) is not taken for a risk.
+    pub fn crash_can_lose_acknowledged(&self, commitlog_sync: &str) -> bool {
+        let mode = commitlog_sync.trim().trim_matches('"');
+        self.min_factor() <= 1 && mode.eq_ignore_ascii_case("periodic")
+    }
+
     /// The CQL map literal for `CREATE KEYSPACE ... WITH replication = `.
     pub fn to_cql(&self) -> String {
         match self.class {
@@ -677,6 +697,44 @@ impl Settings {
 mod tests {
     use super::*;
     use figment::Jail;
+
+    #[test]
+    fn a_crash_loses_acknowledged_writes_only_on_one_replica_synced_periodically() {
+        let simple = |factor| Replication {
+            factor,
+            ..Replication::default()
+        };
+        let dcs = |factors: &[u32]| Replication {
+            class: ReplicationClass::NetworkTopologyStrategy,
+            factor: 0,
+            datacenters: factors
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (format!("dc{i}"), *f))
+                .collect(),
+        };
+        let cases = [
+            (simple(1), "periodic", true),
+            // ScyllaDB's system.config quotes its values.
+            (simple(1), "\"periodic\"", true),
+            (simple(1), "Periodic", true),
+            (simple(1), "batch", false),
+            (simple(1), "group", false),
+            (simple(1), "", false),
+            (simple(3), "periodic", false),
+            (simple(2), "periodic", false),
+            (dcs(&[3, 1]), "periodic", true),
+            (dcs(&[3, 3]), "periodic", false),
+            (dcs(&[3, 1]), "batch", false),
+        ];
+        for (replication, mode, risky) in cases {
+            assert_eq!(
+                replication.crash_can_lose_acknowledged(mode),
+                risky,
+                "{replication:?} with commitlog_sync {mode:?}"
+            );
+        }
+    }
 
     #[test]
     fn each_layer_overrides_the_one_before() {

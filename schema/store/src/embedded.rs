@@ -31,6 +31,7 @@ use starling_schema::model::{
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Order,
     Page, Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
+use starling_schema::profile::ProfileUpdate;
 use starling_schema::settings::{EmbeddedSettings, Limits};
 use starling_schema::validate;
 
@@ -40,6 +41,7 @@ use starling_schema::startup::{
 };
 
 mod feeds;
+mod social;
 mod startup;
 use crate::{IDEMPOTENCY_TTL_MS, Result, SCHEMA_VERSION, Scan, Store, StoreError, check};
 pub(crate) use startup::build_filter;
@@ -109,6 +111,10 @@ struct Tables {
     filters: SingleWriterTxKeyspace,
     announcements: SingleWriterTxKeyspace,
     announcement_dismissals: SingleWriterTxKeyspace,
+    // follow requests (schema version 6, see `social.rs`)
+    follow_requests: SingleWriterTxKeyspace,
+    follow_requests_sent: SingleWriterTxKeyspace,
+    conversation_mutes: SingleWriterTxKeyspace,
     // lists and marks (schema version 6, see `feeds.rs`)
     lists: SingleWriterTxKeyspace,
     list_members: SingleWriterTxKeyspace,
@@ -229,6 +235,7 @@ fn notification_key(n: &NewNotification) -> Vec<u8> {
         NotificationKind::Follow => 2,
         NotificationKind::Favourite => 3,
         NotificationKind::Reblog => 4,
+        NotificationKind::FollowRequest => 5,
     };
     let mut key = Vec::with_capacity(25);
     key.extend_from_slice(&k1(n.account_id));
@@ -380,6 +387,11 @@ impl EmbeddedStore {
             announcements: open("announcements").ctx("opening table announcements")?,
             announcement_dismissals: open("announcement_dismissals")
                 .ctx("opening table announcement_dismissals")?,
+            follow_requests: open("follow_requests").ctx("opening table follow_requests")?,
+            follow_requests_sent: open("follow_requests_sent")
+                .ctx("opening table follow_requests_sent")?,
+            conversation_mutes: open("conversation_mutes")
+                .ctx("opening table conversation_mutes")?,
             lists: open("lists").ctx("opening table lists")?,
             list_members: open("list_members").ctx("opening table list_members")?,
             member_lists: open("member_lists").ctx("opening table member_lists")?,
@@ -467,7 +479,9 @@ impl EmbeddedStore {
             .meta
             .get("schema_version")
             .ctx("reading the schema version")?;
-        if at.is_some_and(|v| v.as_ref() >= SCHEMA_VERSION.to_be_bytes().as_slice()) {
+        // Version 5 itself, not the current one: data written at 5 or later is indexed.
+        const EMAIL_INDEX_VERSION: u32 = 5;
+        if at.is_some_and(|v| v.as_ref() >= EMAIL_INDEX_VERSION.to_be_bytes().as_slice()) {
             return Ok(());
         }
         let snap = self.snapshot();
@@ -621,6 +635,45 @@ fn dec(n: &mut u64) {
     *n = n.saturating_sub(1);
 }
 
+/// Both accounts exist and no block stands between them, or why `follower` may not follow
+/// (or ask to follow) `followee`.
+fn may_follow(tx: &Tx<'_>, t: &Tables, follower: Id, followee: Id) -> Result<()> {
+    require_account(tx, t, follower)?;
+    require_account(tx, t, followee)?;
+    if exists(tx, &t.blocks, k2(follower, followee))?
+        || exists(tx, &t.blocks, k2(followee, follower))?
+    {
+        return Err(StoreError::Forbidden(
+            "a block stands between these accounts",
+        ));
+    }
+    Ok(())
+}
+
+/// Add the follow edge both ways with its counts; false if it stood already.
+fn add_follow(tx: &mut Tx<'_>, t: &Tables, follower: Id, followee: Id) -> Result<bool> {
+    if exists(tx, &t.following, k2(follower, followee))? {
+        return Ok(false);
+    }
+    let at = now_ms().to_be_bytes();
+    tx.insert(&t.following, k2(follower, followee), at);
+    tx.insert(&t.followers, k2(followee, follower), at);
+    bump_account(tx, t, follower, |c| c.following += 1)?;
+    bump_account(tx, t, followee, |c| c.followers += 1)?;
+    Ok(true)
+}
+
+/// The second ids of partition `p` of `table` (keys `p ++ id`), whole.
+fn partition_ids(tx: &Tx<'_>, table: &SingleWriterTxKeyspace, p: Id) -> Result<Vec<Id>> {
+    tx.prefix(table, k1(p))
+        .map(|row| {
+            let key = row.key().ctx("listing an account's rows")?;
+            Id::from_be_slice(key.get(8..16).unwrap_or_default())
+                .ok_or_else(|| StoreError::backend("listing an account's rows", "short key"))
+        })
+        .collect()
+}
+
 fn remove_follow(tx: &mut Tx<'_>, t: &Tables, follower: Id, followee: Id) -> Result<bool> {
     if !exists(tx, &t.following, k2(follower, followee))? {
         return Ok(false);
@@ -738,17 +791,8 @@ impl Store for EmbeddedStore {
                 return Err(StoreError::Conflict(EMAIL_TAKEN.into()));
             }
             let id = inner.mint()?;
-            let account = Account {
-                id,
-                display_name: new.display_name.unwrap_or_default(),
-                username,
-                note: String::new(),
-                locked: false,
-                bot: new.bot,
-                role: new.role,
-                suspended: false,
-                created_at_ms: id.unix_ms(),
-            };
+            let display_name = new.display_name.unwrap_or_default();
+            let account = Account::local(id, username, display_name, new.bot, new.role);
             put(tx, &t.accounts, k1(id), &account)?;
             tx.insert(&t.usernames, key.as_str(), k1(id));
             if let Some(email) = &email_key {
@@ -784,17 +828,8 @@ impl Store for EmbeddedStore {
                     continue;
                 }
                 let id = inner.mint()?;
-                let account = Account {
-                    id,
-                    username,
-                    display_name: new.display_name.unwrap_or_default(),
-                    note: String::new(),
-                    locked: false,
-                    bot: new.bot,
-                    role: Role::User,
-                    suspended: false,
-                    created_at_ms: id.unix_ms(),
-                };
+                let display_name = new.display_name.unwrap_or_default();
+                let account = Account::local(id, username, display_name, new.bot, Role::User);
                 put(tx, &t.accounts, k1(id), &account)?;
                 tx.insert(&t.usernames, key.as_str(), k1(id));
                 put(tx, &t.account_counts, k1(id), &AccountCounts::default())?;
@@ -854,6 +889,10 @@ impl Store for EmbeddedStore {
             Some(id) => get(&snap, &t.accounts, &id),
             None => Ok(None),
         }
+    }
+
+    async fn update_profile(&self, id: Id, update: ProfileUpdate) -> Result<Account> {
+        self.update_profile_(id, update).await
     }
 
     async fn verify_password(&self, username: &str, password: &str) -> Result<Account> {
@@ -1029,32 +1068,50 @@ impl Store for EmbeddedStore {
         check::distinct(follower, followee)?;
         self.write(move |inner, tx| {
             let t = &inner.t;
-            require_account(tx, t, follower)?;
-            require_account(tx, t, followee)?;
-            if exists(tx, &t.blocks, k2(follower, followee))?
-                || exists(tx, &t.blocks, k2(followee, follower))?
-            {
-                return Err(StoreError::Forbidden(
-                    "a block stands between these accounts",
-                ));
-            }
-            if exists(tx, &t.following, k2(follower, followee))? {
-                return Ok(false);
-            }
-            let at = now_ms().to_be_bytes();
-            tx.insert(&t.following, k2(follower, followee), at);
-            tx.insert(&t.followers, k2(followee, follower), at);
-            bump_account(tx, t, follower, |c| c.following += 1)?;
-            bump_account(tx, t, followee, |c| c.followers += 1)?;
-            Ok(true)
+            may_follow(tx, t, follower, followee)?;
+            // A follow made directly settles a request that was pending.
+            social::withdraw(tx, t, follower, followee)?;
+            add_follow(tx, t, follower, followee)
         })
         .await
     }
 
     async fn unfollow(&self, follower: Id, followee: Id) -> Result<bool> {
         check::distinct(follower, followee)?;
-        self.write(move |inner, tx| remove_follow(tx, &inner.t, follower, followee))
-            .await
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            let withdrawn = social::withdraw(tx, t, follower, followee)?;
+            Ok(remove_follow(tx, t, follower, followee)? || withdrawn)
+        })
+        .await
+    }
+
+    async fn request_follow(&self, follower: Id, followee: Id) -> Result<bool> {
+        self.request_follow_(follower, followee).await
+    }
+
+    async fn follow_requests(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        self.follow_requests_(account, window).await
+    }
+
+    async fn authorize_follow_request(&self, account: Id, requester: Id) -> Result<bool> {
+        self.decide_follow_request(account, requester, true).await
+    }
+
+    async fn reject_follow_request(&self, account: Id, requester: Id) -> Result<bool> {
+        self.decide_follow_request(account, requester, false).await
+    }
+
+    async fn mute_conversation(&self, account: Id, root: Id) -> Result<bool> {
+        self.set_conversation_muted(account, root, true).await
+    }
+
+    async fn unmute_conversation(&self, account: Id, root: Id) -> Result<bool> {
+        self.set_conversation_muted(account, root, false).await
+    }
+
+    async fn muted_conversations(&self, account: Id, roots: &[Id]) -> Result<Vec<bool>> {
+        self.muted_conversations_(account, roots)
     }
 
     async fn followers(&self, account: Id, window: Window) -> Result<Page<Id>> {
@@ -1313,6 +1370,8 @@ impl Store for EmbeddedStore {
             require_account(tx, t, target)?;
             remove_follow(tx, t, account, target)?;
             remove_follow(tx, t, target, account)?;
+            social::withdraw(tx, t, account, target)?;
+            social::withdraw(tx, t, target, account)?;
             if exists(tx, &t.blocks, k2(account, target))? {
                 return Ok(false);
             }
@@ -1388,6 +1447,7 @@ impl Store for EmbeddedStore {
                     blocked_by: exists(&snap, &t.blocks, k2(target, account))?,
                     muting: mute.is_some(),
                     muting_notifications: mute.is_some_and(|m| m.notifications),
+                    requested: exists(&snap, &t.follow_requests_sent, k2(account, target))?,
                 })
             })
             .collect()
@@ -1613,24 +1673,18 @@ impl Store for EmbeddedStore {
             let Some(account) = get::<Account>(tx, &t.accounts, k1(id))? else {
                 return Ok(false);
             };
-            let partition = |tx: &Tx<'_>, table: &SingleWriterTxKeyspace| -> Result<Vec<Id>> {
-                tx.prefix(table, k1(id))
-                    .map(|row| {
-                        let key = row.key().ctx("listing an account's rows")?;
-                        Id::from_be_slice(key.get(8..16).unwrap_or_default()).ok_or_else(|| {
-                            StoreError::backend("listing an account's rows", "short key")
-                        })
-                    })
-                    .collect()
-            };
-            for followee in partition(tx, &t.following)? {
+            for followee in partition_ids(tx, &t.following, id)? {
                 remove_follow(tx, t, id, followee)?;
             }
-            for follower in partition(tx, &t.followers)? {
+            for follower in partition_ids(tx, &t.followers, id)? {
                 remove_follow(tx, t, follower, id)?;
             }
+            social::withdraw_all(tx, t, id)?;
+            for root in partition_ids(tx, &t.conversation_mutes, id)? {
+                tx.remove(&t.conversation_mutes, k2(id, root));
+            }
             // Its lists are empty now (leaving a follow leaves the lists too).
-            for list in partition(tx, &t.lists)? {
+            for list in partition_ids(tx, &t.lists, id)? {
                 tx.remove(&t.lists, k2(id, list));
             }
             feeds::unfollow_all_tags(tx, t, id)?;

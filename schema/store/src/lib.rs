@@ -19,6 +19,7 @@ use starling_schema::model::{
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
+use starling_schema::profile::ProfileUpdate;
 use starling_schema::settings::{Settings, StoreBackend};
 use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
@@ -40,7 +41,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 /// How long an authorization code may wait to be exchanged (Doorkeeper's default).
 pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
@@ -87,6 +88,15 @@ pub trait Store: Send + Sync + 'static {
         username: &str,
         password: &str,
     ) -> impl Future<Output = Result<Account>> + Send;
+    /// The owner's edit of their profile (`starling_schema::profile::apply` decides what
+    /// is allowed: `Invalid` and nothing written otherwise). Returns the account as it now
+    /// is; `NotFound` if there is none. Concurrent edits of different parts may overwrite
+    /// each other (the last one wins whole).
+    fn update_profile(
+        &self,
+        id: Id,
+        update: ProfileUpdate,
+    ) -> impl Future<Output = Result<Account>> + Send;
 
     // ---- apps and tokens ------------------------------------------------------------
 
@@ -125,7 +135,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// True if the follow is new. `Forbidden` if either account blocks the other.
     fn follow(&self, follower: Id, followee: Id) -> impl Future<Output = Result<bool>> + Send;
-    /// True if there was a follow to remove.
+    /// True if there was a follow (or a pending follow request) to remove.
     fn unfollow(&self, follower: Id, followee: Id) -> impl Future<Output = Result<bool>> + Send;
     /// Who follows `account`, ordered by follower id. Pages stream any number of followers.
     fn followers(
@@ -139,6 +149,57 @@ pub trait Store: Send + Sync + 'static {
         account: Id,
         window: Window,
     ) -> impl Future<Output = Result<Page<Id>>> + Send;
+
+    // ---- follow requests (schema version 6) ---------------------------------------------
+
+    /// `follower` asks to follow `followee` (a locked account). True if the request is new;
+    /// false if one is pending already or `follower` follows `followee` already.
+    /// `Forbidden` if either account blocks the other. [`Store::unfollow`] withdraws it.
+    fn request_follow(
+        &self,
+        follower: Id,
+        followee: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Who asked to follow `account` and waits, ordered by requester id.
+    fn follow_requests(
+        &self,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// `account` accepts `requester`'s pending request: the request becomes a follow, with
+    /// its counts. True for the one call that decided it; false when there was no pending
+    /// request (never asked, or already authorized or rejected, by a concurrent call too).
+    fn authorize_follow_request(
+        &self,
+        account: Id,
+        requester: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// `account` turns `requester`'s pending request down. True for the one call that
+    /// decided it, as [`Store::authorize_follow_request`].
+    fn reject_follow_request(
+        &self,
+        account: Id,
+        requester: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    // ---- muted conversations (schema version 6) -----------------------------------------
+
+    /// `account` mutes the thread whose root post is `root` (see
+    /// `starling_schema::thread::root_of`). True if new; `NotFound` if the account is missing.
+    fn mute_conversation(&self, account: Id, root: Id)
+    -> impl Future<Output = Result<bool>> + Send;
+    /// True if the thread was muted.
+    fn unmute_conversation(
+        &self,
+        account: Id,
+        root: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// For each of `roots`, in order, whether `account` muted that thread.
+    fn muted_conversations(
+        &self,
+        account: Id,
+        roots: &[Id],
+    ) -> impl Future<Output = Result<Vec<bool>>> + Send;
 
     // ---- posts ----------------------------------------------------------------------
 
@@ -193,7 +254,7 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- blocks and mutes -----------------------------------------------------------
 
-    /// True if new. Removes follows in both directions.
+    /// True if new. Removes follows and pending follow requests in both directions.
     fn block(&self, account: Id, target: Id) -> impl Future<Output = Result<bool>> + Send;
     fn unblock(&self, account: Id, target: Id) -> impl Future<Output = Result<bool>> + Send;
     /// True if new or changed. `notifications` also hides the target's notifications.
@@ -502,6 +563,19 @@ where
     }
 }
 
+/// The root of the thread `post` belongs to, read from the store (see
+/// `starling_schema::thread::root_of`).
+pub async fn thread_root<S: Store>(store: &S, post: &Post) -> Result<Id> {
+    starling_schema::thread::root_of(post.id, post.in_reply_to_id, |id| async move {
+        Ok(store
+            .posts_by_ids(&[id])
+            .await?
+            .first()
+            .and_then(|p| p.in_reply_to_id))
+    })
+    .await
+}
+
 /// One page of a full scan and the cursor of the next (`None` when the scan is done).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scan<T> {
@@ -577,6 +651,7 @@ delegate! {
     fn account_counts(&self, ids: &[Id]) -> Result<Vec<AccountCounts>>;
     fn account_by_email(&self, email: &str) -> Result<Option<Account>>;
     fn verify_password(&self, username: &str, password: &str) -> Result<Account>;
+    fn update_profile(&self, id: Id, update: ProfileUpdate) -> Result<Account>;
     fn create_app(&self, new: NewApp) -> Result<IssuedApp>;
     fn verify_app(&self, client_id: &str, client_secret: &str) -> Result<App>;
     fn issue_token(&self, new: NewToken) -> Result<IssuedToken>;
@@ -591,6 +666,13 @@ delegate! {
     fn unfollow(&self, follower: Id, followee: Id) -> Result<bool>;
     fn followers(&self, account: Id, window: Window) -> Result<Page<Id>>;
     fn following(&self, account: Id, window: Window) -> Result<Page<Id>>;
+    fn request_follow(&self, follower: Id, followee: Id) -> Result<bool>;
+    fn follow_requests(&self, account: Id, window: Window) -> Result<Page<Id>>;
+    fn authorize_follow_request(&self, account: Id, requester: Id) -> Result<bool>;
+    fn reject_follow_request(&self, account: Id, requester: Id) -> Result<bool>;
+    fn mute_conversation(&self, account: Id, root: Id) -> Result<bool>;
+    fn unmute_conversation(&self, account: Id, root: Id) -> Result<bool>;
+    fn muted_conversations(&self, account: Id, roots: &[Id]) -> Result<Vec<bool>>;
     fn create_post(&self, new: NewPost, idempotency_key: Option<&str>) -> Result<Created<Post>>;
     fn posts_by_ids(&self, ids: &[Id]) -> Result<Vec<Post>>;
     fn delete_post(&self, id: Id) -> Result<Option<Post>>;

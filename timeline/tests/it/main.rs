@@ -198,6 +198,7 @@ mod gated {
         fn account_by_email(&self, email: &str) -> Result<Option<Account>>;
         fn account_counts(&self, ids: &[Id]) -> Result<Vec<AccountCounts>>;
         fn verify_password(&self, username: &str, password: &str) -> Result<Account>;
+        fn update_profile(&self, id: Id, update: starling_schema::profile::ProfileUpdate) -> Result<Account>;
         fn create_app(&self, new: NewApp) -> Result<IssuedApp>;
         fn verify_app(&self, client_id: &str, client_secret: &str) -> Result<App>;
         fn issue_token(&self, new: NewToken) -> Result<IssuedToken>;
@@ -212,6 +213,13 @@ mod gated {
         fn unfollow(&self, follower: Id, followee: Id) -> Result<bool>;
         fn followers(&self, account: Id, window: Window) -> Result<Page<Id>>;
         fn following(&self, account: Id, window: Window) -> Result<Page<Id>>;
+        fn request_follow(&self, follower: Id, followee: Id) -> Result<bool>;
+        fn follow_requests(&self, account: Id, window: Window) -> Result<Page<Id>>;
+        fn authorize_follow_request(&self, account: Id, requester: Id) -> Result<bool>;
+        fn reject_follow_request(&self, account: Id, requester: Id) -> Result<bool>;
+        fn mute_conversation(&self, account: Id, root: Id) -> Result<bool>;
+        fn unmute_conversation(&self, account: Id, root: Id) -> Result<bool>;
+        fn muted_conversations(&self, account: Id, roots: &[Id]) -> Result<Vec<bool>>;
         fn create_post(&self, new: NewPost, idempotency_key: Option<&str>) -> Result<Created<Post>>;
         fn posts_by_ids(&self, ids: &[Id]) -> Result<Vec<Post>>;
         fn delete_post(&self, id: Id) -> Result<Option<Post>>;

@@ -27,7 +27,8 @@ fn migrate_creates_the_embedded_store_and_is_idempotent() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(stdout(&out).contains("version 5"), "{}", stdout(&out));
+        let version = format!("version {}", starling_store::SCHEMA_VERSION);
+        assert!(stdout(&out).contains(&version), "{}", stdout(&out));
     }
     assert!(std::path::Path::new(data).is_dir());
 }

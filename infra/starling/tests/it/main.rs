@@ -10,6 +10,7 @@ mod feeds;
 mod golden;
 mod helpers;
 mod oauth;
+mod profile;
 mod roles;
 mod scopes;
 mod search;

@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, User, spawn_app};
 
 const WAIT: Duration = Duration::from_secs(3);
 
-async fn post(app: &TestApp, user: &User, body: Value) -> Value {
+pub(crate) async fn post(app: &TestApp, user: &User, body: Value) -> Value {
     let res = app.post_json(&user.token, "/api/v1/statuses", body).await;
     let status = res.status();
     let text = res.text().await.expect("body");
@@ -18,7 +18,7 @@ async fn post(app: &TestApp, user: &User, body: Value) -> Value {
     serde_json::from_str(&text).expect("json")
 }
 
-async fn act(app: &TestApp, user: &User, path: &str) -> (u16, Value) {
+pub(crate) async fn act(app: &TestApp, user: &User, path: &str) -> (u16, Value) {
     let res = app.post_json(&user.token, path, json!({})).await;
     let status = res.status().as_u16();
     let body = res.json().await.unwrap_or(Value::Null);

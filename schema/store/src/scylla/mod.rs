@@ -76,6 +76,7 @@ mod feeds;
 mod ops;
 mod rows;
 mod schema;
+mod social;
 mod startup;
 mod statements;
 
@@ -97,6 +98,7 @@ use starling_schema::model::{
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
 };
+use starling_schema::profile::ProfileUpdate;
 use starling_schema::settings::{Limits, Replication, ScyllaSettings};
 use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
@@ -222,6 +224,12 @@ impl ScyllaStore {
     }
 
     /// Drop this store's keyspace and everything in it.
+    /// The server's `commitlog_sync` setting, if it says (see
+    /// [`Replication::crash_can_lose_acknowledged`](starling_schema::settings::Replication::crash_can_lose_acknowledged)).
+    pub async fn commitlog_sync(&self) -> Option<String> {
+        schema::commitlog_sync(&self.inner.session).await
+    }
+
     pub async fn drop_keyspace(&self) -> Result<()> {
         drop_keyspace(&self.inner.session, &self.inner.keyspace).await
     }
@@ -247,6 +255,17 @@ impl ScyllaStore {
             schema::apply(&session, &keyspace, &settings.replication).await?;
         }
         schema::check(&session, &keyspace).await?;
+        if let Some(sync) = schema::commitlog_sync(&session).await
+            && settings.replication.crash_can_lose_acknowledged(&sync)
+        {
+            tracing::warn!(
+                commitlog_sync = %sync,
+                replication_factor = settings.replication.min_factor(),
+                "the CQL server acknowledges writes before its commit log is on disk, and each row \
+                 has one replica: a crash of that server loses its last writes, acknowledged \
+                 posts included; set commitlog_sync: batch (or group) on it, or replicate"
+            );
+        }
         let st = Statements::prepare(&Preparer {
             session: &session,
             keyspace: &keyspace.quoted,
@@ -324,17 +343,8 @@ impl Store for ScyllaStore {
         {
             return Err(StoreError::Conflict(EMAIL_TAKEN.into()));
         }
-        let account = Account {
-            id,
-            username,
-            display_name: new.display_name.unwrap_or_default(),
-            note: String::new(),
-            locked: false,
-            bot: new.bot,
-            role: new.role,
-            suspended: false,
-            created_at_ms: id.unix_ms(),
-        };
+        let display_name = new.display_name.unwrap_or_default();
+        let account = Account::local(id, username, display_name, new.bot, new.role);
         let credentials = (db(id), hash.as_str(), unset(new.email.as_deref()));
         self.write(CTX, &st.credentials_insert, credentials).await?;
         if !self.insert_account(&account, &key).await? {
@@ -377,17 +387,8 @@ impl Store for ScyllaStore {
             {
                 return Ok(None);
             }
-            let account = Account {
-                id,
-                username,
-                display_name: new.display_name.unwrap_or_default(),
-                note: String::new(),
-                locked: false,
-                bot: new.bot,
-                role: Role::User,
-                suspended: false,
-                created_at_ms: id.unix_ms(),
-            };
+            let display_name = new.display_name.unwrap_or_default();
+            let account = Account::local(id, username, display_name, new.bot, Role::User);
             Ok(self
                 .insert_account(&account, &key)
                 .await?
@@ -464,6 +465,10 @@ impl Store for ScyllaStore {
             out.extend(counts);
         }
         Ok(out)
+    }
+
+    async fn update_profile(&self, id: Id, update: ProfileUpdate) -> Result<Account> {
+        self.update_profile_(id, update).await
     }
 
     async fn verify_password(&self, username: &str, password: &str) -> Result<Account> {
@@ -693,12 +698,43 @@ impl Store for ScyllaStore {
                 "a block stands between these accounts",
             ));
         }
+        // A follow made directly settles a request that was pending.
+        self.withdraw(follower, followee).await?;
         self.set_follow(follower, followee, true).await
     }
 
     async fn unfollow(&self, follower: Id, followee: Id) -> Result<bool> {
         check::distinct(follower, followee)?;
-        self.set_follow(follower, followee, false).await
+        let withdrawn = self.withdraw(follower, followee).await?;
+        Ok(self.set_follow(follower, followee, false).await? || withdrawn)
+    }
+
+    async fn request_follow(&self, follower: Id, followee: Id) -> Result<bool> {
+        self.request_follow_(follower, followee).await
+    }
+
+    async fn follow_requests(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        self.follow_requests_(account, window).await
+    }
+
+    async fn authorize_follow_request(&self, account: Id, requester: Id) -> Result<bool> {
+        self.decide_follow_request(account, requester, true).await
+    }
+
+    async fn reject_follow_request(&self, account: Id, requester: Id) -> Result<bool> {
+        self.decide_follow_request(account, requester, false).await
+    }
+
+    async fn mute_conversation(&self, account: Id, root: Id) -> Result<bool> {
+        self.set_conversation_muted(account, root, true).await
+    }
+
+    async fn unmute_conversation(&self, account: Id, root: Id) -> Result<bool> {
+        self.set_conversation_muted(account, root, false).await
+    }
+
+    async fn muted_conversations(&self, account: Id, roots: &[Id]) -> Result<Vec<bool>> {
+        self.muted_conversations_(account, roots).await
     }
 
     async fn followers(&self, account: Id, window: Window) -> Result<Page<Id>> {
@@ -1048,7 +1084,9 @@ impl Store for ScyllaStore {
         }
         futures::try_join!(
             self.set_follow(account, target, false),
-            self.set_follow(target, account, false)
+            self.set_follow(target, account, false),
+            self.withdraw(account, target),
+            self.withdraw(target, account),
         )?;
         Ok(!existed)
     }
@@ -1121,14 +1159,16 @@ impl Store for ScyllaStore {
         let st = self.st();
         let ids: Vec<i64> = targets.iter().copied().map(db).collect();
         let set = |rows: Vec<(i64,)>| rows.into_iter().map(|(v,)| v).collect::<HashSet<i64>>();
-        let (following, followed_by, blocking, blocked_by, muting) = futures::try_join!(
+        let (following, followed_by, blocking, blocked_by, muting, requested) = futures::try_join!(
             self.among::<(i64,)>(CTX, &st.following_among, account, &ids),
             self.among::<(i64,)>(CTX, &st.followers_among, account, &ids),
             self.among::<(i64,)>(CTX, &st.blocks_among, account, &ids),
             self.among::<(i64,)>(CTX, &st.blocked_by_among, account, &ids),
             self.among::<(i64, Option<bool>)>(CTX, &st.mutes_among, account, &ids),
+            self.among::<(i64,)>(CTX, &st.follow_requests_sent_among, account, &ids),
         )?;
         let (following, followed_by) = (set(following), set(followed_by));
+        let requested = set(requested);
         let (blocking, blocked_by) = (set(blocking), set(blocked_by));
         let muting: HashMap<i64, bool> = muting
             .into_iter()
@@ -1146,6 +1186,7 @@ impl Store for ScyllaStore {
                     blocked_by: blocked_by.contains(&t),
                     muting: muting.contains_key(&t),
                     muting_notifications: muting.get(&t).copied().unwrap_or(false),
+                    requested: requested.contains(&t),
                 }
             })
             .collect())
@@ -1411,6 +1452,11 @@ impl Store for ScyllaStore {
         let next = (items.len() == limit)
             .then(|| items.last().map(|a| a.id))
             .flatten();
+        let ids: Vec<Id> = items.iter().map(|a| a.id).collect();
+        let profiles = exec::each(ids, |id| self.profile(id)).await?;
+        for (account, profile) in items.iter_mut().zip(profiles) {
+            account.profile = profile;
+        }
         Ok(Scan { items, next })
     }
 
@@ -1483,6 +1529,7 @@ impl Store for ScyllaStore {
                 None => break,
             }
         }
+        self.withdraw_all(id).await?;
         for token in self.tokens_of(id).await? {
             self.revoke_token(&token.token_hash).await?;
         }

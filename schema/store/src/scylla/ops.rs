@@ -57,11 +57,17 @@ impl ScyllaStore {
 
     // ---- reads shared by several operations ------------------------------------------------
 
+    /// An account with its profile (two partitions, read together).
     pub(super) async fn account(&self, id: Id) -> Result<Option<Account>> {
-        self.row::<AccountRow>("reading an account", &self.st().account_get, (db(id),))
-            .await?
-            .map(AccountRow::into_account)
-            .transpose()
+        let (row, profile) = futures::try_join!(
+            self.row::<AccountRow>("reading an account", &self.st().account_get, (db(id),)),
+            self.profile(id),
+        )?;
+        let Some(mut account) = row.map(AccountRow::into_account).transpose()? else {
+            return Ok(None);
+        };
+        account.profile = profile;
+        Ok(Some(account))
     }
 
     pub(super) async fn require_accounts<const N: usize>(&self, ids: [Id; N]) -> Result<()> {

@@ -61,6 +61,8 @@ impl AccountRow {
             role: role(&self.role)?,
             suspended: self.suspended,
             created_at_ms: unms(self.created_at_ms),
+            // Kept in `account_profiles`; `ScyllaStore::account` reads it beside.
+            profile: Default::default(),
         })
     }
 }

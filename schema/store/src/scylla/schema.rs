@@ -38,7 +38,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../cql/004_startup.cql"),
     ),
     ("005_email.cql", include_str!("../../../cql/005_email.cql")),
-    ("006_feeds.cql", include_str!("../../../cql/006_feeds.cql")),
+    (
+        "006_profiles_requests.cql",
+        include_str!("../../../cql/006_profiles_requests.cql"),
+    ),
+    ("007_feeds.cql", include_str!("../../../cql/007_feeds.cql")),
 ];
 
 /// The row of `schema_version` this store writes.
@@ -226,6 +230,28 @@ async fn scylla_with_tablets(session: &Session) -> Result<bool> {
         .map_err(corrupt(CTX))?;
     let mut names = rows.rows::<(String,)>().map_err(corrupt(CTX))?;
     Ok(names.any(|r| r.is_ok_and(|(name,)| name == "initial_tablets")))
+}
+
+/// The server's `commitlog_sync` setting (`periodic`, `batch` or `group`), from
+/// `system_views.settings` (Cassandra 4+) or `system.config` (ScyllaDB); `None` if neither
+/// says.
+pub(super) async fn commitlog_sync(session: &Session) -> Option<String> {
+    const QUERIES: [&str; 2] = [
+        "SELECT value FROM system_views.settings WHERE name = 'commitlog_sync'",
+        "SELECT value FROM system.config WHERE name = 'commitlog_sync'",
+    ];
+    for query in QUERIES {
+        let Ok(result) = session.query_unpaged(query, ()).await else {
+            continue;
+        };
+        let Ok(rows) = result.into_rows_result() else {
+            continue;
+        };
+        if let Ok(Some((Some(value),))) = rows.maybe_first_row::<(Option<String>,)>() {
+            return Some(value);
+        }
+    }
+    None
 }
 
 /// A keyspace that already existed on tablets (created by hand) cannot hold this schema on

@@ -203,6 +203,39 @@ statements! {
     read followers_among = "SELECT follower_id FROM {ks}.followers WHERE followee_id = ? \
         AND follower_id IN ?";
 
+    // ---- profiles and follow requests (schema version 6) ------------------------------
+    read profile_get = "SELECT discoverable, fields, privacy, sensitive, language \
+        FROM {ks}.account_profiles WHERE account_id = ?";
+    write profile_insert = "INSERT INTO {ks}.account_profiles (account_id, discoverable, \
+        fields, privacy, sensitive, language) VALUES (?, ?, ?, ?, ?, ?)";
+    write profile_delete = "DELETE FROM {ks}.account_profiles WHERE account_id = ?";
+    lwt follow_request_claim = "INSERT INTO {ks}.follow_requests (account_id, requester_id, \
+        created_at_ms) VALUES (?, ?, ?) IF NOT EXISTS";
+    lwt follow_request_take = "DELETE FROM {ks}.follow_requests WHERE account_id = ? \
+        AND requester_id = ? IF EXISTS";
+    read follow_request_get = "SELECT requester_id FROM {ks}.follow_requests \
+        WHERE account_id = ? AND requester_id = ?";
+    window follow_requests_page = "SELECT requester_id FROM {ks}.follow_requests \
+        WHERE account_id = ? AND requester_id >= ? AND requester_id <= ? \
+        ORDER BY requester_id {order} LIMIT ?";
+    write follow_request_sent_insert = "INSERT INTO {ks}.follow_requests_sent (requester_id, \
+        account_id) VALUES (?, ?)";
+    write follow_request_sent_delete = "DELETE FROM {ks}.follow_requests_sent \
+        WHERE requester_id = ? AND account_id = ?";
+    read follow_requests_sent_among = "SELECT account_id FROM {ks}.follow_requests_sent \
+        WHERE requester_id = ? AND account_id IN ?";
+    read follow_requests_sent_all = "SELECT account_id FROM {ks}.follow_requests_sent \
+        WHERE requester_id = ?";
+    read follow_requests_all = "SELECT requester_id FROM {ks}.follow_requests \
+        WHERE account_id = ?";
+    lwt conversation_mute_claim = "INSERT INTO {ks}.conversation_mutes (account_id, root_id) \
+        VALUES (?, ?) IF NOT EXISTS";
+    lwt conversation_mute_release = "DELETE FROM {ks}.conversation_mutes WHERE account_id = ? \
+        AND root_id = ? IF EXISTS";
+    read conversation_mutes_among = "SELECT root_id FROM {ks}.conversation_mutes \
+        WHERE account_id = ? AND root_id IN ?";
+    write conversation_mutes_delete = "DELETE FROM {ks}.conversation_mutes WHERE account_id = ?";
+
     // ---- posts ------------------------------------------------------------------------
     read post_get = "SELECT {post_columns}, deleted_at_ms FROM {ks}.posts WHERE id = ?";
     // Full scans for index rebuilds, in token order; the cursor is the last id seen.

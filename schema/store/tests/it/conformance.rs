@@ -11,6 +11,8 @@ use starling_schema::model::{
 use starling_schema::{ErrorKind, Id};
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError};
 
+mod social;
+pub use social::*;
 mod feeds;
 pub use feeds::*;
 
@@ -2256,6 +2258,11 @@ macro_rules! conformance_suite {
             markers_are_per_user_and_count_their_updates,
             filters_round_trip_replace_and_refuse_bad_drafts,
             announcements_are_listed_dismissed_and_deleted,
+            // profiles and follow requests (schema version 6)
+            profile_edits_are_stored_whole_and_bounded, follow_requests_wait_until_decided,
+            blocks_end_follow_requests_and_forbid_them,
+            concurrent_decisions_on_one_request_apply_once,
+            muted_conversations_are_kept_per_account_and_thread,
             // lists and marks (schema version 6)
             lists_round_trip_update_and_delete,
             list_members_must_be_followed_and_are_found_by_member,

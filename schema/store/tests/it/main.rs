@@ -131,6 +131,24 @@ mod scylla {
     use starling_schema::model::{NewPost, Window};
     use starling_store::Store;
 
+    /// The store reads the server's commit log mode (to warn at start when a crash of a
+    /// single replica would lose acknowledged writes): Cassandra 4+ and ScyllaDB both say it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_servers_commit_log_mode_is_read() {
+        let Some(b) = crate::Scylla::make().await else {
+            return;
+        };
+        let mode = b.store.commitlog_sync().await;
+        let known = mode
+            .as_deref()
+            .map(|m| m.trim_matches('"').to_ascii_lowercase());
+        crate::conformance::Backend::finish(b).await;
+        assert!(
+            matches!(known.as_deref(), Some("periodic" | "batch" | "group")),
+            "commitlog_sync read as {mode:?}"
+        );
+    }
+
     /// The attempt that claimed an idempotency key can die (the CQL server killed, or the
     /// request cancelled by its client's timeout) after the post row and the claim were
     /// written and before the post was listed. The retry with the same key is answered with
