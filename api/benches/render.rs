@@ -110,6 +110,8 @@ fn render_cached(p: &Page, c: &Cached) -> Json {
             flags: ViewerFlags {
                 favourited: i % 3 == 0,
                 reblogged: false,
+                bookmarked: i % 5 == 0,
+                pinned: false,
             },
             own: false,
             muted: false,

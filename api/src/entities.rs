@@ -468,6 +468,42 @@ pub fn status_members(
     })
 }
 
+/// A list (Mastodon's `List`).
+#[derive(Serialize)]
+pub struct ListJson<'a> {
+    pub id: String,
+    pub title: &'a str,
+    pub replies_policy: &'static str,
+    pub exclusive: bool,
+}
+
+pub fn list(l: &starling_schema::feeds::List) -> Json {
+    Json::of(&ListJson {
+        id: l.id.to_string(),
+        title: &l.title,
+        replies_policy: l.replies_policy.as_str(),
+        exclusive: l.exclusive,
+    })
+}
+
+/// A hashtag on its own (Mastodon's `Tag`); usage history is not kept yet, so it is empty.
+#[derive(Serialize)]
+pub struct FollowedTagJson<'a> {
+    pub name: &'a str,
+    pub url: String,
+    pub history: [(); 0],
+    pub following: bool,
+}
+
+pub fn tag(base_url: &str, name: &str, following: bool) -> Json {
+    Json::of(&FollowedTagJson {
+        name,
+        url: format!("{base_url}/tags/{name}"),
+        history: [],
+        following,
+    })
+}
+
 /// What a status says for one viewer at one moment.
 pub struct StatusState<'a> {
     pub counts: PostCounts,
@@ -488,14 +524,19 @@ pub fn write_status(out: &mut String, members: &str, account: &str, s: &StatusSt
     out.push_str(account);
     let _ = write!(
         out,
-        ",\"reblogs_count\":{},\"favourites_count\":{},\"replies_count\":{},\"favourited\":{},\"reblogged\":{},\"muted\":{},\"bookmarked\":false,\"pinned\":{},\"filtered\":[],\"reblog\":{}}}",
+        ",\"reblogs_count\":{},\"favourites_count\":{},\"replies_count\":{},\"favourited\":{},\"reblogged\":{},\"muted\":{},\"bookmarked\":{},\"pinned\":{},\"filtered\":[],\"reblog\":{}}}",
         s.counts.reblogs,
         s.counts.favourites,
         s.counts.replies,
         s.flags.favourited,
         s.flags.reblogged,
         s.muted,
-        if s.own { "false" } else { "null" },
+        s.flags.bookmarked,
+        match (s.own, s.flags.pinned) {
+            (true, true) => "true",
+            (true, false) => "false",
+            (false, _) => "null",
+        },
         s.reblog.unwrap_or("null"),
     );
 }

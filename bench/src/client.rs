@@ -199,6 +199,34 @@ impl Api {
         .map(drop)
     }
 
+    /// Create a list and return its id.
+    pub async fn create_list(&self, token: &str, title: &str) -> Result<String, Failure> {
+        let list = self
+            .post_form(Some(token), "/api/v1/lists", &[("title", title)])
+            .await?;
+        list["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Failure("body".into()))
+    }
+
+    /// Add accounts (which `token`'s user follows) to one of its lists.
+    pub async fn add_list_members(
+        &self,
+        token: &str,
+        list: &str,
+        accounts: &[&str],
+    ) -> Result<(), Failure> {
+        let form: Vec<(&str, &str)> = accounts.iter().map(|a| ("account_ids[]", *a)).collect();
+        self.post_form(
+            Some(token),
+            &format!("/api/v1/lists/{list}/accounts"),
+            &form,
+        )
+        .await
+        .map(drop)
+    }
+
     /// Post and return the new status id.
     pub async fn post(&self, token: &str, text: &str) -> Result<u64, Failure> {
         let status = self

@@ -48,6 +48,25 @@ enum Command {
     Seed(SeedArgs),
     /// Run a workload against a seeded server and write its report.
     Run(Box<RunArgs>),
+    /// Give some seeded users lists of their followees (fan-out then writes list feeds too).
+    Lists {
+        /// The state file `seed` wrote.
+        #[arg(long)]
+        state: PathBuf,
+        /// Share of users who own lists.
+        #[arg(long, default_value_t = 0.2)]
+        share: f64,
+        /// Lists per owner.
+        #[arg(long, default_value_t = 2)]
+        per_user: usize,
+        /// Most members per list (taken from the owner's followees).
+        #[arg(long, default_value_t = 20)]
+        members: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Put reports together into a results page.
     Page {
         /// `report.json` files written by `run`.
@@ -289,6 +308,29 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Seed(args) => seed_cmd(args).await,
             Command::Run(args) => run_cmd(*args).await,
+            Command::Lists {
+                state,
+                share,
+                per_user,
+                members,
+                concurrency,
+                seed,
+            } => {
+                let loaded = State::load(&state)?;
+                let graph = loaded.load_graph(&state)?;
+                let api = Api::new(&loaded.base_url, concurrency * 2, Duration::from_secs(60))?;
+                wait_ready(&api).await?;
+                let opts = seed::ListOptions {
+                    share,
+                    per_user,
+                    members,
+                    seed,
+                    concurrency,
+                };
+                let made = seed::lists(&api, &graph, &loaded.users, &opts).await?;
+                println!("made {made} lists");
+                Ok(())
+            }
             Command::Page {
                 reports,
                 commands,

@@ -220,3 +220,76 @@ fn none_failed(failures: &[String], what: &str) -> anyhow::Result<()> {
         Some(first) => anyhow::bail!("{} {what} failed, first: {first}", failures.len()),
     }
 }
+
+/// What `lists` makes.
+#[derive(Clone, Copy)]
+pub struct ListOptions {
+    /// Share of users who own lists.
+    pub share: f64,
+    pub per_user: usize,
+    /// Most members per list.
+    pub members: usize,
+    pub seed: u64,
+    pub concurrency: usize,
+}
+
+/// Give a `share` of the seeded users `per_user` lists each, holding up to `members` of
+/// their followees apiece (split between the lists; users following nobody get none), so
+/// fan-out writes list feeds alongside homes. Deterministic for a given `seed`. Returns
+/// how many lists were made.
+pub async fn lists(
+    api: &Api,
+    graph: &Graph,
+    users: &[User],
+    opts: &ListOptions,
+) -> anyhow::Result<usize> {
+    let ListOptions {
+        share,
+        per_user,
+        members,
+        seed,
+        concurrency,
+    } = *opts;
+    use rand::Rng;
+    let mut followees: Vec<Vec<u32>> = vec![Vec::new(); users.len()];
+    for (u, v) in &graph.edges {
+        if let Some(f) = followees.get_mut(*u as usize) {
+            f.push(*v);
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let owners: Vec<usize> = (0..users.len())
+        .filter(|_| rng.gen_bool(share.clamp(0.0, 1.0)))
+        .filter(|i| !followees[*i].is_empty())
+        .collect();
+    let made: Vec<anyhow::Result<usize>> = futures::stream::iter(owners)
+        .map(|i| {
+            let (users, followees) = (users, &followees);
+            async move {
+                let owner = &users[i];
+                let mut made = 0;
+                for n in 0..per_user {
+                    let list = api
+                        .create_list(&owner.token, &format!("bench list {n}"))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("creating a list: {e}"))?;
+                    let ids: Vec<&str> = followees[i]
+                        .iter()
+                        .skip(n)
+                        .step_by(per_user.max(1))
+                        .take(members)
+                        .filter_map(|v| users.get(*v as usize).map(|u| u.id.as_str()))
+                        .collect();
+                    api.add_list_members(&owner.token, &list, &ids)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("adding list members: {e}"))?;
+                    made += 1;
+                }
+                anyhow::Ok(made)
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    made.into_iter().sum()
+}

@@ -1,4 +1,4 @@
-//! Fan-out workers: events in, home timelines out.
+//! Fan-out workers: events in, home timelines (and lists) out.
 //!
 //! This crate owns turning the events on the bus into timeline writes: a post (or reblog)
 //! into one insert per follower, batched a store page at a time and grouped per Redis shard
@@ -15,13 +15,19 @@
 //! where the 40 newest entries already show its original. The same worker turns events
 //! into notifications (mention, follow, favourite, reblog) through [`Fanout::notify`].
 //!
+//! Lists ride the same pass (`lists.rs`): a page of followers' homes and the lists of theirs
+//! that hold the author go out in one call per shard. Followed hashtags (`tags.rs`) then
+//! bring a public post to the tags' followers who do not follow the author.
+//!
 //! It depends on the schema, the store trait, the timelines and the bus; never on the api
 //! crate (nor the api on this one).
 
 mod error;
+mod lists;
 mod live;
 mod metrics;
 mod run;
+mod tags;
 
 use std::collections::HashSet;
 
@@ -32,7 +38,7 @@ use starling_schema::model::{
 };
 use starling_schema::settings::FanoutSettings;
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, all_ids as all_pages};
-use starling_timeline::Timelines;
+use starling_timeline::{Feed, Timelines};
 
 pub use error::FanoutError;
 
@@ -210,7 +216,10 @@ impl<S: Store + Clone> Fanout<S> {
                 target_id,
             } => {
                 self.unmerge(*account_id, *target_id).await?;
-                self.unmerge(*target_id, *account_id).await
+                self.unmerge(*target_id, *account_id).await?;
+                // A block ends the follows, and with them list memberships.
+                self.unmerge_lists(*account_id, *target_id).await?;
+                self.unmerge_lists(*target_id, *account_id).await
             }
             Event::Muted {
                 account_id,
@@ -302,10 +311,13 @@ impl<S: Store + Clone> Fanout<S> {
         };
         let audience = self.audience(post).await?;
         self.to_audience(post, insert, &audience).await?;
+        self.to_tag_followers(post, insert, &audience).await?;
         // Deleted meanwhile (its delete may have been applied first): take it out again.
         if self.store.posts_by_ids(&[post.id]).await?.is_empty() {
             tracing::debug!(post = %post.id, "post deleted while it was fanned out; retracting");
             self.to_audience(post, Write::Remove(post.id), &Audience::default())
+                .await?;
+            self.to_tag_followers(post, Write::Remove(post.id), &Audience::default())
                 .await?;
         }
         Ok(())
@@ -349,7 +361,7 @@ impl<S: Store + Clone> Fanout<S> {
         }
         self.write(write, &users).await?;
         if post.visibility != Visibility::Direct {
-            self.to_followers(post.author_id, write, Some(audience))
+            self.to_followers(post.author_id, Some(post), write, Some(audience))
                 .await?;
         }
         Ok(())
@@ -378,64 +390,87 @@ impl<S: Store + Clone> Fanout<S> {
     /// A deleted post (or reblog wrapper) out of its author's and every follower's timeline.
     async fn retract(&self, post: Id, author: Id) -> Result<(), FanoutError> {
         self.write(Write::Remove(post), &[author]).await?;
-        self.to_followers(author, Write::Remove(post), None).await
+        self.to_followers(author, None, Write::Remove(post), None)
+            .await
     }
 
-    /// Apply `write` to every follower of `account` that `audience` admits (all of them
-    /// without one), a store page at a time, never holding more than a page (the next page
-    /// is read while the current one is written).
+    /// Apply `write` to the home timeline of every follower of `account` that `audience`
+    /// admits (all of them without one) and, in the same per-shard calls, to the lists of
+    /// theirs that hold `account` and admit `post` (every such list for a removal); a store
+    /// page at a time, never holding more than a page (the next page is read while the
+    /// current one is written).
     async fn to_followers(
         &self,
         account: Id,
+        post: Option<&Post>,
         write: Write,
         audience: Option<&Audience>,
     ) -> Result<(), FanoutError> {
         let window = Window::oldest(self.settings.follower_page.clamp(1, MAX_PAGE));
         let mut page = self.store.followers(account, window).await?;
+        // The follower ids before this page: its list owners are in (after, through].
+        let mut after = None;
         loop {
-            let mut users = std::mem::take(&mut page.items);
-            if let Some(audience) = audience {
-                users = self.admit(users, audience).await?;
-            }
+            let users = std::mem::take(&mut page.items);
+            let through = page.next.and(users.last().copied());
+            let feeds = self
+                .page_feeds(account, post, write, users, audience, (after, through))
+                .await?;
+            after = through;
             match page.next {
                 Some(next) => {
                     let (written, following) = tokio::join!(
-                        self.write(write, &users),
+                        self.write_feeds(write, &feeds),
                         self.store.followers(account, next)
                     );
                     written?;
                     page = following?;
                 }
-                None => return self.write(write, &users).await,
+                None => return self.write_feeds(write, &feeds).await,
             }
         }
     }
 
     async fn write(&self, write: Write, users: &[Id]) -> Result<(), FanoutError> {
-        if users.is_empty() {
+        let feeds: Vec<Feed> = users.iter().map(|u| Feed::Home(*u)).collect();
+        self.write_feeds(write, &feeds).await
+    }
+
+    /// One write to homes and lists together (one call per shard); the owners of the homes
+    /// who are streaming hear of it.
+    async fn write_feeds(&self, write: Write, feeds: &[Feed]) -> Result<(), FanoutError> {
+        if feeds.is_empty() {
             return Ok(());
         }
+        let users: Vec<Id> = feeds
+            .iter()
+            .filter_map(|f| match f {
+                Feed::Home(user) => Some(*user),
+                Feed::List { .. } => None,
+            })
+            .collect();
+        let users = &users;
         match write {
             Write::Insert(post) => {
                 let (inserted, online) =
-                    tokio::join!(self.timelines.insert(post, users), self.online(users));
+                    tokio::join!(self.timelines.insert_feeds(post, feeds), self.online(users));
                 inserted?;
-                metrics::inserted(users.len());
+                metrics::inserted(feeds.len());
                 self.tell(&online, &LiveEvent::Update { id: post }).await;
             }
             Write::Remove(post) => {
                 let (removed, online) =
-                    tokio::join!(self.timelines.remove(post, users), self.online(users));
+                    tokio::join!(self.timelines.remove_feeds(post, feeds), self.online(users));
                 removed?;
                 self.tell(&online, &LiveEvent::Delete { id: post }).await;
             }
             Write::InsertReblog(reblog, original) => {
                 let (inserted, online) = tokio::join!(
-                    self.timelines.insert_reblog(reblog, original, users),
+                    self.timelines.insert_reblog_feeds(reblog, original, feeds),
                     self.online(users)
                 );
                 inserted?;
-                metrics::inserted(users.len());
+                metrics::inserted(feeds.len());
                 self.tell(&online, &LiveEvent::Update { id: reblog }).await;
             }
         }
@@ -456,7 +491,8 @@ impl<S: Store + Clone> Fanout<S> {
         if self.follows(follower, followee).await? {
             return Ok(());
         }
-        self.unmerge(follower, followee).await
+        self.unmerge(follower, followee).await?;
+        self.unmerge_lists(follower, followee).await
     }
 
     /// The followee's newest posts that `user` may see, into `user`'s timeline.

@@ -37,7 +37,7 @@ static EVENTS: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
 static INSERTS: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
     IntCounter::new(
         "starling_fanout_inserts_total",
-        "Timeline inserts requested by fan-out (one per user per post)",
+        "Timeline inserts requested by fan-out (one per home or list timeline per post)",
     )
     .ok()
     .map(register)

@@ -1,7 +1,8 @@
 //! Home timelines in Redis, sharded by user.
 //!
 //! This crate owns the Redis side of home timelines: one capped ordered set of post ids per
-//! user (`tl:<user>`), on the shard that a consistent hash of the user id picks ([`Ring`]);
+//! user (`tl:<user>`), on the shard that a consistent hash of the user id picks ([`Ring`]),
+//! and likewise per list (`tll:<list>`, on its owner's shard; see [`Feed`]);
 //! the `starling_tl` Redis function library that inserts, removes, merges and trims them
 //! server-side so fan-out costs one round trip per shard per batch; and rebuilding a
 //! missing timeline (new user, flushed or restarted shard, inactive user) from the store,
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use deadpool_redis::redis::{self, FromRedisValue};
 use futures::future::join_all;
 use starling_schema::Id;
+use starling_schema::feeds::List;
 use starling_schema::model::{Order, Window};
 use starling_schema::settings::RedisSettings;
 use starling_store::Store;
@@ -76,6 +78,56 @@ impl std::fmt::Debug for Timelines {
 
 fn timeline_key(user: Id) -> String {
     format!("tl:{user}")
+}
+
+/// A timeline in Redis: a user's home, or one of a user's lists. Both live on their
+/// user's shard (a list on its owner's), so one call per shard writes a page of followers'
+/// homes and lists together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Feed {
+    Home(Id),
+    List { owner: Id, list: Id },
+}
+
+impl Feed {
+    /// Whose shard it lives on.
+    pub fn owner(self) -> Id {
+        match self {
+            Feed::Home(user) | Feed::List { owner: user, .. } => user,
+        }
+    }
+
+    fn key(self) -> String {
+        match self {
+            Feed::Home(user) => timeline_key(user),
+            Feed::List { list, .. } => format!("tll:{list}"),
+        }
+    }
+
+    fn pending_key(self) -> String {
+        match self {
+            Feed::Home(user) => pending_key(user),
+            Feed::List { list, .. } => format!("tllb:{list}"),
+        }
+    }
+
+    fn reblogs_key(self) -> String {
+        match self {
+            Feed::Home(user) => reblogs_key(user),
+            Feed::List { list, .. } => format!("tllr:{list}"),
+        }
+    }
+
+    fn lock_key(self) -> String {
+        match self {
+            Feed::Home(user) => lock_key(user),
+            Feed::List { list, .. } => format!("lock:tll:{list}"),
+        }
+    }
+}
+
+fn homes(users: &[Id]) -> Vec<Feed> {
+    users.iter().map(|u| Feed::Home(*u)).collect()
 }
 
 /// Which original each recent reblog in `user`'s timeline shows (for reblog dedupe).
@@ -196,12 +248,17 @@ impl Timelines {
     /// Insert `post` into each listed user's timeline that exists; one round trip per
     /// shard, shards in parallel. Idempotent.
     pub async fn insert(&self, post: Id, users: &[Id]) -> Result<(), TimelineError> {
+        self.insert_feeds(post, &homes(users)).await
+    }
+
+    /// [`Self::insert`] into homes and lists alike.
+    pub async fn insert_feeds(&self, post: Id, feeds: &[Feed]) -> Result<(), TimelineError> {
         if post == Id::MIN {
             return Ok(());
         }
         let post = post.to_be_bytes();
         let cap = self.inner.cap;
-        self.per_shard(users, "inserting a post", |keys| {
+        self.per_shard(feeds, "inserting a post", |keys| {
             let mut cmd = fcall("tl_insert", keys);
             cmd.arg(&post[..]).arg(cap);
             cmd
@@ -218,14 +275,25 @@ impl Timelines {
         original: Id,
         users: &[Id],
     ) -> Result<(), TimelineError> {
+        self.insert_reblog_feeds(reblog, original, &homes(users))
+            .await
+    }
+
+    /// [`Self::insert_reblog`] into homes and lists alike.
+    pub async fn insert_reblog_feeds(
+        &self,
+        reblog: Id,
+        original: Id,
+        feeds: &[Feed],
+    ) -> Result<(), TimelineError> {
         if reblog == Id::MIN {
             return Ok(());
         }
         let (reblog, original) = (reblog.to_be_bytes(), original.to_be_bytes());
         let cap = self.inner.cap;
         self.per_shard_keys(
-            users,
-            |user| [timeline_key(user), pending_key(user), reblogs_key(user)],
+            feeds,
+            |feed| [feed.key(), feed.pending_key(), feed.reblogs_key()],
             "inserting a reblog",
             |keys| {
                 let mut cmd = fcall("tl_insert_reblog", keys);
@@ -241,11 +309,16 @@ impl Timelines {
 
     /// Remove `post` from each listed user's timeline.
     pub async fn remove(&self, post: Id, users: &[Id]) -> Result<(), TimelineError> {
+        self.remove_feeds(post, &homes(users)).await
+    }
+
+    /// [`Self::remove`] from homes and lists alike.
+    pub async fn remove_feeds(&self, post: Id, feeds: &[Feed]) -> Result<(), TimelineError> {
         if post == Id::MIN {
             return Ok(());
         }
         let post = post.to_be_bytes();
-        self.per_shard(users, "removing a post", |keys| {
+        self.per_shard(feeds, "removing a post", |keys| {
             let mut cmd = fcall("tl_remove", keys);
             cmd.arg(&post[..]);
             cmd
@@ -270,13 +343,18 @@ impl Timelines {
 
     /// Remove posts from one user's timeline (after an unfollow).
     pub async fn remove_many(&self, user: Id, posts: &[Id]) -> Result<(), TimelineError> {
+        self.remove_many_from(Feed::Home(user), posts).await
+    }
+
+    /// [`Self::remove_many`] from a home or a list.
+    pub async fn remove_many_from(&self, feed: Feed, posts: &[Id]) -> Result<(), TimelineError> {
         let posts = encode(posts);
         if posts.is_empty() {
             return Ok(());
         }
-        let mut cmd = fcall("tl_remove_many", &[timeline_key(user), pending_key(user)]);
+        let mut cmd = fcall("tl_remove_many", &[feed.key(), feed.pending_key()]);
         push_members(&mut cmd, &posts);
-        self.call_fn::<i64>(self.shard_of(user), "removing posts", &cmd)
+        self.call_fn::<i64>(self.shard_of(feed.owner()), "removing posts", &cmd)
             .await?;
         Ok(())
     }
@@ -284,7 +362,16 @@ impl Timelines {
     /// A page of the user's timeline (post ids in the window's order), or `None` if the
     /// timeline does not exist.
     pub async fn range(&self, user: Id, window: Window) -> Result<Option<Vec<Id>>, TimelineError> {
-        let key = timeline_key(user);
+        self.range_of(Feed::Home(user), window).await
+    }
+
+    /// [`Self::range`] of a home or a list.
+    pub async fn range_of(
+        &self,
+        feed: Feed,
+        window: Window,
+    ) -> Result<Option<Vec<Id>>, TimelineError> {
+        let key = feed.key();
         // The sentinel is all zero bytes, so excluding id 0 excludes it.
         let low = exclusive(window.above.unwrap_or(Id::MIN));
         let high = window.below.map_or_else(|| b"+".to_vec(), exclusive);
@@ -301,7 +388,7 @@ impl Timelines {
         if limit > 0 {
             pipe.add_command(zrange);
         }
-        let shard = self.shard_of(user);
+        let shard = self.shard_of(feed.owner());
         let (exists, members): (bool, Vec<Vec<u8>>) = if limit > 0 {
             self.call(shard, "reading a timeline", Request::Pipe(&pipe))
                 .await?
@@ -321,14 +408,26 @@ impl Timelines {
     /// everyone followed, newest `cap`), replacing whatever is there in one atomic step.
     /// Writes that reach this user while the store is read are kept.
     pub async fn rebuild<S: Store>(&self, store: &S, user: Id) -> Result<(), TimelineError> {
-        let shard = self.shard_of(user);
-        let keys = [timeline_key(user), pending_key(user)];
+        self.rebuild_feed(store, Source::Home(user)).await
+    }
+
+    async fn rebuild_feed<S: Store>(
+        &self,
+        store: &S,
+        source: Source<'_>,
+    ) -> Result<(), TimelineError> {
+        let feed = source.feed();
+        let shard = self.shard_of(feed.owner());
+        let keys = [feed.key(), feed.pending_key()];
         // Record concurrent writes for a while longer than a rebuild may hold its lock.
         let mut begin = fcall("tl_begin", &keys);
         begin.arg(self.inner.lock.as_millis().saturating_mul(2).max(1000) as u64);
         self.call_fn::<i64>(shard, "starting a timeline rebuild", &begin)
             .await?;
-        let posts = rebuild::newest_posts(store, user, self.inner.cap).await?;
+        let posts = match source {
+            Source::Home(user) => rebuild::newest_posts(store, user, self.inner.cap).await?,
+            Source::List(list) => rebuild::newest_list_posts(store, list, self.inner.cap).await?,
+        };
         let mut replace = fcall("tl_replace", &keys);
         replace.arg(self.inner.cap);
         push_members(&mut replace, &encode(&posts));
@@ -370,16 +469,43 @@ impl Timelines {
         user: Id,
         window: Window,
     ) -> Result<Vec<Id>, TimelineError> {
-        if let Some(ids) = self.range(user, window).await? {
-            return Ok(ids);
-        }
-        self.rebuild_missing(store, user).await?;
-        Ok(self.range(user, window).await?.unwrap_or_default())
+        self.read_feed(store, Source::Home(user), window).await
     }
 
-    async fn rebuild_missing<S: Store>(&self, store: &S, user: Id) -> Result<(), TimelineError> {
+    /// A page of one of a user's lists, as [`Self::read`] reads a home: rebuilt from the
+    /// list's members' posts when missing.
+    pub async fn read_list<S: Store>(
+        &self,
+        store: &S,
+        list: &List,
+        window: Window,
+    ) -> Result<Vec<Id>, TimelineError> {
+        self.read_feed(store, Source::List(list), window).await
+    }
+
+    async fn read_feed<S: Store>(
+        &self,
+        store: &S,
+        source: Source<'_>,
+        window: Window,
+    ) -> Result<Vec<Id>, TimelineError> {
+        let feed = source.feed();
+        if let Some(ids) = self.range_of(feed, window).await? {
+            return Ok(ids);
+        }
+        self.rebuild_missing(store, source).await?;
+        Ok(self.range_of(feed, window).await?.unwrap_or_default())
+    }
+
+    async fn rebuild_missing<S: Store>(
+        &self,
+        store: &S,
+        source: Source<'_>,
+    ) -> Result<(), TimelineError> {
+        let feed = source.feed();
+        let user = feed.owner();
         let shard = self.shard_of(user);
-        let lock = lock_key(user);
+        let lock = feed.lock_key();
         let token = lock_token();
         let lock_ms = self.inner.lock.as_millis() as u64;
         let started = Instant::now();
@@ -396,8 +522,8 @@ impl Timelines {
             if taken.is_some() {
                 let result = async {
                     // The previous holder may have finished just before we took the lock.
-                    if !self.exists(user).await? {
-                        self.rebuild(store, user).await?;
+                    if !self.feed_exists(feed).await? {
+                        self.rebuild_feed(store, source).await?;
                     }
                     Ok(())
                 }
@@ -414,7 +540,7 @@ impl Timelines {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(WAIT_MAX);
-            if self.exists(user).await? {
+            if self.feed_exists(feed).await? {
                 return Ok(());
             }
             if Instant::now() >= give_up {
@@ -436,10 +562,14 @@ impl Timelines {
     }
 
     pub async fn exists(&self, user: Id) -> Result<bool, TimelineError> {
+        self.feed_exists(Feed::Home(user)).await
+    }
+
+    pub async fn feed_exists(&self, feed: Feed) -> Result<bool, TimelineError> {
         let mut cmd = redis::cmd("EXISTS");
-        cmd.arg(timeline_key(user));
+        cmd.arg(feed.key());
         self.call(
-            self.shard_of(user),
+            self.shard_of(feed.owner()),
             "checking a timeline exists",
             Request::Cmd(&cmd),
         )
@@ -448,12 +578,18 @@ impl Timelines {
 
     /// Forget a timeline (admin; tests). The next read rebuilds it.
     pub async fn clear(&self, user: Id) -> Result<(), TimelineError> {
+        self.clear_feed(Feed::Home(user)).await
+    }
+
+    /// Forget a home or a list: the next read rebuilds it from the store (after a list's
+    /// members or settings change, or when it is deleted).
+    pub async fn clear_feed(&self, feed: Feed) -> Result<(), TimelineError> {
         let mut cmd = redis::cmd("DEL");
-        cmd.arg(timeline_key(user))
-            .arg(pending_key(user))
-            .arg(reblogs_key(user));
+        cmd.arg(feed.key())
+            .arg(feed.pending_key())
+            .arg(feed.reblogs_key());
         self.call::<i64>(
-            self.shard_of(user),
+            self.shard_of(feed.owner()),
             "deleting a timeline",
             Request::Cmd(&cmd),
         )
@@ -501,31 +637,31 @@ impl Timelines {
     /// every shard has answered.
     async fn per_shard(
         &self,
-        users: &[Id],
+        feeds: &[Feed],
         context: &'static str,
         build: impl Fn(&[String]) -> redis::Cmd,
     ) -> Result<(), TimelineError> {
         self.per_shard_keys(
-            users,
-            |user| [timeline_key(user), pending_key(user)],
+            feeds,
+            |feed| [feed.key(), feed.pending_key()],
             context,
             build,
         )
         .await
     }
 
-    /// [`Self::per_shard`] with each user's keys named by `keys_of`.
+    /// [`Self::per_shard`] with each feed's keys named by `keys_of`.
     async fn per_shard_keys<const N: usize>(
         &self,
-        users: &[Id],
-        keys_of: impl Fn(Id) -> [String; N],
+        feeds: &[Feed],
+        keys_of: impl Fn(Feed) -> [String; N],
         context: &'static str,
         build: impl Fn(&[String]) -> redis::Cmd,
     ) -> Result<(), TimelineError> {
         let mut groups: Vec<Vec<String>> = vec![Vec::new(); self.shard_count()];
-        for user in users {
-            if let Some(keys) = groups.get_mut(self.shard_of(*user)) {
-                keys.extend(keys_of(*user));
+        for feed in feeds {
+            if let Some(keys) = groups.get_mut(self.shard_of(feed.owner())) {
+                keys.extend(keys_of(*feed));
             }
         }
         let calls = groups
@@ -586,6 +722,25 @@ impl Timelines {
     fn shard(&self, index: usize) -> Result<&Shard, TimelineError> {
         // The ring only names shards that exist; this guards against a bug, not input.
         self.inner.shards.get(index).ok_or(TimelineError::NoShards)
+    }
+}
+
+/// What a feed is rebuilt from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Home(Id),
+    List(&'a List),
+}
+
+impl Source<'_> {
+    fn feed(self) -> Feed {
+        match self {
+            Source::Home(user) => Feed::Home(user),
+            Source::List(list) => Feed::List {
+                owner: list.owner_id,
+                list: list.id,
+            },
+        }
     }
 }
 

@@ -6,7 +6,9 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use starling_schema::Id;
+use starling_schema::feeds::{List, list_admits};
 use starling_schema::model::{NotificationKind, Post, Visibility, Window};
+use starling_schema::policy::home_takes_reply;
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError, all_ids as all_pages};
 
 /// Store reads in flight at once during one rebuild.
@@ -34,21 +36,125 @@ pub(crate) async fn newest_posts<S: Store>(
         .await?
         .into_iter()
         .collect();
+    // Members of the user's exclusive lists show in those lists, not at home.
+    let mut listed_away = HashSet::new();
+    for list in store.lists_of(user).await?.iter().filter(|l| l.exclusive) {
+        listed_away.extend(all_pages(|w| store.list_members(list.id, w)).await?);
+    }
     let mut authors = vec![user];
     authors.extend(
         followed
             .iter()
             .copied()
-            .filter(|a| *a != user && !muted.contains(a)),
+            .filter(|a| *a != user && !muted.contains(a) && !listed_away.contains(a)),
     );
     let shown = |post: &Post| {
         post.id != Id::MIN
             && visible_to(post, user)
-            && post
-                .in_reply_to_account_id
-                .is_none_or(|to| to == post.author_id || to == user || followed.contains(&to))
+            && home_takes_reply(
+                post,
+                user,
+                post.in_reply_to_account_id
+                    .is_some_and(|to| followed.contains(&to)),
+            )
     };
+    let mut extra: Vec<Post> = mentioning(store, user, cap)
+        .await?
+        .into_iter()
+        .filter(|p| !muted.contains(&p.author_id) && !followed.contains(&p.author_id))
+        .collect();
+    extra.extend(tagged(store, user, &followed, cap).await?);
+    newest_of(store, user, authors, shown, extra, cap).await
+}
 
+/// The newest public originals carrying the hashtags `user` follows, by accounts `user`
+/// does not follow (fan-out delivered those by tag) and neither blocks nor mutes, nor is
+/// blocked by.
+async fn tagged<S: Store>(
+    store: &S,
+    user: Id,
+    followed: &HashSet<Id>,
+    cap: usize,
+) -> Result<Vec<Post>, StoreError> {
+    let window = Window::newest(cap.clamp(1, MAX_PAGE));
+    let mut ids = Vec::new();
+    for tag in store.followed_tags(user).await? {
+        ids.extend(store.tagged_posts(&tag, window).await?.items);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let posts: Vec<Post> = stream::iter(owned_chunks(&ids))
+        .map(|ids| async move { store.posts_by_ids(&ids).await })
+        .buffer_unordered(CONCURRENCY)
+        .try_concat()
+        .await?
+        .into_iter()
+        .filter(|p| p.author_id != user && !followed.contains(&p.author_id))
+        .collect();
+    let authors: Vec<Id> = posts
+        .iter()
+        .map(|p| p.author_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let shunned = shunned_by(store, user, &authors).await?;
+    Ok(posts
+        .into_iter()
+        .filter(|p| !shunned.contains(&p.author_id))
+        .collect())
+}
+
+/// The ids of the newest `cap` posts of list `list`, newest first: its members' posts that
+/// the list's replies policy admits ([`list_admits`]), never direct posts nor posts of
+/// accounts the owner mutes; reblogs as at home.
+pub(crate) async fn newest_list_posts<S: Store>(
+    store: &S,
+    list: &List,
+    cap: usize,
+) -> Result<Vec<Id>, StoreError> {
+    let owner = list.owner_id;
+    let muted: HashSet<Id> = all_pages(|w| store.mutes_of(owner, w))
+        .await?
+        .into_iter()
+        .collect();
+    let followed: HashSet<Id> = all_pages(|w| store.following(owner, w))
+        .await?
+        .into_iter()
+        .collect();
+    let members: HashSet<Id> = all_pages(|w| store.list_members(list.id, w))
+        .await?
+        .into_iter()
+        .collect();
+    let authors: Vec<Id> = members
+        .iter()
+        .copied()
+        .filter(|a| !muted.contains(a))
+        .collect();
+    let shown = |post: &Post| {
+        let to = post.in_reply_to_account_id;
+        post.id != Id::MIN
+            && post.visibility != Visibility::Direct
+            && list_admits(
+                list.replies_policy,
+                post,
+                owner,
+                to.is_some_and(|to| followed.contains(&to)),
+                to.is_some_and(|to| members.contains(&to)),
+            )
+    };
+    newest_of(store, owner, authors, shown, Vec::new(), cap).await
+}
+
+/// The newest `cap` of `authors`' posts that `shown` keeps, plus `extra` posts, as `user`
+/// would see them (reblogs of hidden originals dropped, reblogs deduplicated), newest first.
+async fn newest_of<S: Store>(
+    store: &S,
+    user: Id,
+    authors: Vec<Id>,
+    shown: impl Fn(&Post) -> bool,
+    extra: Vec<Post>,
+    cap: usize,
+) -> Result<Vec<Id>, StoreError> {
     let per_author = Window::newest(cap.clamp(1, MAX_PAGE));
     let mut pages = stream::iter(authors)
         .map(|author| store.posts_by_author(author, per_author))
@@ -68,10 +174,8 @@ pub(crate) async fn newest_posts<S: Store>(
             offer(&post);
         }
     }
-    for post in mentioning(store, user, cap).await? {
-        if !muted.contains(&post.author_id) && !followed.contains(&post.author_id) {
-            offer(&post);
-        }
+    for post in &extra {
+        offer(post);
     }
     let mut kept: Vec<(Id, Option<Id>)> = newest.into_iter().map(|Reverse(e)| e).collect();
     let hidden = hidden_originals(store, user, &kept).await?;
@@ -158,7 +262,20 @@ async fn hidden_originals<S: Store>(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let shunned: HashSet<Id> = stream::iter(owned_chunks(&others))
+    let shunned = shunned_by(store, user, &others).await?;
+    Ok(originals
+        .into_iter()
+        .filter(|o| author_of.get(o).is_none_or(|a| shunned.contains(a)))
+        .collect())
+}
+
+/// Those of `accounts` that `user` blocks, is blocked by, or mutes.
+async fn shunned_by<S: Store>(
+    store: &S,
+    user: Id,
+    accounts: &[Id],
+) -> Result<HashSet<Id>, StoreError> {
+    Ok(stream::iter(owned_chunks(accounts))
         .map(|targets| async move { store.relationships(user, &targets).await })
         .buffer_unordered(CONCURRENCY)
         .try_concat()
@@ -166,10 +283,6 @@ async fn hidden_originals<S: Store>(
         .into_iter()
         .filter(|r| r.blocking || r.blocked_by || r.muting)
         .map(|r| r.target)
-        .collect();
-    Ok(originals
-        .into_iter()
-        .filter(|o| author_of.get(o).is_none_or(|a| shunned.contains(a)))
         .collect())
 }
 

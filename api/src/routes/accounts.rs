@@ -233,12 +233,11 @@ async fn statuses(
     if api.account(author).await?.is_none() {
         return Err(ApiError::not_found("Record"));
     }
-    // No pins exist yet, so that filter selects nothing.
-    if q.pinned == Some(true) {
-        return Ok(Json::array([]).response());
-    }
     let viewer = viewer.0.map(|a| a.account.id);
     let cursor = q.page.cursor()?;
+    if q.pinned == Some(true) {
+        return super::kept::pinned(&req, &api, viewer, author, &cursor).await;
+    }
     let page = api.store.posts_by_author(author, cursor.window).await?;
     let scanned: Vec<Id> = page.items.iter().map(|p| p.id).collect();
     // Every post here has the same author: one follow lookup serves the page.

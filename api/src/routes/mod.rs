@@ -9,6 +9,8 @@ mod accounts;
 pub(crate) mod discovery;
 mod filters;
 mod instance;
+mod kept;
+mod lists;
 mod media;
 pub(crate) mod notifications;
 mod notifications_v2;
@@ -20,6 +22,7 @@ mod push;
 mod search;
 mod startup;
 mod statuses;
+mod tags;
 mod timelines;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -28,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     discovery::configure(cfg);
     // Before `accounts`: `update_credentials` is not an account id.
     profile::configure(cfg);
+    search::configure_accounts(cfg);
     accounts::configure(cfg);
     statuses::configure(cfg);
     media::configure(cfg);
@@ -35,6 +39,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     timelines::configure(cfg);
     ops::configure(cfg);
     search::configure(cfg);
+    // Lists, bookmarks, favourites and pins (issue 13).
+    lists::configure(cfg);
+    kept::configure(cfg);
+    tags::configure(cfg);
     // Start-up endpoints (issue 11): preferences, custom emojis, announcements, markers,
     // filters, grouped notifications and unread counts. Before `notifications` so that
     // `/api/v1/notifications/unread_count` is not taken for a notification id.

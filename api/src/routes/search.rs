@@ -24,6 +24,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v2/search", web::get().to(search));
 }
 
+/// Account search for autocomplete (issue 13); registered before `/api/v1/accounts/{id}`.
+pub fn configure_accounts(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/accounts/search", web::get().to(account_search));
+}
+
 #[derive(Deserialize)]
 struct SearchQuery {
     q: Option<String>,
@@ -186,6 +191,20 @@ async fn search_accounts(
     limit: usize,
     offset: usize,
 ) -> ApiResult<Vec<Json>> {
+    let ids = account_ids(api, viewer, query, limit, offset).await?;
+    let loaded = Accounts::load(api, &ids).await?;
+    Ok(ids.iter().filter_map(|&id| loaded.json(id)).collect())
+}
+
+/// Accounts matching `query` (an exact address first, then username and display-name
+/// prefixes), without those the viewer must not see.
+async fn account_ids(
+    api: &Api,
+    viewer: Option<Id>,
+    query: &str,
+    limit: usize,
+    offset: usize,
+) -> ApiResult<Vec<Id>> {
     let mut ids = Vec::new();
     // An exact address (`name`, `@name`, `name@this.domain`) comes first: clients resolve
     // an account to follow this way.
@@ -214,8 +233,66 @@ async fn search_accounts(
     ids.truncate(limit);
     let hidden = hidden_from(api, viewer, &ids).await?;
     ids.retain(|id| !hidden.contains(id));
-    let loaded = Accounts::load(api, &ids).await?;
-    Ok(ids.iter().filter_map(|&id| loaded.json(id)).collect())
+    Ok(ids)
+}
+
+#[derive(Deserialize)]
+struct AccountSearchQuery {
+    q: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+    /// Only accounts the viewer follows.
+    #[serde(default, deserialize_with = "crate::extract::flex_bool")]
+    following: Option<bool>,
+    /// Remote lookups (WebFinger) are not supported; accepted and ignored.
+    #[allow(dead_code)]
+    resolve: Option<String>,
+}
+
+/// Candidates ranked before the viewer's follows are moved first.
+const ACCOUNT_CANDIDATES: usize = 200;
+
+/// `GET /api/v1/accounts/search`: prefix matches on username and display name, accounts
+/// the viewer follows first (or only them with `following=true`).
+async fn account_search(
+    api: web::Data<Api>,
+    auth: crate::extract::Auth,
+    Query(q): Query<AccountSearchQuery>,
+) -> ApiResult<HttpResponse> {
+    let me = auth.account.id;
+    let raw = q.q.as_deref().unwrap_or_default();
+    if raw.len() > MAX_QUERY_CHARS * 4 || raw.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::invalid(format!(
+            "q is too long (at most {MAX_QUERY_CHARS} characters)"
+        )));
+    }
+    let query = raw.trim();
+    let limit = number("limit", q.limit.as_deref())?
+        .unwrap_or(MAX_LIMIT)
+        .clamp(1, 80);
+    let offset = number("offset", q.offset.as_deref())?.unwrap_or(0);
+    if query.is_empty() || offset >= ACCOUNT_CANDIDATES {
+        return Ok(Json::array([]).response());
+    }
+    let mut ids = account_ids(&api, Some(me), query, ACCOUNT_CANDIDATES, 0).await?;
+    let others: Vec<Id> = ids.iter().copied().filter(|id| *id != me).collect();
+    let followed: HashSet<Id> = api
+        .store
+        .relationships(me, &others)
+        .await?
+        .into_iter()
+        .filter(|r| r.following)
+        .map(|r| r.target)
+        .collect();
+    if q.following == Some(true) {
+        ids.retain(|id| followed.contains(id));
+    }
+    // A stable sort keeps the index's ranking within each group.
+    ids.sort_by_key(|id| !followed.contains(id));
+    let ids: Vec<Id> = ids.into_iter().skip(offset).take(limit).collect();
+    let loaded = Accounts::load(&api, &ids).await?;
+    let body: Vec<Json> = ids.iter().filter_map(|&id| loaded.json(id)).collect();
+    Ok(Json::array(&body).response())
 }
 
 #[allow(clippy::too_many_arguments)]

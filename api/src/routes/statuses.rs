@@ -62,7 +62,7 @@ async fn visible_post(api: &Api, viewer: Option<Id>, id: Id) -> ApiResult<Arc<Po
 }
 
 /// The post an action on `id` applies to: the original when `id` is a reblog wrapper.
-async fn action_target(api: &Api, viewer: Id, id: Id) -> ApiResult<Arc<Post>> {
+pub(super) async fn action_target(api: &Api, viewer: Id, id: Id) -> ApiResult<Arc<Post>> {
     let post = visible_post(api, Some(viewer), id).await?;
     match post.reblog_of {
         Some(original) => visible_post(api, Some(viewer), original).await,
@@ -70,7 +70,7 @@ async fn action_target(api: &Api, viewer: Id, id: Id) -> ApiResult<Arc<Post>> {
     }
 }
 
-async fn one_status(api: &Api, viewer: Id, post: Arc<Post>) -> ApiResult<HttpResponse> {
+pub(super) async fn one_status(api: &Api, viewer: Id, post: Arc<Post>) -> ApiResult<HttpResponse> {
     let rendered = hydrate::statuses(api, Some(viewer), &[post]).await?;
     let status = rendered
         .into_iter()

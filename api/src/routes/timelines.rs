@@ -19,7 +19,8 @@ use starling_schema::startup::FilterContext;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/timelines/home", web::get().to(home))
         .route("/api/v1/timelines/public", web::get().to(public))
-        .route("/api/v1/timelines/tag/{hashtag}", web::get().to(tag));
+        .route("/api/v1/timelines/tag/{hashtag}", web::get().to(tag))
+        .route("/api/v1/timelines/list/{id}", web::get().to(list));
 }
 
 #[derive(Deserialize)]
@@ -143,18 +144,46 @@ async fn home(
     if cursor.reverse {
         ids.reverse();
     }
+    own_feed(&req, &api, me, ids).await
+}
+
+/// One of the viewer's lists (issue 13), read like home from its Redis feed (rebuilt from
+/// the members' posts when missing). Someone else's list is not found.
+async fn list(
+    req: HttpRequest,
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let me = auth.account.id;
+    let list = super::lists::owned(&api, me, super::path_id(&path)?).await?;
+    let cursor = page.cursor()?;
+    let mut ids = api
+        .timelines
+        .read_list(&api.store, &list, cursor.window)
+        .await?;
+    if cursor.reverse {
+        ids.reverse();
+    }
+    own_feed(&req, &api, me, ids).await
+}
+
+/// A page of one of the viewer's own feeds (home or a list), newest first.
+async fn own_feed(req: &HttpRequest, api: &Api, me: Id, ids: Vec<Id>) -> ApiResult<HttpResponse> {
     let posts = api.posts_by_ids(&ids).await?;
     // Blocks and mutes newer than what fan-out saw still hide their posts at once.
-    let posts = hydrate::filter_for(&api, Some(me), posts).await?;
-    // Filter hook (issue 11): the viewer's `home` filters hide or mark statuses.
-    let verdicts = filters::judge(&api, Some(me), FilterContext::Home, &posts).await?;
+    let posts = hydrate::filter_for(api, Some(me), posts).await?;
+    // Filter hook (issue 11): the viewer's `home` filters hide or mark statuses (lists too,
+    // as Mastodon's `home` context covers lists).
+    let verdicts = filters::judge(api, Some(me), FilterContext::Home, &posts).await?;
     let posts = verdicts.keep(posts);
-    let mut body = hydrate::statuses(&api, Some(me), &posts).await?;
+    let mut body = hydrate::statuses(api, Some(me), &posts).await?;
     verdicts.mark(&mut body);
     let body = Json::array(&body);
     let mut res = HttpResponse::Ok();
     if let (Some(newest), Some(oldest)) = (ids.first(), ids.last()) {
-        res.insert_header((header::LINK, link_header(&req, *newest, *oldest)));
+        res.insert_header((header::LINK, link_header(req, *newest, *oldest)));
     }
     Ok(Json::respond(&mut res, body))
 }

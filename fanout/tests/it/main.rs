@@ -1,7 +1,9 @@
 //! Integration tests of fan-out against three real Redis shards, a real `nats-server -js`
 //! and the embedded store.
 
+mod lists;
 mod social;
+mod tags;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

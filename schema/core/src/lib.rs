@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod events;
+pub mod feeds;
 pub mod ids;
 pub mod media;
 pub mod model;

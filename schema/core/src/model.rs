@@ -277,11 +277,14 @@ pub struct PostCounts {
     pub favourites: u64,
 }
 
-/// What the viewer has done to a post, for the `favourited`/`reblogged` flags.
+/// What the viewer has done to a post, for the `favourited`/`reblogged`/`bookmarked`/
+/// `pinned` flags.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ViewerFlags {
     pub favourited: bool,
     pub reblogged: bool,
+    pub bookmarked: bool,
+    pub pinned: bool,
 }
 
 /// How one account relates to another, from the first one's side.

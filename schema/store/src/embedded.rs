@@ -24,6 +24,7 @@ use fjall::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use starling_schema::Id;
+use starling_schema::feeds::{List, ListDraft, ListRef, Mark, MarkKind};
 use starling_schema::ids::{IdGenerator, Mint, now_ms};
 use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
@@ -41,6 +42,7 @@ use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
 };
 
+mod feeds;
 mod media;
 mod push;
 mod social;
@@ -124,6 +126,16 @@ struct Tables {
     media: SingleWriterTxKeyspace,
     media_by_post: SingleWriterTxKeyspace,
     profile_images: SingleWriterTxKeyspace,
+    // lists and marks (schema version 9, see `feeds.rs`)
+    lists: SingleWriterTxKeyspace,
+    list_members: SingleWriterTxKeyspace,
+    member_lists: SingleWriterTxKeyspace,
+    marks: SingleWriterTxKeyspace,
+    mark_keys: SingleWriterTxKeyspace,
+    /// account ++ tag → ()
+    tag_follows: SingleWriterTxKeyspace,
+    /// tag ++ 0x00 ++ account → ()
+    tag_followers: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -397,6 +409,13 @@ impl EmbeddedStore {
             media: open("media").ctx("opening table media")?,
             media_by_post: open("media_by_post").ctx("opening table media_by_post")?,
             profile_images: open("profile_images").ctx("opening table profile_images")?,
+            lists: open("lists").ctx("opening table lists")?,
+            list_members: open("list_members").ctx("opening table list_members")?,
+            member_lists: open("member_lists").ctx("opening table member_lists")?,
+            marks: open("marks").ctx("opening table marks")?,
+            mark_keys: open("mark_keys").ctx("opening table mark_keys")?,
+            tag_follows: open("tag_follows").ctx("opening table tag_follows")?,
+            tag_followers: open("tag_followers").ctx("opening table tag_followers")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -678,6 +697,7 @@ fn remove_follow(tx: &mut Tx<'_>, t: &Tables, follower: Id, followee: Id) -> Res
     }
     tx.remove(&t.following, k2(follower, followee));
     tx.remove(&t.followers, k2(followee, follower));
+    feeds::leave_lists(tx, t, follower, followee)?;
     bump_account(tx, t, follower, |c| dec(&mut c.following))?;
     bump_account(tx, t, followee, |c| dec(&mut c.followers))?;
     Ok(true)
@@ -695,6 +715,7 @@ fn tombstone(tx: &mut Tx<'_>, t: &Tables, id: Id) -> Result<Option<Post>> {
     put(tx, &t.posts, k1(id), &stored)?;
     let post = stored.post;
     tx.remove(&t.posts_by_author, k2(post.author_id, post.id));
+    feeds::drop_mark(tx, t, MarkKind::Pin, post.author_id, post.id)?;
     bump_account(tx, t, post.author_id, |c| dec(&mut c.statuses))?;
     if let Some(parent) = post.in_reply_to_id {
         bump_post(tx, t, parent, |c| dec(&mut c.replies))?;
@@ -1235,6 +1256,7 @@ impl Store for EmbeddedStore {
                 return Ok(false);
             }
             tx.insert(&t.favourites, k2(post, account), now_ms().to_be_bytes());
+            feeds::put_mark(inner, tx, MarkKind::Favourite, account, post)?;
             bump_post(tx, t, post, |c| c.favourites += 1)?;
             Ok(true)
         })
@@ -1248,6 +1270,7 @@ impl Store for EmbeddedStore {
                 return Ok(false);
             }
             tx.remove(&t.favourites, k2(post, account));
+            feeds::drop_mark(tx, t, MarkKind::Favourite, account, post)?;
             bump_post(tx, t, post, |c| dec(&mut c.favourites))?;
             Ok(true)
         })
@@ -1349,6 +1372,8 @@ impl Store for EmbeddedStore {
                 Ok(ViewerFlags {
                     favourited: exists(&snap, &t.favourites, k2(*post, viewer))?,
                     reblogged: exists(&snap, &t.reblogs, k2(*post, viewer))?,
+                    bookmarked: feeds::marked(&snap, t, MarkKind::Bookmark, viewer, *post)?,
+                    pinned: feeds::marked(&snap, t, MarkKind::Pin, viewer, *post)?,
                 })
             })
             .collect()
@@ -1675,6 +1700,11 @@ impl Store for EmbeddedStore {
             for root in partition_ids(tx, &t.conversation_mutes, id)? {
                 tx.remove(&t.conversation_mutes, k2(id, root));
             }
+            // Its lists are empty now (leaving a follow leaves the lists too).
+            for list in partition_ids(tx, &t.lists, id)? {
+                tx.remove(&t.lists, k2(id, list));
+            }
+            feeds::unfollow_all_tags(tx, t, id)?;
             let hashes: Vec<Vec<u8>> = tx
                 .prefix(&t.tokens_by_account, k1(id))
                 .map(|row| row.key().ctx("listing tokens").map(|k| k.to_vec()))
@@ -1837,6 +1867,78 @@ impl Store for EmbeddedStore {
 
     async fn server_key(&self, name: &str, candidate: String) -> Result<String> {
         self.keep_server_key(name, candidate).await
+    }
+
+    async fn create_list(&self, owner: Id, draft: ListDraft) -> Result<List> {
+        self.new_list(owner, draft).await
+    }
+
+    async fn update_list(&self, owner: Id, id: Id, draft: ListDraft) -> Result<List> {
+        self.change_list(owner, id, draft).await
+    }
+
+    async fn delete_list(&self, owner: Id, id: Id) -> Result<bool> {
+        self.drop_list(owner, id).await
+    }
+
+    async fn lists_of(&self, owner: Id) -> Result<Vec<List>> {
+        self.owned_lists(owner)
+    }
+
+    async fn list_members(&self, list: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(&self.snapshot(), &self.inner.t.list_members, list, &window)
+    }
+
+    async fn add_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()> {
+        self.join_list(owner, list, accounts.to_vec()).await
+    }
+
+    async fn remove_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()> {
+        self.leave_list(owner, list, accounts.to_vec()).await
+    }
+
+    async fn lists_with_member(
+        &self,
+        member: Id,
+        owners_after: Option<Id>,
+        owners_through: Option<Id>,
+    ) -> Result<Vec<ListRef>> {
+        self.member_of(member, owners_after, owners_through)
+    }
+
+    async fn mark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool> {
+        self.keep(kind, account, post).await
+    }
+
+    async fn unmark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool> {
+        self.unkeep(kind, account, post).await
+    }
+
+    async fn marks(&self, kind: MarkKind, account: Id, window: Window) -> Result<Page<Mark>> {
+        self.kept(kind, account, &window)
+    }
+
+    async fn follow_tag(&self, account: Id, tag: &str) -> Result<bool> {
+        self.add_tag_follow(account, tag.to_owned()).await
+    }
+
+    async fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool> {
+        self.drop_tag_follow(account, tag.to_owned()).await
+    }
+
+    async fn followed_tags(&self, account: Id) -> Result<Vec<String>> {
+        self.tags_of(account)
+    }
+
+    async fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>> {
+        starling_schema::feeds::check_tag(tag)?;
+        scan_prefixed(
+            &self.snapshot(),
+            &self.inner.t.tag_followers,
+            &tag_prefix(tag),
+            &window,
+            |id, _| Ok(Some(id)),
+        )
     }
 
     async fn ping(&self) -> Result<()> {

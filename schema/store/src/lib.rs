@@ -13,6 +13,7 @@
 use std::future::Future;
 
 use starling_schema::Id;
+use starling_schema::feeds::{List, ListDraft, ListRef, Mark, MarkKind};
 use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
@@ -42,7 +43,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 /// How long an authorization code may wait to be exchanged (Doorkeeper's default).
 pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
@@ -519,6 +520,97 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         candidate: String,
     ) -> impl Future<Output = Result<String>> + Send;
+    // ---- lists and marks (schema version 9) -------------------------------------------
+
+    /// Create a list of `owner`'s (at most [`starling_schema::feeds::MAX_LISTS`];
+    /// the draft is validated first, `Invalid` otherwise).
+    fn create_list(&self, owner: Id, draft: ListDraft)
+    -> impl Future<Output = Result<List>> + Send;
+    /// Replace a list's title and settings; `NotFound` unless `owner` owns list `id`. The
+    /// members' [`ListRef`]s follow.
+    fn update_list(
+        &self,
+        owner: Id,
+        id: Id,
+        draft: ListDraft,
+    ) -> impl Future<Output = Result<List>> + Send;
+    /// Delete one of `owner`'s lists and its memberships. True if it existed.
+    fn delete_list(&self, owner: Id, id: Id) -> impl Future<Output = Result<bool>> + Send;
+    /// `owner`'s lists, by id.
+    fn lists_of(&self, owner: Id) -> impl Future<Output = Result<Vec<List>>> + Send;
+    /// The members of list `list`, by account id.
+    fn list_members(
+        &self,
+        list: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// Add accounts to one of `owner`'s lists (`NotFound` unless it is theirs). Each must
+    /// be an account `owner` follows (`Invalid` otherwise, nothing written); adding a
+    /// member again changes nothing. At most [`starling_schema::feeds::MAX_LIST_MEMBERS`]
+    /// per list.
+    fn add_list_members(
+        &self,
+        owner: Id,
+        list: Id,
+        accounts: &[Id],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Remove accounts from one of `owner`'s lists (`NotFound` unless it is theirs).
+    fn remove_list_members(
+        &self,
+        owner: Id,
+        list: Id,
+        accounts: &[Id],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The lists holding `member` whose owners are after `owners_after` (exclusive) and up
+    /// to `owners_through` (inclusive), by owner then list: fan-out reads the range of the
+    /// follower page it writes (owners of lists holding an account follow it). An unfollow
+    /// (or a block) takes the followee out of the follower's lists.
+    fn lists_with_member(
+        &self,
+        member: Id,
+        owners_after: Option<Id>,
+        owners_through: Option<Id>,
+    ) -> impl Future<Output = Result<Vec<ListRef>>> + Send;
+    /// Keep a live post as a bookmark or pin of `account`'s (favourites are kept by
+    /// [`Store::favourite`]). True if new. `NotFound` if the post is not live; a pin must be
+    /// `account`'s own original, not direct, and one of at most
+    /// [`starling_schema::feeds::MAX_PINS`] (`Invalid` otherwise).
+    fn mark(
+        &self,
+        kind: MarkKind,
+        account: Id,
+        post: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// True if it was kept.
+    fn unmark(
+        &self,
+        kind: MarkKind,
+        account: Id,
+        post: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// What `account` kept of `kind`, by mark id (the order they were kept in).
+    fn marks(
+        &self,
+        kind: MarkKind,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Mark>>> + Send;
+
+    /// Follow hashtag `tag` (lower-cased, without `#`; checked by
+    /// [`starling_schema::feeds::check_tag`]). True if new. At most
+    /// [`starling_schema::feeds::MAX_FOLLOWED_TAGS`] per account (`Invalid`).
+    fn follow_tag(&self, account: Id, tag: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// True if it was followed.
+    fn unfollow_tag(&self, account: Id, tag: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// The hashtags `account` follows, by name.
+    fn followed_tags(&self, account: Id) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Who follows hashtag `tag`, ordered by account id: fan-out pages them like an
+    /// author's followers.
+    fn tag_followers(
+        &self,
+        tag: &str,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
 
     // ---- operations -----------------------------------------------------------------
 
@@ -723,6 +815,22 @@ delegate! {
     fn push_subscriptions_of(&self, account: Id) -> Result<Vec<PushSubscription>>;
     fn delete_push_subscription(&self, account: Id, token_hash: &str) -> Result<bool>;
     fn server_key(&self, name: &str, candidate: String) -> Result<String>;
+    // lists and marks
+    fn create_list(&self, owner: Id, draft: ListDraft) -> Result<List>;
+    fn update_list(&self, owner: Id, id: Id, draft: ListDraft) -> Result<List>;
+    fn delete_list(&self, owner: Id, id: Id) -> Result<bool>;
+    fn lists_of(&self, owner: Id) -> Result<Vec<List>>;
+    fn list_members(&self, list: Id, window: Window) -> Result<Page<Id>>;
+    fn add_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()>;
+    fn remove_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()>;
+    fn lists_with_member(&self, member: Id, owners_after: Option<Id>, owners_through: Option<Id>) -> Result<Vec<ListRef>>;
+    fn mark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool>;
+    fn unmark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool>;
+    fn marks(&self, kind: MarkKind, account: Id, window: Window) -> Result<Page<Mark>>;
+    fn follow_tag(&self, account: Id, tag: &str) -> Result<bool>;
+    fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool>;
+    fn followed_tags(&self, account: Id) -> Result<Vec<String>>;
+    fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>>;
     fn ping(&self) -> Result<()>;
 }
 

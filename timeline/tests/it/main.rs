@@ -284,6 +284,21 @@ mod gated {
         fn push_subscriptions_of(&self, account: Id) -> Result<Vec<starling_schema::push::PushSubscription>>;
         fn delete_push_subscription(&self, account: Id, token_hash: &str) -> Result<bool>;
         fn server_key(&self, name: &str, candidate: String) -> Result<String>;
+        fn create_list(&self, owner: Id, draft: starling_schema::feeds::ListDraft) -> Result<starling_schema::feeds::List>;
+        fn update_list(&self, owner: Id, id: Id, draft: starling_schema::feeds::ListDraft) -> Result<starling_schema::feeds::List>;
+        fn delete_list(&self, owner: Id, id: Id) -> Result<bool>;
+        fn lists_of(&self, owner: Id) -> Result<Vec<starling_schema::feeds::List>>;
+        fn list_members(&self, list: Id, window: Window) -> Result<Page<Id>>;
+        fn add_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()>;
+        fn remove_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()>;
+        fn lists_with_member(&self, member: Id, owners_after: Option<Id>, owners_through: Option<Id>) -> Result<Vec<starling_schema::feeds::ListRef>>;
+        fn mark(&self, kind: starling_schema::feeds::MarkKind, account: Id, post: Id) -> Result<bool>;
+        fn unmark(&self, kind: starling_schema::feeds::MarkKind, account: Id, post: Id) -> Result<bool>;
+        fn marks(&self, kind: starling_schema::feeds::MarkKind, account: Id, window: Window) -> Result<Page<starling_schema::feeds::Mark>>;
+        fn follow_tag(&self, account: Id, tag: &str) -> Result<bool>;
+        fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool>;
+        fn followed_tags(&self, account: Id) -> Result<Vec<String>>;
+        fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>>;
         fn ping(&self) -> Result<()>;
     }
 }

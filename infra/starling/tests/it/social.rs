@@ -29,7 +29,7 @@ pub(crate) fn id(v: &Value) -> String {
     v["id"].as_str().expect("id").to_owned()
 }
 
-fn ids(v: &Value) -> Vec<String> {
+pub(crate) fn ids(v: &Value) -> Vec<String> {
     v.as_array()
         .expect("array")
         .iter()

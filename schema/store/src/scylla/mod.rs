@@ -72,6 +72,7 @@
 //! about the year 6429.
 
 mod exec;
+mod feeds;
 mod media;
 mod ops;
 mod push;
@@ -92,6 +93,7 @@ use ::scylla::client::session_builder::SessionBuilder;
 use ::scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use ::scylla::value::Counter;
 use starling_schema::Id;
+use starling_schema::feeds::{List, ListDraft, ListRef, Mark, MarkKind};
 use starling_schema::ids::{IdGenerator, now_ms};
 use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
@@ -886,7 +888,10 @@ impl Store for ScyllaStore {
         let values = (db(post), db(account), ms(now_ms()));
         let claimed = self.lwt(CTX, &st.favourite_claim, values).await?.applied;
         if claimed {
-            self.bump(CTX, &st.favourites_add, post, 1).await?;
+            futures::try_join!(
+                self.bump(CTX, &st.favourites_add, post, 1),
+                self.put_mark(MarkKind::Favourite, account, post),
+            )?;
         }
         Ok(claimed)
     }
@@ -899,7 +904,10 @@ impl Store for ScyllaStore {
             .await?
             .applied;
         if released {
-            self.bump(CTX, &st.favourites_add, post, -1).await?;
+            futures::try_join!(
+                self.bump(CTX, &st.favourites_add, post, -1),
+                self.drop_mark(MarkKind::Favourite, account, post),
+            )?;
         }
         Ok(released)
     }
@@ -1044,13 +1052,17 @@ impl Store for ScyllaStore {
         let st = self.st();
         each(posts.iter().copied(), |post| async move {
             let key = (db(post), db(viewer));
-            let (favourited, reblogged) = futures::try_join!(
+            let (favourited, reblogged, bookmarked, pinned) = futures::try_join!(
                 self.exists(CTX, &st.favourite_get, key),
                 self.exists(CTX, &st.reblog_get, key),
+                self.is_marked(MarkKind::Bookmark, viewer, post),
+                self.is_marked(MarkKind::Pin, viewer, post),
             )?;
             Ok(ViewerFlags {
                 favourited,
                 reblogged,
+                bookmarked,
+                pinned,
             })
         })
         .await
@@ -1526,6 +1538,12 @@ impl Store for ScyllaStore {
             self.revoke_token(&token.token_hash).await?;
         }
         self.remove_push_subscriptions(id).await?;
+        for list in self.owned_lists(id).await? {
+            self.drop_list(id, list.id).await?;
+        }
+        for tag in self.tags_of(id).await? {
+            self.drop_tag_follow(id, &tag).await?;
+        }
         let key = validate::username_key(&account.username);
         let email = self
             .row::<(Option<String>,)>(CTX, &st.credentials_email_get, (db(id),))
@@ -1686,6 +1704,71 @@ impl Store for ScyllaStore {
 
     async fn server_key(&self, name: &str, candidate: String) -> Result<String> {
         self.keep_server_key(name, candidate).await
+    }
+
+    async fn create_list(&self, owner: Id, draft: ListDraft) -> Result<List> {
+        self.new_list(owner, draft).await
+    }
+
+    async fn update_list(&self, owner: Id, id: Id, draft: ListDraft) -> Result<List> {
+        self.change_list(owner, id, draft).await
+    }
+
+    async fn delete_list(&self, owner: Id, id: Id) -> Result<bool> {
+        self.drop_list(owner, id).await
+    }
+
+    async fn lists_of(&self, owner: Id) -> Result<Vec<List>> {
+        self.owned_lists(owner).await
+    }
+
+    async fn list_members(&self, list: Id, window: Window) -> Result<Page<Id>> {
+        self.members_page(list, window).await
+    }
+
+    async fn add_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()> {
+        self.join_list(owner, list, accounts).await
+    }
+
+    async fn remove_list_members(&self, owner: Id, list: Id, accounts: &[Id]) -> Result<()> {
+        self.leave_list(owner, list, accounts).await
+    }
+
+    async fn lists_with_member(
+        &self,
+        member: Id,
+        owners_after: Option<Id>,
+        owners_through: Option<Id>,
+    ) -> Result<Vec<ListRef>> {
+        self.member_of(member, owners_after, owners_through).await
+    }
+
+    async fn mark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool> {
+        self.keep(kind, account, post).await
+    }
+
+    async fn unmark(&self, kind: MarkKind, account: Id, post: Id) -> Result<bool> {
+        self.unkeep(kind, account, post).await
+    }
+
+    async fn marks(&self, kind: MarkKind, account: Id, window: Window) -> Result<Page<Mark>> {
+        self.kept(kind, account, window).await
+    }
+
+    async fn follow_tag(&self, account: Id, tag: &str) -> Result<bool> {
+        self.add_tag_follow(account, tag).await
+    }
+
+    async fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool> {
+        self.drop_tag_follow(account, tag).await
+    }
+
+    async fn followed_tags(&self, account: Id) -> Result<Vec<String>> {
+        self.tags_of(account).await
+    }
+
+    async fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>> {
+        self.followers_of_tag(tag, window).await
     }
 
     async fn ping(&self) -> Result<()> {

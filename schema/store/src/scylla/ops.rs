@@ -302,6 +302,8 @@ impl ScyllaStore {
             // Someone else deleted it at the same time and undoes the counts.
             return Ok(None);
         }
+        self.drop_mark(starling_schema::feeds::MarkKind::Pin, post.author_id, id)
+            .await?;
         futures::try_join!(
             self.bump(CTX, &st.statuses_add, post.author_id, -1),
             async {
@@ -415,6 +417,9 @@ impl ScyllaStore {
                     self.bump(CTX, &st.following_add, follower, delta),
                     self.bump(CTX, &st.followers_add, followee, delta),
                 )?;
+                if !on {
+                    self.leave_lists(follower, followee).await?;
+                }
                 return Ok(true);
             }
             state = match (outcome.boolean("active"), outcome.bigint("version")) {

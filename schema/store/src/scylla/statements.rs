@@ -404,6 +404,47 @@ statements! {
     lwt server_key_claim = "INSERT INTO {ks}.server_keys (name, value) VALUES (?, ?) \
         IF NOT EXISTS";
     read server_key_get = "SELECT value FROM {ks}.server_keys WHERE name = ?";
+    // ---- lists and marks (009_feeds.cql) ------------------------------------------------
+    write list_insert = "INSERT INTO {ks}.lists (owner_id, list_id, doc) VALUES (?, ?, ?)";
+    read list_get = "SELECT doc FROM {ks}.lists WHERE owner_id = ? AND list_id = ?";
+    read lists_get = "SELECT doc FROM {ks}.lists WHERE owner_id = ?";
+    write list_delete = "DELETE FROM {ks}.lists WHERE owner_id = ? AND list_id = ?";
+    write list_member_insert = "INSERT INTO {ks}.list_members (list_id, account_id) \
+        VALUES (?, ?)";
+    write list_member_delete = "DELETE FROM {ks}.list_members WHERE list_id = ? \
+        AND account_id = ?";
+    read list_members_all = "SELECT account_id FROM {ks}.list_members WHERE list_id = ?";
+    window list_members_page = "SELECT account_id FROM {ks}.list_members WHERE list_id = ? \
+        AND account_id >= ? AND account_id <= ? ORDER BY account_id {order} LIMIT ?";
+    write member_list_insert = "INSERT INTO {ks}.member_lists (account_id, owner_id, list_id, \
+        doc) VALUES (?, ?, ?, ?)";
+    write member_list_delete = "DELETE FROM {ks}.member_lists WHERE account_id = ? \
+        AND owner_id = ? AND list_id = ?";
+    read member_lists_range = "SELECT doc FROM {ks}.member_lists WHERE account_id = ? \
+        AND owner_id >= ? AND owner_id <= ?";
+    write mark_insert = "INSERT INTO {ks}.marks (account_id, kind, mark_id, post_id) \
+        VALUES (?, ?, ?, ?)";
+    write mark_delete = "DELETE FROM {ks}.marks WHERE account_id = ? AND kind = ? \
+        AND mark_id = ?";
+    read marks_head = "SELECT mark_id FROM {ks}.marks WHERE account_id = ? AND kind = ? \
+        LIMIT ?";
+    window marks_page = "SELECT mark_id, post_id FROM {ks}.marks WHERE account_id = ? \
+        AND kind = ? AND mark_id >= ? AND mark_id <= ? ORDER BY kind {order}, \
+        mark_id {order} LIMIT ?";
+    lwt mark_key_claim = "INSERT INTO {ks}.mark_keys (account_id, kind, post_id, mark_id) \
+        VALUES (?, ?, ?, ?) IF NOT EXISTS";
+    read mark_key_get = "SELECT mark_id FROM {ks}.mark_keys WHERE account_id = ? AND kind = ? \
+        AND post_id = ?";
+    write followed_tag_insert = "INSERT INTO {ks}.followed_tags (account_id, tag) VALUES (?, ?)";
+    write followed_tag_delete = "DELETE FROM {ks}.followed_tags WHERE account_id = ? AND tag = ?";
+    read followed_tag_get = "SELECT tag FROM {ks}.followed_tags WHERE account_id = ? AND tag = ?";
+    read followed_tags_get = "SELECT tag FROM {ks}.followed_tags WHERE account_id = ?";
+    write tag_follower_insert = "INSERT INTO {ks}.tag_followers (tag, account_id) VALUES (?, ?)";
+    write tag_follower_delete = "DELETE FROM {ks}.tag_followers WHERE tag = ? AND account_id = ?";
+    window tag_followers_page = "SELECT account_id FROM {ks}.tag_followers WHERE tag = ? \
+        AND account_id >= ? AND account_id <= ? ORDER BY account_id {order} LIMIT ?";
+    lwt mark_key_release = "DELETE FROM {ks}.mark_keys WHERE account_id = ? AND kind = ? \
+        AND post_id = ? IF mark_id = ?";
 
     // ---- event outbox -----------------------------------------------------------------
     write outbox_insert = "INSERT INTO {ks}.outbox (node_id, id, payload) VALUES (?, ?, ?)";

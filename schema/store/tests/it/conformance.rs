@@ -14,6 +14,8 @@ use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError};
 
 mod social;
 pub use social::*;
+mod feeds;
+pub use feeds::*;
 
 /// A backend under test: a fresh, empty store that can be closed and opened again.
 pub trait Backend: Sized {
@@ -2270,6 +2272,12 @@ macro_rules! conformance_suite {
             media_round_trip_and_update, media_attach_once_to_its_owners_post,
             media_scan_walks_every_upload_once,
             profile_images_are_replaced_and_answered_per_account,
+            // lists and marks (schema version 9)
+            lists_round_trip_update_and_delete,
+            list_members_must_be_followed_and_are_found_by_member,
+            bookmarks_and_favourites_are_listed_newest_kept_first,
+            pins_are_own_posts_five_at_most_and_leave_with_the_post,
+            followed_tags_are_kept_both_ways_and_bounded,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
