@@ -66,6 +66,9 @@ enum Ok {
     Objects,
     Html,
     Text,
+    /// An uploaded file, of whatever type it was stored as.
+    File,
+    Png,
     Stream,
 }
 
@@ -138,10 +141,10 @@ const ROUTES: &[Route] = &[
     Route("GET", "/api/v1/media/{id}", "An upload (206 while processing)", Who::User, "", "", Ok::Object),
     Route("PUT", "/api/v1/media/{id}", "Change an upload not yet attached", Who::User, "", "description:s focus:s", Ok::Object),
     Route("DELETE", "/api/v1/media/{id}", "Delete an upload not yet attached", Who::User, "", "", Ok::Object),
-    Route("GET", "/system/media/{token}/{name}", "A processed file (ranges, ETag)", Who::Anyone, "", "", Ok::Text),
-    Route("HEAD", "/system/media/{token}/{name}", "A processed file's headers", Who::Anyone, "", "", Ok::Text),
-    Route("GET", "/avatars/original/missing.png", "The default avatar", Who::Anyone, "", "", Ok::Text),
-    Route("GET", "/headers/original/missing.png", "The default header", Who::Anyone, "", "", Ok::Text),
+    Route("GET", "/system/media/{token}/{name}", "A processed file (ranges, ETag)", Who::Anyone, "", "", Ok::File),
+    Route("HEAD", "/system/media/{token}/{name}", "A processed file's headers", Who::Anyone, "", "", Ok::File),
+    Route("GET", "/avatars/original/missing.png", "The default avatar", Who::Anyone, "", "", Ok::Png),
+    Route("GET", "/headers/original/missing.png", "The default header", Who::Anyone, "", "", Ok::Png),
     Route("DELETE", "/api/v1/profile/avatar", "Back to the default avatar", Who::User, "", "", Ok::Account),
     Route("DELETE", "/api/v1/profile/header", "Back to the default header", Who::User, "", "", Ok::Account),
     // Statuses.
@@ -377,7 +380,7 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
 
 fn success_code(ok: Ok) -> &'static str {
     match ok {
-        Ok::Stream => "2XX",
+        Ok::Stream | Ok::File => "2XX",
         _ => "200",
     }
 }
@@ -414,6 +417,12 @@ fn success(ok: Ok) -> ResponseBuilder {
             "text/plain",
             ContentBuilder::new().schema(Some(string())).build(),
         ),
+        Ok::File => ResponseBuilder::new()
+            .description("The file (206 for a range)")
+            .content("*/*", ContentBuilder::new().build()),
+        Ok::Png => ResponseBuilder::new()
+            .description("A PNG picture")
+            .content("image/png", ContentBuilder::new().build()),
         Ok::Stream => ResponseBuilder::new()
             .description("A stream of events (WebSocket upgrade or text/event-stream)"),
     }

@@ -270,11 +270,13 @@ impl ScyllaStore {
                  posts included; set commitlog_sync: batch (or group) on it, or replicate"
             );
         }
-        let st = Statements::prepare(&Preparer {
+        // Hundreds of statements: the preparing future is large, so it lives on the heap
+        // rather than in every caller's (a debug build's test overflowed its stack).
+        let st = Box::pin(Statements::prepare(&Preparer {
             session: &session,
             keyspace: &keyspace.quoted,
             page_size: settings.page_size,
-        })
+        }))
         .await?;
         let node =
             i32::try_from(node_id).map_err(|_| Invalid::new("node_id", "is out of range"))?;
