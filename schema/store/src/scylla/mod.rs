@@ -412,9 +412,11 @@ impl Store for ScyllaStore {
 
     async fn accounts_by_usernames(&self, usernames: &[&str]) -> Result<Vec<Account>> {
         check::batch(usernames.len())?;
+        // An empty name names nobody (and CQL refuses an empty partition key).
         let keys: Vec<String> = usernames
             .iter()
             .map(|n| validate::username_key(n))
+            .filter(|k| !k.is_empty())
             .collect();
         let found = each(keys, |key| async move {
             let owner = self
@@ -481,9 +483,14 @@ impl Store for ScyllaStore {
         const CTX: &str = "checking a password";
         let st = self.st();
         let key = validate::username_key(username);
-        let owner = self
-            .row::<(i64,)>(CTX, &st.username_get, (key.as_str(),))
-            .await?;
+        // An empty name has no row (CQL refuses an empty key); the hash is still checked
+        // below, so the answer takes as long as for any unknown name.
+        let owner = if key.is_empty() {
+            None
+        } else {
+            self.row::<(i64,)>(CTX, &st.username_get, (key.as_str(),))
+                .await?
+        };
         let hash = match owner {
             Some((id,)) => self
                 .row::<(Option<String>,)>(CTX, &st.credentials_get, (id,))

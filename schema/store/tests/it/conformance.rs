@@ -121,6 +121,21 @@ pub async fn account_round_trip<B: Backend>(b: &B) {
     assert_eq!(counts[0].last_status_at_ms, None);
 }
 
+/// An empty name names nobody: found by no lookup, signed in by no password (ScyllaDB
+/// refuses an empty key, so the backend must not ask).
+pub async fn an_empty_username_names_nobody<B: Backend>(b: &B) {
+    let s = b.store();
+    user(s, "alice").await;
+    let found = s.accounts_by_usernames(&["", "alice"]).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].username, "alice");
+    assert!(s.accounts_by_usernames(&[""]).await.unwrap().is_empty());
+    assert_eq!(
+        kind(s.verify_password("", "correct horse battery").await),
+        ErrorKind::Unauthorized
+    );
+}
+
 pub async fn username_is_unique_in_any_case<B: Backend>(b: &B) {
     let s = b.store();
     let id = user(s, "Alice").await;
@@ -2245,7 +2260,7 @@ macro_rules! conformance_suite {
             notifications_are_private_and_can_be_cleared, notify_is_once_per_cause,
             replies_are_listed_under_their_parent,
             public_and_tag_timelines_list_public_originals, blockers_and_muters_are_listed,
-            ping_answers,
+            ping_answers, an_empty_username_names_nobody,
             outbox_keeps_events_in_order_until_removed,
             windows_order_matches_cursor_semantics,
             full_scans_walk_every_live_post_and_account_once,
