@@ -267,7 +267,11 @@ pub async fn filter_for(
         }
     }
     let sees = |p: &Post| {
-        !shunned.contains(&p.author_id) && visible(p, viewer, following.contains(&p.author_id))
+        let rel = policy::Relation::in_feed(
+            following.contains(&p.author_id),
+            shunned.contains(&p.author_id),
+        );
+        policy::may_see(p, viewer, &rel, policy::Surface::Feed)
     };
     Ok(posts
         .into_iter()

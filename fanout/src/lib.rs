@@ -8,10 +8,12 @@
 //! acknowledging an event only once it is applied, so a worker killed mid-batch leaves the
 //! event to be redelivered and applied again.
 //!
-//! Who receives a post: its author; for a public, unlisted or private post every follower,
-//! and for a private or direct one the accounts it mentions; never an account that blocks
-//! or mutes the author (or, for a reblog, the original's author), and a reply to someone
-//! else only those who follow that account too (Mastodon's rule). A reblog is not inserted
+//! Who receives a post is the visibility policy's answer (`starling_schema::policy`:
+//! [`policy::delivery`], [`policy::home_takes`]); fan-out only gathers its facts a page at a
+//! time: its author; for a public, unlisted or private post every follower, and for a
+//! private or direct one the accounts it mentions; never an account that blocks or mutes
+//! the author (or, for a reblog, the original's author), and a reply to someone else only
+//! those who follow that account too (Mastodon's rule). A reblog is not inserted
 //! where the 40 newest entries already show its original. The same worker turns events
 //! into notifications (mention, follow, favourite, reblog) through [`Fanout::notify`].
 //!
@@ -36,6 +38,7 @@ use starling_schema::events::{Event, LiveEvent};
 use starling_schema::model::{
     NewNotification, Notification, NotificationKind, Post, Visibility, Window,
 };
+use starling_schema::policy::{self, Relation, Surface};
 use starling_schema::settings::FanoutSettings;
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, all_ids as all_pages};
 use starling_timeline::{Feed, Timelines};
@@ -351,40 +354,50 @@ impl<S: Store + Clone> Fanout<S> {
         write: Write,
         audience: &Audience,
     ) -> Result<(), FanoutError> {
+        let delivery = policy::delivery(post);
         let mut users = vec![post.author_id];
-        if matches!(post.visibility, Visibility::Private | Visibility::Direct) {
-            users.extend(
-                post.mentions
-                    .iter()
-                    .filter(|m| **m != post.author_id && !audience.shunning.contains(m)),
-            );
+        if delivery.mentioned {
+            // The reply rule is for followers: a mention reaches its account whatever the
+            // post answers.
+            users.extend(post.mentions.iter().copied().filter(|m| {
+                let rel = Relation::in_feed(false, audience.shunning.contains(m));
+                *m != post.author_id && policy::may_see(post, Some(*m), &rel, Surface::Feed)
+            }));
         }
         self.write(write, &users).await?;
-        if post.visibility != Visibility::Direct {
+        if delivery.followers {
             self.to_followers(post.author_id, Some(post), write, Some(audience))
                 .await?;
         }
         Ok(())
     }
 
-    /// The followers in `users` that `audience` lets the post reach.
-    async fn admit(&self, mut users: Vec<Id>, audience: &Audience) -> Result<Vec<Id>, FanoutError> {
-        if !audience.shunning.is_empty() {
-            users.retain(|u| !audience.shunning.contains(u));
+    /// Those of `users` whose home takes `post` ([`policy::home_takes`]): followers of its
+    /// author when `follows_author`, strangers (a followed hashtag's followers) otherwise.
+    /// The original of a reblog needs no relation of its own: `audience.shunning` holds
+    /// those its author is kept apart from.
+    async fn admit(
+        &self,
+        post: &Post,
+        users: Vec<Id>,
+        audience: &Audience,
+        follows_author: bool,
+    ) -> Result<Vec<Id>, FanoutError> {
+        let mut follows_replied_to = HashSet::new();
+        if let Some(to) = audience.reply_to {
+            for chunk in users.chunks(MAX_BATCH) {
+                // `followed_by` from the replied-to account's side: the user follows it.
+                let rels = self.store.relationships(to, chunk).await?;
+                follows_replied_to.extend(rels.iter().filter(|r| r.followed_by).map(|r| r.target));
+            }
         }
-        let Some(to) = audience.reply_to else {
-            return Ok(users);
-        };
-        let mut admitted = Vec::with_capacity(users.len());
-        for chunk in users.chunks(MAX_BATCH) {
-            // `followed_by` from the replied-to account's side: the follower follows it.
-            let rels = self.store.relationships(to, chunk).await?;
-            admitted.extend(rels.iter().filter(|r| r.followed_by).map(|r| r.target));
-        }
-        if users.contains(&to) {
-            admitted.push(to);
-        }
-        Ok(admitted)
+        Ok(users
+            .into_iter()
+            .filter(|u| {
+                let rel = Relation::in_feed(follows_author, audience.shunning.contains(u));
+                policy::home_takes(post, *u, &rel, None, follows_replied_to.contains(u))
+            })
+            .collect())
     }
 
     /// A deleted post (or reblog wrapper) out of its author's and every follower's timeline.
@@ -499,12 +512,7 @@ impl<S: Store + Clone> Fanout<S> {
     /// Replies to others count only where `user` follows the account replied to, as at
     /// fan-out.
     async fn merge(&self, user: Id, author: Id) -> Result<(), FanoutError> {
-        let posts: Vec<Post> = self
-            .recent_posts(author)
-            .await?
-            .into_iter()
-            .filter(|p| p.visibility != Visibility::Direct || p.mentions.contains(&user))
-            .collect();
+        let posts = self.recent_posts(author).await?;
         let mut replied_to: Vec<Id> = posts
             .iter()
             .filter_map(|p| p.in_reply_to_account_id)
@@ -517,11 +525,14 @@ impl<S: Store + Clone> Fanout<S> {
             let rels = self.store.relationships(user, chunk).await?;
             followed.extend(rels.iter().filter(|r| r.following).map(|r| r.target));
         }
+        let follower = Relation::in_feed(true, false);
         let posts: Vec<Id> = posts
             .iter()
             .filter(|p| {
-                p.in_reply_to_account_id
-                    .is_none_or(|to| to == author || to == user || followed.contains(&to))
+                let follows_replied_to = p
+                    .in_reply_to_account_id
+                    .is_some_and(|to| followed.contains(&to));
+                policy::home_takes(p, user, &follower, None, follows_replied_to)
             })
             .map(|p| p.id)
             .collect();

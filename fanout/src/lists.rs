@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use starling_schema::Id;
 use starling_schema::feeds::{RepliesPolicy, list_admits};
-use starling_schema::model::{Post, Visibility};
+use starling_schema::model::Post;
+use starling_schema::policy;
 use starling_store::Store;
 use starling_timeline::Feed;
 
@@ -27,9 +28,9 @@ impl<S: Store + Clone> Fanout<S> {
         (after, through): (Option<Id>, Option<Id>),
     ) -> Result<Vec<Feed>, FanoutError> {
         let admitted = async {
-            match audience {
-                Some(audience) => self.admit(users, audience).await,
-                None => Ok(users),
+            match (post, audience) {
+                (Some(post), Some(audience)) => self.admit(post, users, audience, true).await,
+                _ => Ok(users),
             }
         };
         let (users, lists) = tokio::join!(
@@ -69,7 +70,7 @@ impl<S: Store + Clone> Fanout<S> {
                 // answers, or it answers them).
                 Some(p) => {
                     admitted.contains(&list.owner_id)
-                        && p.visibility != Visibility::Direct
+                        && policy::delivery(p).followers
                         && list_admits(
                             list.replies_policy,
                             p,

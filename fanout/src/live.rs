@@ -6,7 +6,7 @@
 use starling_bus::Channel;
 use starling_schema::Id;
 use starling_schema::events::LiveEvent;
-use starling_schema::model::{Post, Visibility};
+use starling_schema::model::Post;
 use starling_store::Store;
 
 use crate::{Fanout, metrics};
@@ -41,7 +41,7 @@ impl<S: Store + Clone> Fanout<S> {
 
     /// A new public original (not a reblog) to the public stream and its hashtags' streams.
     pub(crate) async fn broadcast(&self, post: &Post) {
-        if post.visibility != Visibility::Public || post.reblog_of.is_some() {
+        if !starling_schema::policy::listed_publicly(post) {
             return;
         }
         let mut channels = vec![Channel::Public];

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use starling_schema::Id;
 use starling_schema::feeds::check_tag;
-use starling_schema::model::{Post, Visibility, Window};
+use starling_schema::model::{Post, Window};
+use starling_schema::policy;
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, all_ids as all_pages};
 
 use crate::{Audience, Fanout, FanoutError, Write};
@@ -19,27 +20,26 @@ impl<S: Store + Clone> Fanout<S> {
         write: Write,
         audience: &Audience,
     ) -> Result<(), FanoutError> {
-        if post.visibility != Visibility::Public
-            || post.reblog_of.is_some()
-            || post.hashtags.is_empty()
-        {
+        if !policy::listed_publicly(post) || post.hashtags.is_empty() {
             return Ok(());
         }
         let author = post.author_id;
         // Blocks go both ways here: strangers were never filtered by a follow.
-        let blocked: HashSet<Id> = all_pages(|w| self.store.blocks_of(author, w))
-            .await?
-            .into_iter()
-            .collect();
+        let mut shunning = audience.shunning.clone();
+        shunning.extend(all_pages(|w| self.store.blocks_of(author, w)).await?);
+        let audience = Audience {
+            shunning,
+            reply_to: audience.reply_to,
+        };
         let mut reached: HashSet<Id> = HashSet::new();
         let window = Window::oldest(self.settings.follower_page.clamp(1, MAX_PAGE));
         for tag in post.hashtags.iter().filter(|t| check_tag(t).is_ok()) {
             let mut page = self.store.tag_followers(tag, window).await?;
             loop {
                 let mut users = std::mem::take(&mut page.items);
-                users.retain(|u| *u != author && !blocked.contains(u) && !reached.contains(u));
+                users.retain(|u| *u != author && !reached.contains(u));
                 let users = self.strangers(author, users).await?;
-                let users = self.admit(users, audience).await?;
+                let users = self.admit(post, users, &audience, false).await?;
                 reached.extend(users.iter().copied());
                 self.write(write, &users).await?;
                 match page.next {

@@ -5,7 +5,7 @@ use std::ops::Bound;
 use std::path::Path;
 
 use starling_schema::Id;
-use starling_schema::model::{Account, Post, Visibility};
+use starling_schema::model::{Account, Post};
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, RangeQuery, TermQuery};
@@ -64,10 +64,10 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
-/// Whether a post may be found by anyone: public and unlisted originals. Private and direct
-/// posts, and reblogs (which have no text of their own), are never indexed.
+/// Whether a post goes into the index: the visibility policy's answer
+/// ([`starling_schema::policy::indexed`]: public and unlisted originals).
 pub fn is_searchable(post: &Post) -> bool {
-    matches!(post.visibility, Visibility::Public | Visibility::Unlisted) && post.reblog_of.is_none()
+    starling_schema::policy::indexed(post)
 }
 
 /// One change to the index.
@@ -514,6 +514,7 @@ impl StatusQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use starling_schema::model::Visibility;
 
     fn post(id: u64, text: &str, visibility: Visibility, tags: &[&str]) -> Post {
         Post {

@@ -2,13 +2,13 @@
 //! everyone they follow, newest first, as fan-out would have delivered them.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use starling_schema::Id;
 use starling_schema::feeds::{List, list_admits};
-use starling_schema::model::{NotificationKind, Post, Visibility, Window};
-use starling_schema::policy::home_takes_reply;
+use starling_schema::model::{NotificationKind, Post, Window};
+use starling_schema::policy::{self, Relation, Surface};
 use starling_store::{MAX_BATCH, MAX_PAGE, Store, StoreError, all_ids as all_pages};
 
 /// Store reads in flight at once during one rebuild.
@@ -17,12 +17,12 @@ const CONCURRENCY: usize = 16;
 /// The ids of the newest `cap` posts that belong in `user`'s home timeline, newest first.
 ///
 /// Besides own and followed posts (and private or direct posts that mention the user, found
-/// through their mention notifications), this applies the rules fan-out applies: direct
-/// posts reach only the accounts they mention; muted accounts are left out; a reply to
-/// someone else reaches only those who follow that account too; reblogs of posts whose
-/// author blocks, is blocked or muted by the user (or whose original is gone) are dropped;
-/// and a reblog is dropped when its original, or another reblog of it, is among the
-/// [`crate::REBLOG_WINDOW`] entries before it.
+/// through their mention notifications), this applies the rules fan-out applies, asking the
+/// visibility policy ([`policy::home_takes`]): direct posts reach only the accounts they
+/// mention; muted accounts are left out; a reply to someone else reaches only those who
+/// follow that account too; reblogs of posts whose author blocks, is blocked or muted by the
+/// user (or whose original is gone) are dropped; and a reblog is dropped when its original,
+/// or another reblog of it, is among the [`crate::REBLOG_WINDOW`] entries before it.
 pub(crate) async fn newest_posts<S: Store>(
     store: &S,
     user: Id,
@@ -49,19 +49,18 @@ pub(crate) async fn newest_posts<S: Store>(
             .filter(|a| *a != user && !muted.contains(a) && !listed_away.contains(a)),
     );
     let shown = |post: &Post| {
-        post.id != Id::MIN
-            && visible_to(post, user)
-            && home_takes_reply(
-                post,
-                user,
-                post.in_reply_to_account_id
-                    .is_some_and(|to| followed.contains(&to)),
-            )
+        let author = post.author_id;
+        let rel = Relation::in_feed(followed.contains(&author), muted.contains(&author));
+        let follows_replied_to = post
+            .in_reply_to_account_id
+            .is_some_and(|to| followed.contains(&to));
+        post.id != Id::MIN && policy::home_takes(post, user, &rel, None, follows_replied_to)
     };
+    // Those by followed accounts come with their authors' posts.
     let mut extra: Vec<Post> = mentioning(store, user, cap)
         .await?
         .into_iter()
-        .filter(|p| !muted.contains(&p.author_id) && !followed.contains(&p.author_id))
+        .filter(|p| !followed.contains(&p.author_id))
         .collect();
     extra.extend(tagged(store, user, &followed, cap).await?);
     newest_of(store, user, authors, shown, extra, cap).await
@@ -132,8 +131,11 @@ pub(crate) async fn newest_list_posts<S: Store>(
         .collect();
     let shown = |post: &Post| {
         let to = post.in_reply_to_account_id;
+        let rel = Relation::in_feed(true, muted.contains(&post.author_id));
+        // A list holds what fan-out gives followers: never a direct post.
         post.id != Id::MIN
-            && post.visibility != Visibility::Direct
+            && policy::delivery(post).followers
+            && policy::may_see(post, Some(owner), &rel, Surface::Feed)
             && list_admits(
                 list.replies_policy,
                 post,
@@ -221,15 +223,8 @@ async fn mentioning<S: Store>(store: &S, user: Id, cap: usize) -> Result<Vec<Pos
         .await?;
     Ok(posts
         .into_iter()
-        .filter(|p| {
-            matches!(p.visibility, Visibility::Private | Visibility::Direct)
-                && p.mentions.contains(&user)
-        })
+        .filter(|p| policy::delivery(p).mentioned && p.mentions.contains(&user))
         .collect())
-}
-
-fn visible_to(post: &Post, user: Id) -> bool {
-    post.author_id == user || post.visibility != Visibility::Direct || post.mentions.contains(&user)
 }
 
 /// Originals among the reblogs in `posts` that `user` must not see: gone, or by an author
@@ -254,18 +249,25 @@ async fn hidden_originals<S: Store>(
         .buffer_unordered(CONCURRENCY)
         .try_concat()
         .await?;
-    let author_of: HashMap<Id, Id> = found.iter().map(|p| (p.id, p.author_id)).collect();
-    let others: Vec<Id> = author_of
-        .values()
-        .copied()
+    let others: Vec<Id> = found
+        .iter()
+        .map(|p| p.author_id)
         .filter(|a| *a != user)
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
     let shunned = shunned_by(store, user, &others).await?;
+    let seen: HashSet<Id> = found
+        .iter()
+        .filter(|o| {
+            let rel = Relation::in_feed(false, shunned.contains(&o.author_id));
+            policy::may_see(o, Some(user), &rel, Surface::Feed)
+        })
+        .map(|o| o.id)
+        .collect();
     Ok(originals
         .into_iter()
-        .filter(|o| author_of.get(o).is_none_or(|a| shunned.contains(a)))
+        .filter(|o| !seen.contains(o))
         .collect())
 }
 

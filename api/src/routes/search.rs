@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use starling_schema::Id;
+use starling_schema::{Id, policy};
 use starling_search::StatusQuery;
 use starling_store::Store;
 
@@ -337,15 +337,17 @@ async fn search_statuses(
         .posts_by_ids(&ids)
         .await?
         .into_iter()
-        .filter(|p| starling_search::is_searchable(p))
         // Unlisted posts are kept out of public discovery: only signed-in users find them.
-        .filter(|p| viewer.is_some() || p.visibility == starling_schema::model::Visibility::Public)
+        .filter(|p| policy::found_by_search(p, viewer.is_some()))
         .collect();
     let authors: Vec<Id> = posts.iter().map(|p| p.author_id).collect();
     let hidden = hidden_from(api, viewer, &authors).await?;
     let posts: Vec<_> = posts
         .into_iter()
-        .filter(|p| !hidden.contains(&p.author_id))
+        .filter(|p| {
+            let rel = policy::Relation::in_feed(false, hidden.contains(&p.author_id));
+            policy::may_see(p, viewer, &rel, policy::Surface::Feed)
+        })
         .collect();
     hydrate::statuses(api, viewer, &posts).await
 }

@@ -16,16 +16,17 @@
 mod sse;
 mod ws;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::web;
 use serde_json::json;
 use starling_bus::{Channel, LiveSubscription};
 use starling_schema::events::LiveEvent;
-use starling_schema::model::{Post, Window};
+use starling_schema::model::Post;
+use starling_schema::policy::{self, Relation, Surface};
 use starling_schema::settings::StreamingSettings;
 use starling_schema::{ErrorKind, Id};
 use starling_store::Store;
@@ -50,11 +51,6 @@ async fn health() -> actix_web::HttpResponse {
         .content_type("text/plain")
         .body("OK")
 }
-
-/// How long a connection's set of blocked and muted accounts is trusted before re-reading.
-const EXCLUDED_TTL: Duration = Duration::from_secs(30);
-/// Blocks and mutes read per connection (the newest; Mastodon users rarely have more).
-const EXCLUDED_MAX: usize = 1_000;
 
 /// One stream a connection can subscribe to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -198,7 +194,6 @@ pub struct Conn {
     tx: mpsc::Sender<Outgoing>,
     /// Cancelled to disconnect it: too slow, token revoked, node stopping.
     pub closed: CancellationToken,
-    excluded: Mutex<Option<(Instant, Arc<HashSet<Id>>)>>,
     /// Its subscriptions (changed under the registry's lock), so closing it visits only the
     /// channels it is on.
     subs: Mutex<Vec<Sub>>,
@@ -221,39 +216,6 @@ impl Conn {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
-    }
-
-    /// Accounts whose posts this connection must never be shown: those its user blocks, is
-    /// blocked by or mutes (the newest [`EXCLUDED_MAX`] of each, re-read every
-    /// [`EXCLUDED_TTL`]).
-    async fn excluded(&self, api: &Api) -> ApiResult<Arc<HashSet<Id>>> {
-        let Some(user) = self.user else {
-            return Ok(Arc::default());
-        };
-        if let Ok(cached) = self.excluded.lock()
-            && let Some((at, set)) = cached.as_ref()
-            && at.elapsed() < EXCLUDED_TTL
-        {
-            return Ok(set.clone());
-        }
-        let window = Window::newest(EXCLUDED_MAX.min(starling_store::MAX_PAGE));
-        let (blocks, blockers, mutes) = tokio::join!(
-            api.store.blocks_of(user, window),
-            api.store.blocked_by(user, window),
-            api.store.mutes_of(user, window)
-        );
-        let set: Arc<HashSet<Id>> = Arc::new(
-            blocks?
-                .items
-                .into_iter()
-                .chain(blockers?.items)
-                .chain(mutes?.items)
-                .collect(),
-        );
-        if let Ok(mut cached) = self.excluded.lock() {
-            *cached = Some((Instant::now(), set.clone()));
-        }
-        Ok(set)
     }
 }
 
@@ -384,7 +346,6 @@ impl Hub {
             token_hash,
             tx,
             closed: hub.shutdown.child_token(),
-            excluded: Mutex::new(None),
             subs: Mutex::default(),
         });
         let over = if let Ok(mut reg) = hub.registry.lock() {
@@ -631,12 +592,13 @@ async fn deliver(
         Channel::User(user) => Some(*user),
         _ => None,
     };
-    let (name, payload, authors): (&'static str, Arc<str>, Vec<Id>) = match event {
+    // The post shown and, for a reblog, its original: each connection asks the policy.
+    let (name, payload, shown): (&'static str, Arc<str>, Option<Shown>) = match event {
         LiveEvent::Update { id } => {
             let Some(post) = api.posts_by_ids(&[*id]).await?.into_iter().next() else {
                 return Ok(()); // Deleted meanwhile.
             };
-            let authors = authors_of(api, &post).await?;
+            let original = original_of(api, &post).await?;
             // Filter hook (issue 11): a user stream applies its user's `home` filters.
             let verdicts = crate::filters::judge(
                 api,
@@ -648,19 +610,22 @@ async fn deliver(
             if verdicts.hides(post.id) {
                 return Ok(());
             }
-            let Some(mut status) = hydrate::statuses(api, viewer, &[post]).await?.pop() else {
+            let Some(mut status) = hydrate::statuses(api, viewer, std::slice::from_ref(&post))
+                .await?
+                .pop()
+            else {
                 return Ok(());
             };
             verdicts.mark_one(&mut status);
-            ("update", status.0.into(), authors)
+            ("update", status.0.into(), Some((post, original)))
         }
-        LiveEvent::Delete { id } => ("delete", id.to_string().into(), Vec::new()),
+        LiveEvent::Delete { id } => ("delete", id.to_string().into(), None),
         LiveEvent::Notification { id } => {
             let Some(user) = viewer else { return Ok(()) };
             let Some(notification) = notification_json(api, user, *id).await? else {
                 return Ok(());
             };
-            ("notification", notification.0.into(), Vec::new())
+            ("notification", notification.0.into(), None)
         }
         LiveEvent::Revoked { .. }
         | LiveEvent::Forget { .. }
@@ -670,11 +635,10 @@ async fn deliver(
         }
     };
     for (conn, sub) in subs {
-        if !authors.is_empty() {
-            let excluded = conn.excluded(api).await?;
-            if authors.iter().any(|a| excluded.contains(a)) {
-                continue;
-            }
+        if let Some((post, original)) = &shown
+            && !stream_shows(api, channel, conn.user, post, original.as_deref()).await?
+        {
+            continue;
         }
         conn.offer(Outgoing {
             stream: Arc::new(sub.names()),
@@ -685,16 +649,42 @@ async fn deliver(
     Ok(())
 }
 
-/// The post's author and, for a reblog, the original's: a stream hides posts from anyone
-/// its user blocks or mutes.
-async fn authors_of(api: &Api, post: &Post) -> ApiResult<Vec<Id>> {
-    let mut authors = vec![post.author_id];
-    if let Some(original) = post.reblog_of
-        && let Some(o) = api.posts_by_ids(&[original]).await?.first()
-    {
-        authors.push(o.author_id);
-    }
-    Ok(authors)
+/// A post a stream would show, and for a reblog its original (if it is still there).
+type Shown = (Arc<Post>, Option<Arc<Post>>);
+
+/// A reblog's original, if it is still there.
+async fn original_of(api: &Api, post: &Post) -> ApiResult<Option<Arc<Post>>> {
+    let Some(original) = post.reblog_of else {
+        return Ok(None);
+    };
+    Ok(api.posts_by_ids(&[original]).await?.into_iter().next())
+}
+
+/// Whether a stream of `user` (`None`: anonymous) shows `post`, asked of the visibility
+/// policy: never a post, nor a reblog of one, whose author blocks or is blocked by the user
+/// or is muted by them (the user's whole block and mute sets, kept warm by the node and by
+/// block and mute events from every node). A user stream carries what fan-out delivered (the
+/// user follows the author, or is mentioned); public and hashtag streams carry public posts.
+async fn stream_shows(
+    api: &Api,
+    channel: &Channel,
+    user: Option<Id>,
+    post: &Post,
+    original: Option<&Post>,
+) -> ApiResult<bool> {
+    let shunned = match user {
+        Some(u) => api.shunned(u).await?,
+        None => Arc::default(),
+    };
+    let follows = matches!(channel, Channel::User(_));
+    let sees = |p: &Post| {
+        let rel = Relation::in_feed(
+            follows && p.author_id == post.author_id,
+            shunned.contains(&p.author_id),
+        );
+        policy::may_see(p, user, &rel, Surface::Feed)
+    };
+    Ok(sees(post) && original.is_none_or(sees))
 }
 
 async fn notification_json(

@@ -1,8 +1,9 @@
 //! Who may see a post: one policy, decided here and nowhere else.
 //!
-//! Fan-out, timeline rebuilds, hydration, streaming, search and every single-status route ask
-//! these functions; each part only gathers the facts (does the viewer follow the author, who
-//! blocks or mutes whom, is the author suspended) the way that is cheapest for it. The rules
+//! Fan-out, timeline and list rebuilds, hydration, streaming, search, every single-status
+//! route and both store backends ask these functions; each part only gathers the facts (does
+//! the viewer follow the author, who blocks or mutes whom, is the author suspended) the way
+//! that is cheapest for it. The rules
 //! are Mastodon's (`StatusPolicy`, `FeedManager#filter?`):
 //!
 //! - public and unlisted posts: anyone; private: the author's followers and the accounts it
@@ -102,6 +103,60 @@ pub fn delivery(post: &Post) -> Delivery {
 /// Whether a post belongs on the public and hashtag timelines: public originals only.
 pub fn listed_publicly(post: &Post) -> bool {
     post.visibility == Visibility::Public && post.reblog_of.is_none()
+}
+
+/// Whether `account` may reblog `original` (the post itself, never a reblog wrapper): public
+/// and unlisted posts by anyone, a private one only by its author (Mastodon's self-boost of a
+/// followers-only post), a direct one by no one.
+pub fn may_reblog(original: &Post, account: Id) -> bool {
+    match original.visibility {
+        Visibility::Public | Visibility::Unlisted => true,
+        Visibility::Private => original.author_id == account,
+        Visibility::Direct => false,
+    }
+}
+
+/// Whether a post goes into the full-text index: public and unlisted originals. Private and
+/// direct posts, and reblogs (which have no text of their own), are never indexed.
+pub fn indexed(post: &Post) -> bool {
+    matches!(post.visibility, Visibility::Public | Visibility::Unlisted) && post.reblog_of.is_none()
+}
+
+/// Whether search may find an indexed `post` for a viewer: public posts for anyone, unlisted
+/// ones only for signed-in users (Mastodon keeps them out of public discovery).
+pub fn found_by_search(post: &Post, signed_in: bool) -> bool {
+    indexed(post) && (signed_in || post.visibility == Visibility::Public)
+}
+
+impl Relation {
+    /// The relation as a feed knows it: whether the viewer follows the author, and whether
+    /// a block (either way) or a mute keeps them apart. On [`Surface::Feed`] and
+    /// [`Surface::Notification`] those act alike, so a part that keeps them as one set
+    /// (fan-out, rebuilds, streams, search) states one fact. Not for [`Surface::Direct`],
+    /// where only the author's block hides a post.
+    pub fn in_feed(follows_author: bool, kept_apart: bool) -> Self {
+        Relation {
+            follows_author,
+            viewer_blocks_author: kept_apart,
+            ..Relation::default()
+        }
+    }
+}
+
+/// Whether `reader`'s home timeline (or a list of theirs, or their stream) takes `post`: the
+/// reader may see it on a feed ([`may_see`]); for a reblog, may see its original too
+/// (`original`: the original and the reader's relation to its author); and the reply rule
+/// ([`home_takes_reply`]) admits it.
+pub fn home_takes(
+    post: &Post,
+    reader: Id,
+    rel: &Relation,
+    original: Option<(&Post, &Relation)>,
+    follows_replied_to: bool,
+) -> bool {
+    may_see(post, Some(reader), rel, Surface::Feed)
+        && original.is_none_or(|(o, r)| may_see(o, Some(reader), r, Surface::Feed))
+        && home_takes_reply(post, reader, follows_replied_to)
 }
 
 #[cfg(test)]
@@ -249,6 +304,120 @@ mod tests {
         ];
         for (i, (p, reader, follows, takes)) in cases.iter().enumerate() {
             assert_eq!(home_takes_reply(p, *reader, *follows), *takes, "case {i}");
+        }
+    }
+
+    /// The home rule whole: visibility × following × mention × block or mute × suspension ×
+    /// reply × a reblog's original.
+    #[test]
+    fn what_a_home_timeline_takes() {
+        use Visibility::{Direct as Dm, Private, Public, Unlisted};
+        let reply = |visibility, to: Id, mentions_viewer| Post {
+            in_reply_to_account_id: Some(to),
+            in_reply_to_id: Some(Id(50)),
+            ..post(visibility, mentions_viewer)
+        };
+        let follows = Relation::in_feed(true, false);
+        let stranger = Relation::in_feed(false, false);
+        let apart = Relation::in_feed(true, true);
+        let suspended = Relation {
+            author_suspended: true,
+            ..follows
+        };
+        let original = post(Public, false);
+        // (post, relation, original's relation if a reblog, follows the replied-to, takes)
+        type Case = (Post, Relation, Option<Relation>, bool, bool);
+        let cases: Vec<Case> = vec![
+            (post(Public, false), follows, None, false, true),
+            (post(Unlisted, false), follows, None, false, true),
+            (post(Private, false), follows, None, false, true),
+            (post(Private, false), stranger, None, false, false),
+            (post(Private, true), stranger, None, false, true),
+            (post(Dm, false), follows, None, false, false),
+            (post(Dm, true), stranger, None, false, true),
+            (post(Public, false), apart, None, false, false),
+            (
+                post(Dm, true),
+                Relation::in_feed(false, true),
+                None,
+                false,
+                false,
+            ),
+            (post(Public, false), suspended, None, false, false),
+            // Replies: to the author (a thread), to the reader, to someone the reader follows.
+            (reply(Public, AUTHOR, false), follows, None, false, true),
+            (reply(Public, VIEWER, true), follows, None, false, true),
+            (reply(Public, OTHER, false), follows, None, false, false),
+            (reply(Public, OTHER, false), follows, None, true, true),
+            (reply(Private, OTHER, false), follows, None, true, true),
+            (reply(Public, OTHER, false), apart, None, true, false),
+            // A reblog: its original's author kept apart from the reader, or suspended.
+            (post(Public, false), follows, Some(stranger), false, true),
+            (post(Public, false), follows, Some(apart), false, false),
+            (
+                post(Public, false),
+                follows,
+                Some(Relation {
+                    author_suspended: true,
+                    ..stranger
+                }),
+                false,
+                false,
+            ),
+        ];
+        for (i, (p, rel, original_rel, follows_replied_to, takes)) in cases.iter().enumerate() {
+            let original = original_rel.as_ref().map(|r| (&original, r));
+            assert_eq!(
+                home_takes(p, VIEWER, rel, original, *follows_replied_to),
+                *takes,
+                "case {i}: {:?} {rel:?} {original_rel:?}",
+                p.visibility
+            );
+        }
+    }
+
+    #[test]
+    fn search_finds_public_posts_for_anyone_and_unlisted_for_the_signed_in() {
+        use Visibility::{Direct as Dm, Private, Public, Unlisted};
+        let reblog = Post {
+            reblog_of: Some(Id(7)),
+            ..post(Public, false)
+        };
+        // (post, signed in, found)
+        let cases = [
+            (post(Public, false), false, true),
+            (post(Public, false), true, true),
+            (post(Unlisted, false), false, false),
+            (post(Unlisted, false), true, true),
+            (post(Private, false), true, false),
+            (post(Dm, true), true, false),
+            (reblog.clone(), true, false),
+        ];
+        for (i, (p, signed_in, found)) in cases.iter().enumerate() {
+            assert_eq!(found_by_search(p, *signed_in), *found, "case {i}");
+        }
+        assert!(indexed(&post(Unlisted, false)));
+        assert!(!indexed(&reblog));
+    }
+
+    #[test]
+    fn who_may_reblog_what() {
+        use Visibility::{Direct as Dm, Private, Public, Unlisted};
+        // (visibility, reblogger, allowed)
+        let cases = [
+            (Public, VIEWER, true),
+            (Unlisted, VIEWER, true),
+            (Private, VIEWER, false),
+            (Private, AUTHOR, true),
+            (Dm, VIEWER, false),
+            (Dm, AUTHOR, false),
+        ];
+        for (visibility, account, allowed) in cases {
+            assert_eq!(
+                may_reblog(&post(visibility, true), account),
+                allowed,
+                "{visibility:?} by {account:?}"
+            );
         }
     }
 

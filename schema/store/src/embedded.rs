@@ -30,8 +30,9 @@ use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Order,
-    Page, Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
+    Page, Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
+use starling_schema::policy;
 use starling_schema::profile::ProfileUpdate;
 use starling_schema::push::PushSubscription;
 use starling_schema::settings::{EmbeddedSettings, Limits};
@@ -235,9 +236,9 @@ fn tag_prefix(tag: &str) -> Vec<u8> {
     [tag.as_bytes(), &[0]].concat()
 }
 
-/// Whether a post belongs on the public and tag timelines.
+/// Whether a post belongs on the public and tag timelines (the policy's rule).
 fn listed(post: &Post) -> bool {
-    post.visibility == Visibility::Public && post.reblog_of.is_none()
+    policy::listed_publicly(post)
 }
 
 fn notification_key(n: &NewNotification) -> Vec<u8> {
@@ -1289,13 +1290,8 @@ impl Store for EmbeddedStore {
             if let Some(inner_id) = original.reblog_of {
                 original = live_post(tx, t, inner_id)?.ok_or(StoreError::NotFound("post"))?;
             }
-            let own = original.author_id == account;
-            match original.visibility {
-                Visibility::Public | Visibility::Unlisted => {}
-                Visibility::Private if own => {}
-                Visibility::Private | Visibility::Direct => {
-                    return Err(StoreError::Forbidden("this post cannot be reblogged"));
-                }
+            if !policy::may_reblog(&original, account) {
+                return Err(StoreError::Forbidden("this post cannot be reblogged"));
             }
             if let Some(existing) = tx
                 .get(&t.reblogs, k2(original.id, account))

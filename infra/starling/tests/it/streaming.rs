@@ -641,3 +641,60 @@ async fn blocked_and_muted_accounts_never_reach_a_users_streams() {
     );
     app.stop().await;
 }
+
+/// A stream keeps out every account its user blocks, not only the newest thousand: the
+/// first account blocked, behind 1,000 later blocks, still never reaches the public stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oldest_of_more_than_a_thousand_blocks_still_keeps_its_posts_off_a_stream() {
+    use starling_schema::Id;
+    use starling_schema::model::ImportAccount;
+    use starling_store::Store;
+
+    let mut app = spawn_app().await;
+    let bob = app.register("bob").await;
+    let first = app.register("first").await;
+    let friend = app.register("friend").await;
+    let res = app
+        .post_json(
+            &bob.token,
+            &format!("/api/v1/accounts/{}/block", first.id),
+            json!({}),
+        )
+        .await;
+    assert!(res.status().is_success(), "block");
+    let store = &app.node().store;
+    let bob_id: Id = bob.id.parse().unwrap();
+    let later = store
+        .import_accounts(
+            (0..1_000)
+                .map(|i| ImportAccount {
+                    username: format!("later{i}"),
+                    display_name: None,
+                    bot: false,
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    for account in &later {
+        assert!(store.block(bob_id, account.id).await.unwrap());
+    }
+    let mut public = ws_connect(
+        &app.base,
+        &format!("?stream=public&access_token={}", bob.token),
+    )
+    .await;
+    app.status(&first, "the first blocked speaks").await;
+    let fine = app.status(&friend, "a friend speaks").await;
+    let event = ws_event(&mut public, Duration::from_secs(5))
+        .await
+        .expect("the friend's update");
+    assert_eq!(payload(&event)["id"], fine["id"]);
+    assert!(
+        ws_event(&mut public, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "nothing else arrives"
+    );
+    app.stop().await;
+}

@@ -99,8 +99,9 @@ use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
     Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
-    Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Visibility, Window,
+    Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
+use starling_schema::policy;
 use starling_schema::profile::ProfileUpdate;
 use starling_schema::push::PushSubscription;
 use starling_schema::settings::{Limits, Replication, ScyllaSettings};
@@ -943,13 +944,8 @@ impl Store for ScyllaStore {
                 .await?
                 .ok_or(StoreError::NotFound("post"))?;
         }
-        let own = original.author_id == account;
-        match original.visibility {
-            Visibility::Public | Visibility::Unlisted => {}
-            Visibility::Private if own => {}
-            Visibility::Private | Visibility::Direct => {
-                return Err(StoreError::Forbidden("this post cannot be reblogged"));
-            }
+        if !policy::may_reblog(&original, account) {
+            return Err(StoreError::Forbidden("this post cannot be reblogged"));
         }
         // Reblogged already: the existing wrapper, without writing anything.
         let key = (db(original.id), db(account));

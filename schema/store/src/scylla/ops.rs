@@ -5,7 +5,7 @@
 use ::scylla::value::MaybeUnset;
 use starling_schema::Id;
 use starling_schema::ids::{Mint, now_ms};
-use starling_schema::model::{Account, Created, Page, Post, Visibility, Window};
+use starling_schema::model::{Account, Created, Page, Post, Window};
 
 use super::exec::{self, db, each, ms, ms_to_us, now_us, unset};
 use super::rows::{AccountRow, StoredPost, StoredPostRow, role_str};
@@ -515,7 +515,7 @@ pub(super) fn day_of(id: Id) -> i32 {
 /// The feeds a post is listed in: `public` and `#tag` for each hashtag, when it is a
 /// public original; none otherwise.
 pub(super) fn feeds_of(post: &Post) -> Vec<String> {
-    if post.visibility != Visibility::Public || post.reblog_of.is_some() {
+    if !starling_schema::policy::listed_publicly(post) {
         return Vec::new();
     }
     std::iter::once(PUBLIC_FEED.to_owned())
