@@ -47,8 +47,10 @@ enum Who {
     Public,
     /// A user's token.
     User,
-    /// Any valid token, an app's included.
+    /// A token with the route's scope, an app's included.
     Token,
+    /// Any valid token, whatever its scopes.
+    AnyToken,
 }
 
 /// What a success answers.
@@ -104,7 +106,7 @@ const ROUTES: &[Route] = &[
     Route("GET", "/metrics", "Prometheus metrics", Who::Anyone, "", "", Ok::Text),
     // Apps and OAuth.
     Route("POST", "/api/v1/apps", "Register an app", Who::Anyone, "", "client_name:s! redirect_uris:s! scopes:s website:s", Ok::Object),
-    Route("GET", "/api/v1/apps/verify_credentials", "The app of the token", Who::Token, "", "", Ok::Object),
+    Route("GET", "/api/v1/apps/verify_credentials", "The app of the token", Who::AnyToken, "", "", Ok::Object),
     Route("GET", "/oauth/authorize", "The sign-in and consent page", Who::Anyone, "response_type:s! client_id:s! redirect_uri:s! scope:s state:s code_challenge:s code_challenge_method:s force_login:b", "", Ok::Html),
     Route("POST", "/oauth/authorize", "Authorize or deny an app (the consent form)", Who::Anyone, "", "authenticity_token:s! client_id:s! redirect_uri:s! decision:s", Ok::Html),
     Route("POST", "/auth/sign_in", "Sign in (the login form)", Who::Anyone, "", "authenticity_token:s! username:s! password:s!", Ok::Html),
@@ -355,6 +357,10 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
         }
         Who::User | Who::Token => {
             op = op.security(SecurityRequirement::new("bearer", [need.scope]));
+        }
+        Who::AnyToken => {
+            // Any valid token, whatever its scopes.
+            op = op.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
         }
     }
     let mut responses = ResponsesBuilder::new().response(success_code(ok), success(ok));
