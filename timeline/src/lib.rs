@@ -56,6 +56,8 @@ struct Inner {
     ring: Ring,
     cap: usize,
     lock: Duration,
+    /// How long a timeline lives without a read (`None`: forever).
+    inactive: Option<Duration>,
     rebuilds: AtomicU64,
 }
 
@@ -196,6 +198,9 @@ impl Timelines {
                 shards,
                 cap: settings.timeline_cap.max(1),
                 lock: Duration::from_millis(settings.rebuild_lock_ms.max(1)),
+                inactive: (settings.timeline_inactive_days > 0).then(|| {
+                    Duration::from_secs(u64::from(settings.timeline_inactive_days) * 86_400)
+                }),
                 rebuilds: AtomicU64::new(0),
             }),
         };
@@ -378,6 +383,15 @@ impl Timelines {
         let limit = window.limit.min(self.inner.cap + 1);
         let mut pipe = redis::pipe();
         pipe.atomic().exists(&key);
+        // A read keeps the timeline (and its reblog index) for another inactive period:
+        // writes never do, so Redis holds only the timelines of users who read.
+        if let Some(ttl) = self.inactive_ms() {
+            pipe.cmd("PEXPIRE").arg(&key).arg(ttl).ignore();
+            pipe.cmd("PEXPIRE")
+                .arg(feed.reblogs_key())
+                .arg(ttl)
+                .ignore();
+        }
         let mut zrange = redis::cmd("ZRANGE");
         zrange.arg(&key);
         match window.order {
@@ -433,8 +447,36 @@ impl Timelines {
         push_members(&mut replace, &encode(&posts));
         self.call_fn::<i64>(shard, "writing a rebuilt timeline", &replace)
             .await?;
+        self.expire_unread(feed).await?;
         self.inner.rebuilds.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The inactive period in milliseconds, if timelines expire.
+    fn inactive_ms(&self) -> Option<u64> {
+        self.inner
+            .inactive
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Start the inactive clock of a timeline made without a read (at sign-up, by a rebuild
+    /// or `starling admin feeds build`): unread for the inactive period, it leaves Redis.
+    async fn expire_unread(&self, feed: Feed) -> Result<(), TimelineError> {
+        let Some(ttl) = self.inactive_ms() else {
+            return Ok(());
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("PEXPIRE").arg(feed.key()).arg(ttl).ignore();
+        pipe.cmd("PEXPIRE")
+            .arg(feed.reblogs_key())
+            .arg(ttl)
+            .ignore();
+        self.call::<()>(
+            self.shard_of(feed.owner()),
+            "setting a timeline's inactive expiry",
+            Request::Pipe(&pipe),
+        )
+        .await
     }
 
     /// The home timeline computed from the store alone, for when the user's shard cannot
@@ -556,8 +598,12 @@ impl Timelines {
     /// Ensure an (empty) timeline exists, e.g. at sign-up, so fan-out fills it at once.
     pub async fn create_empty(&self, user: Id) -> Result<(), TimelineError> {
         let cmd = fcall("tl_create", &[timeline_key(user)]);
-        self.call_fn::<i64>(self.shard_of(user), "creating a timeline", &cmd)
+        let created = self
+            .call_fn::<i64>(self.shard_of(user), "creating a timeline", &cmd)
             .await?;
+        if created == 1 {
+            self.expire_unread(Feed::Home(user)).await?;
+        }
         Ok(())
     }
 

@@ -104,6 +104,9 @@ local function tl_insert_reblog(keys, args)
           redis.call('ZREMRANGEBYRANK', tl, 1, size - cap)
         end
         redis.call('HSET', tlr, original, post)
+        -- The reblog index lives as long as its timeline (inactive timelines expire).
+        local ttl = redis.call('PTTL', tl)
+        if ttl > 0 then redis.call('PEXPIRE', tlr, ttl) end
         if redis.call('HLEN', tlr) > 2 * window then
           local all = redis.call('HGETALL', tlr)
           for j = 1, #all, 2 do

@@ -107,6 +107,9 @@ pub struct RedisSettings {
     pub rebuild_lock_ms: u64,
     /// Per-command timeout in milliseconds.
     pub timeout_ms: u64,
+    /// Days without a read after which a home timeline (or list) leaves Redis; the next read
+    /// rebuilds it from the store. 0 keeps timelines forever.
+    pub timeline_inactive_days: u32,
 }
 
 impl Default for RedisSettings {
@@ -118,6 +121,7 @@ impl Default for RedisSettings {
             virtual_nodes: 160,
             rebuild_lock_ms: 5_000,
             timeout_ms: 2_000,
+            timeline_inactive_days: 30,
         }
     }
 }

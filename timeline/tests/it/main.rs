@@ -30,6 +30,7 @@ pub fn settings(urls: Vec<String>, cap: usize) -> RedisSettings {
         virtual_nodes: 160,
         rebuild_lock_ms: 5_000,
         timeout_ms: 2_000,
+        ..RedisSettings::default()
     }
 }
 

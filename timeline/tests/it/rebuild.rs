@@ -169,3 +169,105 @@ async fn writes_that_arrive_during_a_rebuild_are_kept() {
         Some(vec![p3, p1])
     );
 }
+
+/// Milliseconds `key` has left to live (-1: no expiry, -2: gone).
+async fn pttl(c: &Cluster, user: Id, key: &str) -> i64 {
+    let mut raw = c.raw_of(user).await.expect("a connection to the shard");
+    deadpool_redis::redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut raw)
+        .await
+        .expect("PTTL")
+}
+
+/// A timeline nobody reads leaves Redis after `timeline_inactive_days`; fan-out writes do
+/// not keep it, a read does, and the next read after it expired rebuilds it from the store.
+#[tokio::test]
+async fn an_unread_timeline_expires_and_the_next_read_rebuilds_it() {
+    const DAY_MS: i64 = 86_400_000;
+    let c = Cluster::start(CAP).await.unwrap();
+    let settings = starling_schema::settings::RedisSettings {
+        timeline_inactive_days: 1,
+        ..crate::settings(c.shards.urls(), CAP)
+    };
+    let tl = starling_timeline::Timelines::connect(&settings)
+        .await
+        .unwrap();
+    let w = World::open().unwrap();
+    let ids = w.accounts(&["alice", "bob", "carol"]).await.unwrap();
+    let [alice, bob, carol] = ids[..] else {
+        panic!("three accounts");
+    };
+    w.store.follow(alice, bob).await.unwrap();
+    let (home, reblogs) = (format!("tl:{alice}"), format!("tlr:{alice}"));
+
+    // Made at sign-up without a read: the inactive clock starts.
+    tl.create_empty(alice).await.unwrap();
+    let left = pttl(&c, alice, &home).await;
+    assert!(left > DAY_MS - 60_000 && left <= DAY_MS, "{left}");
+
+    // Fan-out writes, a reblog's included, do not extend it.
+    let mut raw = c.raw_of(alice).await.unwrap();
+    let _: i64 = deadpool_redis::redis::cmd("PEXPIRE")
+        .arg(&home)
+        .arg(60_000)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let bob1 = w.post(bob, "bob 1").await.unwrap();
+    tl.insert(bob1, &[alice]).await.unwrap();
+    let carol1 = w.post(carol, "carol 1").await.unwrap();
+    let reblog = w.store.reblog(bob, carol1).await.unwrap().value.id;
+    tl.insert_reblog(reblog, carol1, &[alice]).await.unwrap();
+    let left = pttl(&c, alice, &home).await;
+    assert!(
+        left > 0 && left <= 60_000,
+        "writes must not extend it: {left}"
+    );
+    let left = pttl(&c, alice, &reblogs).await;
+    assert!(
+        left > 0 && left <= 60_000,
+        "the reblog index lives as long as its timeline: {left}"
+    );
+
+    // A read does, for the timeline and its reblog index.
+    let page = tl.read(&w.store, alice, Window::newest(20)).await.unwrap();
+    assert_eq!(page, vec![reblog, bob1]);
+    for key in [&home, &reblogs] {
+        let left = pttl(&c, alice, key).await;
+        assert!(left > DAY_MS - 60_000, "{key}: {left}");
+    }
+    let rebuilds = tl.rebuilds();
+
+    // The inactive period runs out (Redis removes both keys); the next read rebuilds.
+    for key in [&home, &reblogs] {
+        let _: i64 = deadpool_redis::redis::cmd("PEXPIRE")
+            .arg(key)
+            .arg(1)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!tl.exists(alice).await.unwrap(), "expired");
+    let page = tl.read(&w.store, alice, Window::newest(20)).await.unwrap();
+    assert_eq!(page, vec![reblog, bob1], "rebuilt from the store");
+    assert_eq!(tl.rebuilds(), rebuilds + 1);
+    let left = pttl(&c, alice, &home).await;
+    assert!(left > DAY_MS - 60_000, "{left}");
+
+    // With the setting at 0, timelines stay.
+    let forever =
+        starling_timeline::Timelines::connect(&starling_schema::settings::RedisSettings {
+            timeline_inactive_days: 0,
+            ..crate::settings(c.shards.urls(), CAP)
+        })
+        .await
+        .unwrap();
+    forever.clear(alice).await.unwrap();
+    forever
+        .read(&w.store, alice, Window::newest(20))
+        .await
+        .unwrap();
+    assert_eq!(pttl(&c, alice, &home).await, -1);
+}
