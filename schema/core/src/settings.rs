@@ -1002,6 +1002,25 @@ mod tests {
     }
 
     #[test]
+    fn the_s3_media_backend_needs_a_bucket_and_a_public_url_and_hides_its_secret() {
+        let mut s = Settings::default();
+        s.media.backend = MediaBackend::S3;
+        let err = s.check().unwrap_err().to_string();
+        assert!(err.contains("media.s3.bucket"), "{err}");
+        s.media.s3.bucket = "media".into();
+        let err = s.check().unwrap_err().to_string();
+        assert!(err.contains("media.public_url"), "{err}");
+        s.media.public_url = "https://media.example.org".into();
+        s.media.s3.prefix = "/x".into();
+        assert!(s.check().unwrap_err().to_string().contains("prefix"));
+        s.media.s3.prefix = "starling/media".into();
+        s.check().unwrap();
+        s.media.s3.secret_access_key = Some("very secret".into());
+        let shown = format!("{:?}", s.redacted());
+        assert!(!shown.contains("very secret"), "{shown}");
+    }
+
+    #[test]
     fn the_example_file_documents_every_key_and_loads() {
         let example =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/starling.example.toml");
