@@ -1071,6 +1071,32 @@ async fn with_s3_storage_files_live_in_the_bucket_and_are_served_from_its_public
     let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
     assert_eq!((img.width(), img.height()), (400, 400));
 
+    // The admin commands see the bucket: usage counts its objects, doctor checks it.
+    let config = crate::admin::app_config(&app);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[media]\nbackend = \"s3\"\npath = {:?}\npublic_url = {:?}\n[media.s3]\nbucket = {:?}\n\
+         endpoint = {:?}\nregion = {:?}\nprefix = {:?}\naccess_key_id = {:?}\n\
+         secret_access_key = {:?}\n",
+        app.dir().join("media"),
+        public,
+        bucket.bucket,
+        bucket.endpoint,
+        bucket.region,
+        bucket.prefix,
+        bucket.access_key_id,
+        bucket.secret_access_key,
+    ));
+    std::fs::write(&config, text).unwrap();
+    let usage = crate::admin::admin_json(&config, &["media", "usage"]).await;
+    assert_eq!(usage["files"], 3, "original, preview and avatar: {usage}");
+    let doctor = crate::admin::admin_json(&config, &["doctor"]).await;
+    let checks = doctor.to_string();
+    assert!(
+        checks.contains(&format!("media storage (s3 bucket {}", bucket.bucket)),
+        "{checks}"
+    );
+
     // Attached, shown with the bucket's URL, then deleted: the objects go.
     let post: Value = post_with_media(&app, &alice, "from s3", &[media["id"].as_str().unwrap()])
         .await
