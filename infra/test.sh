@@ -16,8 +16,24 @@ echo "==> cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 bash infra/deny.sh
 
+# The S3 half of the media storage conformance suite and the S3 end-to-end media test run
+# against moto (infra/s3-server.sh: PyPI into target/s3-venv, a free port), unless S3_ENDPOINT
+# already names an S3-compatible server; skipped, saying so, when moto cannot be had.
+s3_started=false
+stop_s3() { if [[ $s3_started == true ]]; then bash infra/s3-server.sh stop; fi; }
+if [[ -z "${S3_ENDPOINT:-}" ]]; then
+    echo "==> starting an S3-compatible server for the S3 media storage tests (infra/s3-server.sh)"
+    if bash infra/s3-server.sh start; then
+        # shellcheck disable=SC1091
+        source target/s3-server/env
+        s3_started=true
+    else
+        echo "==> S3 media storage cases will be skipped: no S3-compatible server"
+    fi
+fi
+
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; stop_s3' EXIT
 
 if cargo nextest --version >/dev/null 2>&1; then
     echo "==> cargo nextest run --workspace --no-fail-fast"
@@ -36,6 +52,14 @@ else
             n["passed"], n["failed"], n["ignored"], targets }' "$log")
 fi
 
+if [[ -n "${S3_ENDPOINT:-}" ]]; then
+    echo "==> S3 media storage conformance suite ran against S3_ENDPOINT=$S3_ENDPOINT"
+else
+    echo "==> S3 media storage conformance suite skipped: S3_ENDPOINT is not set (file-system suite ran)"
+fi
+stop_s3
+s3_started=false
+
 if [[ -n "${SCYLLA_URI:-}" ]]; then
     echo "==> ScyllaDB conformance suite ran against SCYLLA_URI=$SCYLLA_URI"
 else
@@ -47,7 +71,7 @@ fi
 # sign-in pages (browser). Each stage ends with `stage NAME: N passed, M failed`.
 echo "==> client stages: python, openapi, node, browser (infra/clients/run.sh)"
 clog=$(mktemp)
-trap 'rm -f "$log" "$clog"' EXIT
+trap 'rm -f "$log" "$clog"; stop_s3' EXIT
 if bash infra/clients/run.sh 2>&1 | tee "$clog"; then clients=0; else clients=$?; fi
 stage_lines=$(grep -E '^stage [a-z]+: [0-9]+ passed, [0-9]+ failed$' "$clog" || true)
 
@@ -63,7 +87,7 @@ scylla_lines=""
 if [[ -n "${SCYLLA_URI:-}" ]]; then
     echo "==> client stages on the scylla backend (CLIENTS_STORE=scylla, SCYLLA_URI=$SCYLLA_URI)"
     sclog=$(mktemp)
-    trap 'rm -f "$log" "$clog" "$sclog"' EXIT
+    trap 'rm -f "$log" "$clog" "$sclog"; stop_s3' EXIT
     if CLIENTS_STORE=scylla bash infra/clients/run.sh 2>&1 | tee "$sclog"; then :; else scylla=$?; fi
     scylla_lines=$(grep -E '^stage [a-z]+: [0-9]+ passed, [0-9]+ failed$' "$sclog" | sed 's/^stage /stage scylla-/' || true)
     echo "==> cluster fault tests (cargo test -p starling --test cluster -- --ignored)"

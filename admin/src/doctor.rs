@@ -55,10 +55,15 @@ pub(crate) async fn run(ctx: &AdminContext) -> anyhow::Result<Outcome> {
         Ok(()) => check(format!("nats ({})", nats.url), true, "answers".into()),
         Err(e) => check(format!("nats ({})", nats.url), false, e.to_string()),
     }
-    let storage = starling_media::storage::AnyStorage::from_settings(&ctx.settings.media);
-    let part = format!("media storage ({})", ctx.settings.media.path.display());
-    match starling_media::storage::MediaStorage::check(&storage).await {
-        Ok(()) => check(part, true, "writes, reads back and removes a file".into()),
+    let part = format!(
+        "media storage ({})",
+        starling_media::storage::AnyStorage::describe(&ctx.settings.media)
+    );
+    match starling_media::storage::AnyStorage::from_settings(&ctx.settings.media) {
+        Ok(storage) => match starling_media::storage::MediaStorage::check(&storage).await {
+            Ok(()) => check(part, true, "writes, reads back and removes a file".into()),
+            Err(e) => check(part, false, format!("{e}: {}", chain(&e))),
+        },
         Err(e) => check(part, false, format!("{e}: {}", chain(&e))),
     }
     let consumers = [

@@ -82,7 +82,7 @@ async fn usage(ctx: &AdminContext, progress: &dyn Progress) -> anyhow::Result<Ou
             MediaState::Ready => {}
         }
     }
-    let storage = AnyStorage::from_settings(&ctx.settings.media);
+    let storage = AnyStorage::from_settings(&ctx.settings.media).context("media storage")?;
     let files = storage.list().await.context("listing media files")?;
     u.files = files.len() as u64;
     u.stored_bytes = files.iter().map(|f| f.size).sum();
@@ -115,7 +115,7 @@ async fn remove_orphans(
     progress: &dyn Progress,
 ) -> anyhow::Result<Outcome> {
     let cutoff = now_ms().saturating_sub(older_than_hours.saturating_mul(3_600_000));
-    let storage = AnyStorage::from_settings(&ctx.settings.media);
+    let storage = AnyStorage::from_settings(&ctx.settings.media).context("media storage")?;
     let worker = MediaWorker::new(
         ctx.store.clone(),
         storage.clone(),

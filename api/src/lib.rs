@@ -83,6 +83,7 @@ impl Api {
         publisher: Publisher<AnyStore>,
         settings: Settings,
         search: starling_search::SearchIndex,
+        storage: starling_media::storage::AnyStorage,
     ) -> Api {
         Api {
             posts: Cache::builder()
@@ -116,7 +117,7 @@ impl Api {
                 .time_to_live(Duration::from_secs(30))
                 .build(),
             hub: streaming::Hub::new(settings.streaming.clone()),
-            storage: starling_media::storage::AnyStorage::from_settings(&settings.media),
+            storage,
             media_base: entities::media_base(&settings),
             sessions: routes::oauth::session::SessionKey::new(
                 settings.api.session_secret.as_deref(),

@@ -2,7 +2,7 @@
 //! and the media worker role.
 //!
 //! - [`storage`]: the [`storage::MediaStorage`] trait and its backends (the local file
-//!   system by default), chosen from settings as [`storage::AnyStorage`]. Keys hold a
+//!   system by default, or an S3-compatible bucket, [`s3`]), chosen from settings as [`storage::AnyStorage`]. Keys hold a
 //!   random token, so a file's URL cannot be guessed; files are written whole or not at all.
 //! - [`sniff`]: the content type of an upload from its first bytes, never its name.
 //! - [`process`]: images decoded (orientation applied, metadata dropped by re-encoding),
@@ -15,6 +15,7 @@
 //! Depends on the schema, the store trait and the bus; never on the api crate.
 
 pub mod process;
+pub mod s3;
 pub mod sniff;
 pub mod storage;
 pub mod worker;

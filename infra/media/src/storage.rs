@@ -318,26 +318,52 @@ fn list_dir(root: &Path) -> Result<Vec<StoredFile>> {
 #[derive(Clone, Debug)]
 pub enum AnyStorage {
     Fs(FsStorage),
+    S3(crate::s3::S3Storage),
 }
 
 impl AnyStorage {
-    pub fn from_settings(settings: &MediaSettings) -> AnyStorage {
-        match settings.backend {
-            MediaBackend::Fs => AnyStorage::Fs(FsStorage::new(&settings.path)),
-        }
+    /// The configured backend. Fails when its settings are incomplete (an S3 bucket
+    /// without credentials); connects to nothing yet.
+    pub fn from_settings(settings: &MediaSettings) -> Result<AnyStorage> {
+        let fs = FsStorage::new(&settings.path);
+        Ok(match settings.backend {
+            MediaBackend::Fs => AnyStorage::Fs(fs),
+            MediaBackend::S3 => {
+                AnyStorage::S3(crate::s3::S3Storage::new(&settings.s3, fs.staging_dir())?)
+            }
+        })
     }
 
     /// Where uploads are staged while they stream in.
     pub fn staging_dir(&self) -> PathBuf {
         match self {
             AnyStorage::Fs(s) => s.staging_dir(),
+            AnyStorage::S3(s) => s.staging_dir(),
         }
     }
 
-    /// The local path of `key` when this backend serves files from disk.
+    /// The local path of `key` when this backend serves files from disk;
+    /// [`MediaError::NotFound`] when files are served from elsewhere (`media.public_url`).
     pub fn local_path(&self, key: &str) -> Result<PathBuf> {
         match self {
             AnyStorage::Fs(s) => s.path_of(key),
+            AnyStorage::S3(_) => Err(MediaError::NotFound),
+        }
+    }
+
+    /// What to call this backend in messages: its directory or its bucket.
+    pub fn describe(settings: &MediaSettings) -> String {
+        match settings.backend {
+            MediaBackend::Fs => format!("fs {}", settings.path.display()),
+            MediaBackend::S3 => {
+                let s3 = &settings.s3;
+                let at = if s3.endpoint.is_empty() {
+                    format!("AWS {}", s3.region)
+                } else {
+                    s3.endpoint.clone()
+                };
+                format!("s3 bucket {} at {at}", s3.bucket)
+            }
         }
     }
 }
@@ -346,30 +372,35 @@ impl MediaStorage for AnyStorage {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
         match self {
             AnyStorage::Fs(s) => s.put(key, bytes).await,
+            AnyStorage::S3(s) => s.put(key, bytes).await,
         }
     }
 
     async fn put_staged(&self, key: &str, staged: Staged) -> Result<()> {
         match self {
             AnyStorage::Fs(s) => s.put_staged(key, staged).await,
+            AnyStorage::S3(s) => s.put_staged(key, staged).await,
         }
     }
 
     async fn get(&self, key: &str) -> Result<Vec<u8>> {
         match self {
             AnyStorage::Fs(s) => s.get(key).await,
+            AnyStorage::S3(s) => s.get(key).await,
         }
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         match self {
             AnyStorage::Fs(s) => s.delete(key).await,
+            AnyStorage::S3(s) => s.delete(key).await,
         }
     }
 
     async fn list(&self) -> Result<Vec<StoredFile>> {
         match self {
             AnyStorage::Fs(s) => s.list().await,
+            AnyStorage::S3(s) => s.list().await,
         }
     }
 }

@@ -140,7 +140,7 @@ pub async fn start_with_store(
         node.start_indexer(&settings)?;
     }
     if roles.contains(&Role::Media) {
-        node.start_media(&settings);
+        node.start_media(&settings)?;
     }
     if roles.contains(&Role::Push) {
         node.start_push(&settings);
@@ -232,6 +232,7 @@ impl Node {
             publisher,
             settings.clone(),
             search,
+            media_storage(settings)?,
         ));
         starling_api::streaming::Hub::start(&api);
         self.api = Some(api.clone());
@@ -364,12 +365,22 @@ impl Node {
     }
 }
 
+/// The media storage backend of `media.backend` (checked, not yet contacted).
+fn media_storage(settings: &Settings) -> anyhow::Result<starling_media::storage::AnyStorage> {
+    starling_media::storage::AnyStorage::from_settings(&settings.media).with_context(|| {
+        format!(
+            "media storage ({})",
+            starling_media::storage::AnyStorage::describe(&settings.media)
+        )
+    })
+}
+
 impl Node {
     /// The media role: workers on the shared durable consumer `media.consumer`.
-    fn start_media(&mut self, settings: &Settings) {
+    fn start_media(&mut self, settings: &Settings) -> anyhow::Result<()> {
         let worker = starling_media::worker::MediaWorker::new(
             self.store.clone(),
-            starling_media::storage::AnyStorage::from_settings(&settings.media),
+            media_storage(settings)?,
             settings.media.clone(),
         );
         let bus = self.bus.clone();
@@ -380,6 +391,7 @@ impl Node {
                 tracing::error!(error = %e, "media worker stopped");
             }
         }));
+        Ok(())
     }
 
     /// The push role: workers on the shared durable consumer `push.consumer`, sending Web

@@ -336,12 +336,17 @@ pub struct MediaSettings {
     pub image_max_bytes: u64,
     /// Largest video or audio upload, in bytes (Mastodon: 99 MiB).
     pub video_max_bytes: u64,
-    /// Where uploads are kept: `fs` (files under `path`, served by Starling).
+    /// Where uploads are kept: `fs` (files under `path`, served by Starling) or `s3`
+    /// (S3-compatible object storage, `media.s3`; files served from `public_url`).
     pub backend: MediaBackend,
-    /// Directory of the file-system backend.
+    /// Directory of the file-system backend; with `s3`, uploads are staged under it while
+    /// they stream in.
     pub path: PathBuf,
-    /// Base URL files are served from; empty: `{api.public_url}/system/media`.
+    /// Base URL files are served from; empty: `{api.public_url}/system/media`. Required
+    /// with `s3`: the bucket's (or its CDN's) URL, including `media.s3.prefix` if any.
     pub public_url: String,
+    /// The S3-compatible bucket of the `s3` backend.
+    pub s3: S3Settings,
     /// Durable consumer the media workers share (every media worker of a cluster uses it).
     pub consumer: String,
     /// Uploads one media worker processes at a time.
@@ -360,6 +365,7 @@ impl Default for MediaSettings {
             backend: MediaBackend::Fs,
             path: PathBuf::from("data/media"),
             public_url: String::new(),
+            s3: S3Settings::default(),
             consumer: "media".into(),
             concurrency: 2,
             unattached_hours: 24,
@@ -380,6 +386,42 @@ impl MediaSettings {
 pub enum MediaBackend {
     #[default]
     Fs,
+    S3,
+}
+
+/// An S3-compatible bucket (AWS S3, MinIO, Ceph RGW, Garage, R2...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// The server's URL, e.g. `http://127.0.0.1:9000`; empty: AWS S3 in `region`.
+    pub endpoint: String,
+    pub region: String,
+    /// Objects are kept under this prefix (`{prefix}/{token}/{name}`); empty: at the root.
+    pub prefix: String,
+    /// Credentials; unset, `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are read from the
+    /// environment. Set them with `STARLING_MEDIA__S3__SECRET_ACCESS_KEY` rather than in a file.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Bucket in the host name (`https://{bucket}.{endpoint}`) rather than the path.
+    pub virtual_hosted_style: bool,
+    /// Per-request timeout, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        S3Settings {
+            bucket: String::new(),
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            prefix: String::new(),
+            access_key_id: None,
+            secret_access_key: None,
+            virtual_hosted_style: false,
+            timeout_ms: 30_000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -745,6 +787,9 @@ impl Settings {
         if shown.api.session_secret.is_some() {
             shown.api.session_secret = Some("<hidden>".into());
         }
+        if shown.media.s3.secret_access_key.is_some() {
+            shown.media.s3.secret_access_key = Some("<hidden>".into());
+        }
         if shown.push.vapid_private_key.is_some() {
             shown.push.vapid_private_key = Some("<hidden>".into());
         }
@@ -809,6 +854,26 @@ impl Settings {
             return Err(SettingsError::Invalid(
                 "store.scylla.page_size must be positive".into(),
             ));
+        }
+        if self.media.backend == MediaBackend::S3 {
+            if self.media.s3.bucket.is_empty() {
+                return Err(SettingsError::Invalid(
+                    "media.backend is s3 but media.s3.bucket is empty".into(),
+                ));
+            }
+            if self.media.public_url.is_empty() {
+                return Err(SettingsError::Invalid(
+                    "media.backend is s3: set media.public_url to the URL the bucket's files \
+                     are served from (Starling serves only the file-system backend)"
+                        .into(),
+                ));
+            }
+            let p = &self.media.s3.prefix;
+            if p.starts_with('/') || p.ends_with('/') || p.contains("//") {
+                return Err(SettingsError::Invalid(format!(
+                    "media.s3.prefix {p:?} must not start or end with / nor contain //"
+                )));
+            }
         }
         let ks = &self.store.scylla.keyspace;
         if ks.is_empty()
@@ -938,6 +1003,25 @@ mod tests {
             assert!(matches!(err, SettingsError::MissingFile(_)));
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_s3_media_backend_needs_a_bucket_and_a_public_url_and_hides_its_secret() {
+        let mut s = Settings::default();
+        s.media.backend = MediaBackend::S3;
+        let err = s.check().unwrap_err().to_string();
+        assert!(err.contains("media.s3.bucket"), "{err}");
+        s.media.s3.bucket = "media".into();
+        let err = s.check().unwrap_err().to_string();
+        assert!(err.contains("media.public_url"), "{err}");
+        s.media.public_url = "https://media.example.org".into();
+        s.media.s3.prefix = "/x".into();
+        assert!(s.check().unwrap_err().to_string().contains("prefix"));
+        s.media.s3.prefix = "starling/media".into();
+        s.check().unwrap();
+        s.media.s3.secret_access_key = Some("very secret".into());
+        let shown = format!("{:?}", s.redacted());
+        assert!(!shown.contains("very secret"), "{shown}");
     }
 
     #[test]

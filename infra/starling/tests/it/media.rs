@@ -996,3 +996,132 @@ async fn admin_media_usage_and_orphan_removal() {
     assert_eq!(res.status(), 404);
     app.stop().await;
 }
+
+/// With `media.backend = "s3"` (when `S3_ENDPOINT` names an S3-compatible server; skipped
+/// with a message otherwise): an upload is processed into the bucket, the attachment's and
+/// the avatar's URLs point at `media.public_url`, the files are fetched back from there and
+/// decoded, and deleting the post removes its objects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_s3_storage_files_live_in_the_bucket_and_are_served_from_its_public_url() {
+    use starling_schema::settings::{MediaBackend, S3Settings};
+    let Some(bucket) = starling_testkit::S3Bucket::from_env("the S3 end-to-end media test") else {
+        return;
+    };
+    let public = bucket.public_url();
+    let b = bucket.clone();
+    let mut app = crate::helpers::spawn_app_with(move |s| {
+        s.media.backend = MediaBackend::S3;
+        s.media.public_url = b.public_url();
+        s.media.s3 = S3Settings {
+            bucket: b.bucket.clone(),
+            endpoint: b.endpoint.clone(),
+            region: b.region.clone(),
+            prefix: b.prefix.clone(),
+            access_key_id: Some(b.access_key_id.clone()),
+            secret_access_key: Some(b.secret_access_key.clone()),
+            ..S3Settings::default()
+        };
+    })
+    .await;
+    let alice = app.register("s3_alice").await;
+    let media = upload(&app, &alice, "big.png", &png(1200, 900), &[]).await;
+    assert_eq!(media["meta"]["original"]["width"], 1200);
+    let url = media["url"].as_str().unwrap().to_owned();
+    let preview = media["preview_url"].as_str().unwrap().to_owned();
+    for u in [&url, &preview] {
+        assert!(
+            u.starts_with(&format!("{public}/")),
+            "{u} is not under {public}"
+        );
+        // Fetched from the bucket, not from Starling.
+        let res = app.http.get(u).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{u}");
+        let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("image/"), "{u}: {ct}");
+        let img = image::load_from_memory(&res.bytes().await.unwrap()).expect("decodes");
+        let got = (img.width(), img.height());
+        if u == &url {
+            assert_eq!(got, (1200, 900), "{u}");
+        } else {
+            assert!(
+                got.0 * got.1 <= 640 * 640 && got.0 > got.1,
+                "preview {got:?}"
+            );
+        }
+    }
+    // Nothing of it is on the local disk but the (empty) staging directory.
+    assert!(stored_files(&app).is_empty(), "{:?}", stored_files(&app));
+
+    // Avatars go to the bucket too.
+    let res = app
+        .http
+        .patch(format!("{}/api/v1/accounts/update_credentials", app.base))
+        .bearer_auth(&alice.token)
+        .header("content-type", content_type())
+        .body(multipart_files(&[("avatar", &png(500, 500))], &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let me: Value = res.json().await.unwrap();
+    let avatar = me["avatar"].as_str().unwrap();
+    assert!(avatar.starts_with(&format!("{public}/")), "{avatar}");
+    let res = app.http.get(avatar).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (400, 400));
+
+    // The admin commands see the bucket: usage counts its objects, doctor checks it.
+    let config = crate::admin::app_config(&app);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[media]\nbackend = \"s3\"\npath = {:?}\npublic_url = {:?}\n[media.s3]\nbucket = {:?}\n\
+         endpoint = {:?}\nregion = {:?}\nprefix = {:?}\naccess_key_id = {:?}\n\
+         secret_access_key = {:?}\n",
+        app.dir().join("media"),
+        public,
+        bucket.bucket,
+        bucket.endpoint,
+        bucket.region,
+        bucket.prefix,
+        bucket.access_key_id,
+        bucket.secret_access_key,
+    ));
+    std::fs::write(&config, text).unwrap();
+    let usage = crate::admin::admin_json(&config, &["media", "usage"]).await;
+    assert_eq!(usage["files"], 3, "original, preview and avatar: {usage}");
+    let doctor = crate::admin::admin_json(&config, &["doctor"]).await;
+    let checks = doctor.to_string();
+    assert!(
+        checks.contains(&format!("media storage (s3 bucket {}", bucket.bucket)),
+        "{checks}"
+    );
+
+    // Attached, shown with the bucket's URL, then deleted: the objects go.
+    let post: Value = post_with_media(&app, &alice, "from s3", &[media["id"].as_str().unwrap()])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(post["media_attachments"][0]["url"], url.as_str());
+    let res = app
+        .http
+        .delete(format!(
+            "{}/api/v1/statuses/{}",
+            app.base,
+            post["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for u in [&url, &preview] {
+        while app.http.get(u).send().await.unwrap().status() != 404 {
+            assert!(Instant::now() < deadline, "{u} still served");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    app.stop().await;
+}
