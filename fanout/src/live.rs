@@ -50,6 +50,17 @@ impl<S: Store + Clone> Fanout<S> {
             .await;
     }
 
+    /// An edited public original to the public stream and its hashtags' streams.
+    pub(crate) async fn broadcast_update(&self, post: &Post) {
+        if post.visibility != Visibility::Public || post.reblog_of.is_some() {
+            return;
+        }
+        let mut channels = vec![Channel::Public];
+        channels.extend(post.hashtags.iter().filter_map(|t| Channel::hashtag(t)));
+        self.broadcast_to(&channels, &LiveEvent::StatusUpdate { id: post.id })
+            .await;
+    }
+
     /// A deleted public post out of the public stream.
     pub(crate) async fn broadcast_delete(&self, post: Id) {
         self.broadcast_to(&[Channel::Public], &LiveEvent::Delete { id: post })

@@ -156,7 +156,9 @@ impl Sub {
     /// Whether it carries this kind of event.
     fn wants(&self, event: &LiveEvent) -> bool {
         match event {
-            LiveEvent::Update { .. } => !matches!(self, Sub::UserNotification),
+            LiveEvent::Update { .. } | LiveEvent::StatusUpdate { .. } => {
+                !matches!(self, Sub::UserNotification)
+            }
             LiveEvent::Delete { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Notification { .. } => matches!(self, Sub::User | Sub::UserNotification),
             LiveEvent::Revoked { .. }
@@ -632,7 +634,12 @@ async fn deliver(
         _ => None,
     };
     let (name, payload, authors): (&'static str, Arc<str>, Vec<Id>) = match event {
-        LiveEvent::Update { id } => {
+        LiveEvent::Update { id } | LiveEvent::StatusUpdate { id } => {
+            let edited = matches!(event, LiveEvent::StatusUpdate { .. });
+            if edited {
+                // The edit's `Forget` may not have reached this node yet: render it afresh.
+                api.forget_post(*id).await;
+            }
             let Some(post) = api.posts_by_ids(&[*id]).await?.into_iter().next() else {
                 return Ok(()); // Deleted meanwhile.
             };
@@ -652,7 +659,8 @@ async fn deliver(
                 return Ok(());
             };
             verdicts.mark_one(&mut status);
-            ("update", status.0.into(), authors)
+            let name = if edited { "status.update" } else { "update" };
+            (name, status.0.into(), authors)
         }
         LiveEvent::Delete { id } => ("delete", id.to_string().into(), Vec::new()),
         LiveEvent::Notification { id } => {
