@@ -15,6 +15,9 @@
 //! where the 40 newest entries already show its original. The same worker turns events
 //! into notifications (mention, follow, favourite, reblog) through [`Fanout::notify`].
 //!
+//! Edits tell whoever a post reached that it changed, and rebloggers; ended polls tell
+//! their voters and author (`polls.rs`, a job beside every worker).
+//!
 //! Lists ride the same pass (`lists.rs`): a page of followers' homes and the lists of theirs
 //! that hold the author go out in one call per shard. Followed hashtags (`tags.rs`) then
 //! bring a public post to the tags' followers who do not follow the author.
@@ -26,6 +29,7 @@ mod error;
 mod lists;
 mod live;
 mod metrics;
+mod polls;
 mod run;
 mod tags;
 
