@@ -88,7 +88,13 @@ async fn an_edit_reaches_every_node_stream_search_and_history_at_once() {
         .unwrap();
     assert!(text_of(&seen).contains("first words"));
     // Carol reblogs it; Bob streams his home from the other node.
-    let (code, _) = post_json(&app, &carol, &format!("/api/v1/statuses/{id}/reblog"), json!({})).await;
+    let (code, _) = post_json(
+        &app,
+        &carol,
+        &format!("/api/v1/statuses/{id}/reblog"),
+        json!({}),
+    )
+    .await;
     assert_eq!(code, 200);
     let mut ws = ws_connect(
         &other_base,
@@ -116,7 +122,9 @@ async fn an_edit_reaches_every_node_stream_search_and_history_at_once() {
     // The streaming follower hears `status.update` with the new text.
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut update = None;
-    while let Some(event) = ws_event(&mut ws, deadline.saturating_duration_since(Instant::now())).await {
+    while let Some(event) =
+        ws_event(&mut ws, deadline.saturating_duration_since(Instant::now())).await
+    {
         if event["event"] == "status.update" {
             update = Some(payload(&event));
             break;
@@ -128,25 +136,37 @@ async fn an_edit_reaches_every_node_stream_search_and_history_at_once() {
     assert!(update["edited_at"].is_string());
 
     // The other node shows the edit at once (its cached copy was forgotten).
-    let fresh: Value = eventually("the other node to show the edit", Duration::from_secs(2), || async {
-        let s: Value = app
-            .get_raw(&bob.token, &format!("{other_base}/api/v1/statuses/{id}"))
-            .await
-            .json()
-            .await
-            .ok()?;
-        text_of(&s).contains("second words").then_some(s)
-    })
+    let fresh: Value = eventually(
+        "the other node to show the edit",
+        Duration::from_secs(2),
+        || async {
+            let s: Value = app
+                .get_raw(&bob.token, &format!("{other_base}/api/v1/statuses/{id}"))
+                .await
+                .json()
+                .await
+                .ok()?;
+            text_of(&s).contains("second words").then_some(s)
+        },
+    )
     .await;
     assert!(fresh["edited_at"].is_string());
 
     // Search follows: the new words are found, the old ones are not.
-    eventually("search to find the edit", Duration::from_secs(5), || async {
-        let found = app.get(&bob.token, "/api/v2/search?q=second&type=statuses").await;
-        let gone = app.get(&bob.token, "/api/v2/search?q=first&type=statuses").await;
-        (found["statuses"].as_array()?.len() == 1 && gone["statuses"].as_array()?.is_empty())
-            .then_some(())
-    })
+    eventually(
+        "search to find the edit",
+        Duration::from_secs(5),
+        || async {
+            let found = app
+                .get(&bob.token, "/api/v2/search?q=second&type=statuses")
+                .await;
+            let gone = app
+                .get(&bob.token, "/api/v2/search?q=first&type=statuses")
+                .await;
+            (found["statuses"].as_array()?.len() == 1 && gone["statuses"].as_array()?.is_empty())
+                .then_some(())
+        },
+    )
     .await;
     // The tag timelines follow too.
     let after = app.get(&bob.token, "/api/v1/timelines/tag/after").await;
@@ -171,19 +191,25 @@ async fn an_edit_reaches_every_node_stream_search_and_history_at_once() {
     assert_eq!(source["spoiler_text"], "cw");
 
     // Carol, who reblogged it, is told of the edit.
-    let note = eventually("carol's update notification", Duration::from_secs(5), || async {
-        let list = app
-            .get(&carol.token, "/api/v1/notifications?types[]=update")
-            .await;
-        list.as_array()?.first().cloned()
-    })
+    let note = eventually(
+        "carol's update notification",
+        Duration::from_secs(5),
+        || async {
+            let list = app
+                .get(&carol.token, "/api/v1/notifications?types[]=update")
+                .await;
+            list.as_array()?.first().cloned()
+        },
+    )
     .await;
     assert_eq!(note["type"], "update");
     assert_eq!(note["account"]["id"], alice.id.as_str());
     assert_eq!(note["status"]["id"], id.as_str());
     assert!(text_of(&note["status"]).contains("second words"));
     // Bob, who did not reblog, is not.
-    let bobs = app.get(&bob.token, "/api/v1/notifications?types[]=update").await;
+    let bobs = app
+        .get(&bob.token, "/api/v1/notifications?types[]=update")
+        .await;
     assert!(bobs.as_array().unwrap().is_empty());
     other.stop().await;
     app.stop().await;
@@ -218,7 +244,10 @@ async fn bad_edits_are_refused_with_clear_errors() {
     for (body, want) in [
         (json!({"status": "  "}), 422),
         (json!({"status": "x".repeat(501)}), 422),
-        (json!({"status": "q", "poll": {"options": ["one"], "expires_in": 600}}), 422),
+        (
+            json!({"status": "q", "poll": {"options": ["one"], "expires_in": 600}}),
+            422,
+        ),
         (json!({"status": "q", "poll": {"options": ["a", "b"]}}), 422),
     ] {
         let (code, answer) = put_json(&app, &app.base, &alice, &path, body.clone()).await;
@@ -242,8 +271,15 @@ async fn bad_edits_are_refused_with_clear_errors() {
 }
 
 /// A post with a poll, form-encoded as Mastodon.py sends it.
-async fn poll_post(app: &TestApp, user: &User, options: &[&str], expires_in: &str, multiple: bool) -> (u16, Value) {
-    let mut form: Vec<(&str, &str)> = vec![("status", "which one?"), ("poll[expires_in]", expires_in)];
+async fn poll_post(
+    app: &TestApp,
+    user: &User,
+    options: &[&str],
+    expires_in: &str,
+    multiple: bool,
+) -> (u16, Value) {
+    let mut form: Vec<(&str, &str)> =
+        vec![("status", "which one?"), ("poll[expires_in]", expires_in)];
     for o in options {
         form.push(("poll[options][]", o));
     }
@@ -265,7 +301,10 @@ async fn polls_take_one_vote_per_account_and_count_concurrent_votes_exactly() {
     // Advertised limits.
     let instance = app.get(&bob.token, "/api/v2/instance").await;
     assert_eq!(instance["configuration"]["polls"]["max_options"], 4);
-    assert_eq!(instance["configuration"]["polls"]["max_characters_per_option"], 50);
+    assert_eq!(
+        instance["configuration"]["polls"]["max_characters_per_option"],
+        50
+    );
 
     let (code, status) = poll_post(&app, &alice, &["red", "green", "blue"], "600", true).await;
     assert_eq!(code, 200, "{status}");
@@ -278,20 +317,34 @@ async fn polls_take_one_vote_per_account_and_count_concurrent_votes_exactly() {
     let votes = format!("/api/v1/polls/{poll_id}/votes");
 
     // Bob votes (form, `choices[]`); the answer and every read show his vote.
-    let (code, voted) = post_form(&app, &bob, &votes, &[("choices[]", "0"), ("choices[]", "2")]).await;
+    let (code, voted) = post_form(
+        &app,
+        &bob,
+        &votes,
+        &[("choices[]", "0"), ("choices[]", "2")],
+    )
+    .await;
     assert_eq!(code, 200, "{voted}");
     assert_eq!(voted["voted"], true);
     assert_eq!(voted["own_votes"], json!([0, 2]));
     assert_eq!(voted["votes_count"], 2);
     assert_eq!(voted["voters_count"], 1);
     let seen = app
-        .get(&bob.token, &format!("/api/v1/statuses/{}", status["id"].as_str().unwrap()))
+        .get(
+            &bob.token,
+            &format!("/api/v1/statuses/{}", status["id"].as_str().unwrap()),
+        )
         .await;
     assert_eq!(seen["poll"]["own_votes"], json!([0, 2]));
     assert_eq!(seen["poll"]["options"][2]["votes_count"], 1);
 
     // Twice, one's own, a choice that is not there, no choice: 422 each, nothing counted.
-    for (who, choices) in [(&bob, vec!["1"]), (&alice, vec!["1"]), (&voters[0], vec!["7"]), (&voters[0], vec![])] {
+    for (who, choices) in [
+        (&bob, vec!["1"]),
+        (&alice, vec!["1"]),
+        (&voters[0], vec!["7"]),
+        (&voters[0], vec![]),
+    ] {
         let form: Vec<(&str, &str)> = choices.iter().map(|c| ("choices[]", *c)).collect();
         let (code, body) = post_form(&app, who, &votes, &form).await;
         assert_eq!(code, 422, "{body}");
@@ -322,7 +375,9 @@ async fn polls_take_one_vote_per_account_and_count_concurrent_votes_exactly() {
     }
     assert_eq!(codes.iter().filter(|c| **c == 200).count(), 12, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == 422).count(), 12, "{codes:?}");
-    let result = app.get(&alice.token, &format!("/api/v1/polls/{poll_id}")).await;
+    let result = app
+        .get(&alice.token, &format!("/api/v1/polls/{poll_id}"))
+        .await;
     assert_eq!(result["voters_count"], 13);
     assert_eq!(result["votes_count"], 14);
     assert_eq!(result["options"][0]["votes_count"], 1);
@@ -347,12 +402,26 @@ async fn polls_take_one_vote_per_account_and_count_concurrent_votes_exactly() {
     let (_, short) = poll_post(&app, &alice, &["yes", "no"], "1", false).await;
     let short_id = short["poll"]["id"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(1_300)).await;
-    let (code, body) = post_form(&app, &bob, &format!("/api/v1/polls/{short_id}/votes"), &[("choices[]", "0")]).await;
+    let (code, body) = post_form(
+        &app,
+        &bob,
+        &format!("/api/v1/polls/{short_id}/votes"),
+        &[("choices[]", "0")],
+    )
+    .await;
     assert_eq!(code, 422, "{body}");
-    let ended = app.get(&bob.token, &format!("/api/v1/polls/{short_id}")).await;
+    let ended = app
+        .get(&bob.token, &format!("/api/v1/polls/{short_id}"))
+        .await;
     assert_eq!(ended["expired"], true);
     // An unknown poll.
-    let (code, _) = post_form(&app, &bob, "/api/v1/polls/987654321/votes", &[("choices[]", "0")]).await;
+    let (code, _) = post_form(
+        &app,
+        &bob,
+        "/api/v1/polls/987654321/votes",
+        &[("choices[]", "0")],
+    )
+    .await;
     assert_eq!(code, 404);
     app.stop().await;
 }
@@ -377,19 +446,30 @@ async fn a_poll_that_ends_while_the_server_is_down_is_notified_after_the_restart
     let poll_id = status["poll"]["id"].as_str().unwrap().to_owned();
     let ends = Instant::now() + Duration::from_secs(3);
     for (who, choice) in [(&bob, 0), (&carol, 1)] {
-        let (code, body) = post_json(&app, who, &format!("/api/v1/polls/{poll_id}/votes"), json!({"choices": [choice]})).await;
+        let (code, body) = post_json(
+            &app,
+            who,
+            &format!("/api/v1/polls/{poll_id}/votes"),
+            json!({"choices": [choice]}),
+        )
+        .await;
         assert_eq!(code, 200, "{body}");
     }
 
     // The server stops before the poll ends and comes back after: the store reopened, a new
     // node with every role, nothing kept in memory.
     app.node.take().expect("node").stop().await;
-    tokio::time::sleep(ends.saturating_duration_since(Instant::now()) + Duration::from_millis(500)).await;
+    tokio::time::sleep(ends.saturating_duration_since(Instant::now()) + Duration::from_millis(500))
+        .await;
     let mut settings = test_settings(&app.redis, &app.nats, app.dir());
     tweak(&mut settings);
     let store = AnyStore::Embedded(
-        EmbeddedStore::open(&settings.store.embedded, settings.node_id, settings.limits.clone())
-            .expect("reopen the store"),
+        EmbeddedStore::open(
+            &settings.store.embedded,
+            settings.node_id,
+            settings.limits.clone(),
+        )
+        .expect("reopen the store"),
     );
     let node = starling::start_with_store(settings, &Role::all(), store)
         .await
@@ -401,7 +481,9 @@ async fn a_poll_that_ends_while_the_server_is_down_is_notified_after_the_restart
     // Voters and author hear of it, once each; whoever did not vote hears nothing.
     for user in [&alice, &bob, &carol] {
         let note = eventually("a poll notification", Duration::from_secs(10), || async {
-            let list = app.get(&user.token, "/api/v1/notifications?types[]=poll").await;
+            let list = app
+                .get(&user.token, "/api/v1/notifications?types[]=poll")
+                .await;
             list.as_array()?.first().cloned()
         })
         .await;
@@ -413,12 +495,18 @@ async fn a_poll_that_ends_while_the_server_is_down_is_notified_after_the_restart
     // A few more passes of the job change nothing.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     for user in [&alice, &bob, &carol] {
-        let list = app.get(&user.token, "/api/v1/notifications?types[]=poll").await;
+        let list = app
+            .get(&user.token, "/api/v1/notifications?types[]=poll")
+            .await;
         assert_eq!(list.as_array().unwrap().len(), 1, "{}", user.username);
     }
-    let none = app.get(&dave.token, "/api/v1/notifications?types[]=poll").await;
+    let none = app
+        .get(&dave.token, "/api/v1/notifications?types[]=poll")
+        .await;
     assert!(none.as_array().unwrap().is_empty());
-    let result = app.get(&dave.token, &format!("/api/v1/polls/{poll_id}")).await;
+    let result = app
+        .get(&dave.token, &format!("/api/v1/polls/{poll_id}"))
+        .await;
     assert_eq!(result["voters_count"], 2);
     assert_eq!(result["expired"], true);
     app.stop().await;

@@ -45,8 +45,7 @@ impl conformance::Backend for Embedded {
 
     async fn reopen(mut self) -> Self {
         drop(self.store.take());
-        let store =
-            EmbeddedStore::open(&self.settings, 1, crate::limits()).expect("reopen store");
+        let store = EmbeddedStore::open(&self.settings, 1, crate::limits()).expect("reopen store");
         self.store = Some(store);
         self
     }

@@ -104,7 +104,11 @@ pub async fn edits_keep_history_and_follow_hashtags<B: Backend>(b: &B) {
     assert_eq!(versions[0].created_at_ms, p.created_at_ms);
     assert!(versions[2].sensitive);
     assert_eq!(versions[2].spoiler_text, "cw");
-    assert!(versions.windows(2).all(|w| w[0].created_at_ms < w[1].created_at_ms));
+    assert!(
+        versions
+            .windows(2)
+            .all(|w| w[0].created_at_ms < w[1].created_at_ms)
+    );
     assert_eq!(tagged(s, "new").await, Vec::<Id>::new());
 
     // Someone else's post, a reblog, a bad edit, a deleted post.
@@ -269,9 +273,9 @@ pub async fn concurrent_votes_count_exactly<B: Backend>(b: &B) {
         for _ in 0..2 {
             let s = s.clone();
             let choice = (i % 2) as u32;
-            tasks.push(tokio::spawn(
-                async move { s.vote(voter, poll, &[choice]).await.is_ok() },
-            ));
+            tasks.push(tokio::spawn(async move {
+                s.vote(voter, poll, &[choice]).await.is_ok()
+            }));
         }
     }
     let mut accepted = 0;
@@ -311,7 +315,11 @@ pub async fn ended_polls_come_due_once_and_refuse_votes<B: Backend>(b: &B) {
             .collect::<Vec<Id>>()
     };
     // Not due before its end; due from then on, soonest first.
-    assert!(!due_now(now_ms().saturating_sub(10_000)).await.contains(&poll));
+    assert!(
+        !due_now(now_ms().saturating_sub(10_000))
+            .await
+            .contains(&poll)
+    );
     let due = due_now(now_ms() + 7_200_000).await;
     let at = |id| due.iter().position(|d| *d == id);
     assert!(at(poll).is_some() && at(later).is_some());
