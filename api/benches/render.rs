@@ -51,6 +51,8 @@ fn post(i: u64, authors: &[Account]) -> Post {
         hashtags: vec!["rust".into(), "performance".into()],
         language: Some("en".into()),
         created_at_ms: 1_800_000_000_000 + i,
+        edited_at_ms: None,
+        poll_id: None,
     }
 }
 
@@ -116,6 +118,7 @@ fn render_cached(p: &Page, c: &Cached) -> Json {
             own: false,
             muted: false,
             reblog,
+            poll: None,
         };
         let mut out = String::new();
         entities::write_status(&mut out, &c.posts[i], &account, &state(None));

@@ -305,7 +305,7 @@ struct StatusStatic<'a> {
     uri: String,
     url: String,
     created_at: String,
-    edited_at: Option<()>,
+    edited_at: Option<String>,
     content: String,
     visibility: &'static str,
     sensitive: bool,
@@ -317,7 +317,6 @@ struct StatusStatic<'a> {
     emojis: [(); 0],
     in_reply_to_id: Option<String>,
     in_reply_to_account_id: Option<String>,
-    poll: Option<()>,
     card: Option<()>,
     language: Option<&'a str>,
 }
@@ -430,20 +429,14 @@ pub fn status_members(
     let content = if p.reblog_of.is_some() {
         String::new()
     } else {
-        crate::text::to_html(&p.text, base, |name| {
-            let key = starling_schema::validate::username_key(name);
-            mentioned
-                .iter()
-                .find(|a| starling_schema::validate::username_key(&a.username) == key)
-                .map(|a| format!("{base}/@{}", a.username))
-        })
+        content_html(&p.text, mentioned, base)
     };
     members(&StatusStatic {
         id: p.id.to_string(),
         uri: format!("{base}/users/{author}/statuses/{}", p.id),
         url: format!("{base}/@{author}/{}", p.id),
         created_at: iso8601(p.created_at_ms),
-        edited_at: None,
+        edited_at: p.edited_at_ms.map(iso8601),
         content,
         visibility: p.visibility.as_str(),
         sensitive: p.sensitive,
@@ -462,9 +455,137 @@ pub fn status_members(
         emojis: [],
         in_reply_to_id: id_str(p.in_reply_to_id),
         in_reply_to_account_id: id_str(p.in_reply_to_account_id),
-        poll: None,
         card: None,
         language: p.language.as_deref(),
+    })
+}
+
+/// A post's text as HTML, its mentions of `mentioned` linked.
+pub fn content_html(text: &str, mentioned: &[&Account], base: &str) -> String {
+    crate::text::to_html(text, base, |name| {
+        let key = starling_schema::validate::username_key(name);
+        mentioned
+            .iter()
+            .find(|a| starling_schema::validate::username_key(&a.username) == key)
+            .map(|a| format!("{base}/@{}", a.username))
+    })
+}
+
+#[derive(Serialize)]
+struct PollOptionJson<'a> {
+    title: &'a str,
+    votes_count: Option<u64>,
+}
+
+/// Mastodon's `Poll`, for one viewer.
+#[derive(Serialize)]
+struct PollJson<'a> {
+    id: String,
+    expires_at: String,
+    expired: bool,
+    multiple: bool,
+    votes_count: u64,
+    voters_count: u64,
+    voted: bool,
+    own_votes: &'a [u32],
+    options: Vec<PollOptionJson<'a>>,
+    emojis: [(); 0],
+}
+
+/// A poll as `viewer` sees it at `now_ms`: `own_votes` are the viewer's choices (`None`
+/// if they did not vote); with `hide_totals`, per-option counts stay null until it ends,
+/// except to its author.
+pub fn poll(
+    p: &starling_schema::polls::Poll,
+    own_votes: Option<&[u32]>,
+    is_author: bool,
+    now_ms: u64,
+) -> Json {
+    let expired = p.expired(now_ms);
+    let show = !p.hide_totals || expired || is_author;
+    let votes = p.votes_per_option();
+    Json::of(&PollJson {
+        id: p.id.to_string(),
+        expires_at: iso8601(p.expires_at_ms),
+        expired,
+        multiple: p.multiple,
+        votes_count: p.votes_count(),
+        voters_count: p.voters,
+        voted: own_votes.is_some() || is_author,
+        own_votes: own_votes.unwrap_or(&[]),
+        options: p
+            .options
+            .iter()
+            .zip(votes)
+            .map(|(title, n)| PollOptionJson {
+                title,
+                votes_count: show.then_some(n),
+            })
+            .collect(),
+        emojis: [],
+    })
+}
+
+#[derive(Serialize)]
+struct EditPollOption<'a> {
+    title: &'a str,
+}
+
+#[derive(Serialize)]
+struct EditPoll<'a> {
+    options: Vec<EditPollOption<'a>>,
+}
+
+/// What a version of a post said (Mastodon's `StatusEdit`), without its account.
+#[derive(Serialize)]
+struct StatusEditJson<'a> {
+    content: String,
+    spoiler_text: &'a str,
+    sensitive: bool,
+    created_at: String,
+    poll: Option<EditPoll<'a>>,
+    media_attachments: Vec<AttachmentJson<'a>>,
+    emojis: [(); 0],
+}
+
+/// One version of a post's history (Mastodon's `StatusEdit`), with its author rendered.
+pub fn status_edit(
+    v: &starling_schema::polls::PostVersion,
+    account: &Json,
+    mentioned: &[&Account],
+    media: &[&starling_schema::media::MediaAttachment],
+    base: &str,
+    media_base: &str,
+) -> Json {
+    Json::of(&StatusEditJson {
+        content: content_html(&v.text, mentioned, base),
+        spoiler_text: &v.spoiler_text,
+        sensitive: v.sensitive,
+        created_at: iso8601(v.created_at_ms),
+        poll: v.poll_options.as_ref().map(|options| EditPoll {
+            options: options
+                .iter()
+                .map(|title| EditPollOption { title })
+                .collect(),
+        }),
+        media_attachments: media.iter().map(|m| attachment(m, media_base)).collect(),
+        emojis: [],
+    })
+    .with_member("account", account)
+}
+
+/// The text of a post as its author wrote it (Mastodon's `StatusSource`).
+pub fn status_source(p: &Post) -> Json {
+    #[derive(Serialize)]
+    struct Source<'a> {
+        id: String,
+        text: &'a str,
+        spoiler_text: &'a str,
+    }
+    Json::of(&Source {
+        id: p.id.to_string(),
+        text: &p.text,
+        spoiler_text: &p.spoiler_text,
     })
 }
 
@@ -514,6 +635,8 @@ pub struct StatusState<'a> {
     pub muted: bool,
     /// The reblogged original, rendered.
     pub reblog: Option<&'a str>,
+    /// Its poll as the viewer sees it, rendered.
+    pub poll: Option<&'a str>,
 }
 
 /// Append a Status: its cached members, its author (already rendered), counts and flags.
@@ -524,7 +647,7 @@ pub fn write_status(out: &mut String, members: &str, account: &str, s: &StatusSt
     out.push_str(account);
     let _ = write!(
         out,
-        ",\"reblogs_count\":{},\"favourites_count\":{},\"replies_count\":{},\"favourited\":{},\"reblogged\":{},\"muted\":{},\"bookmarked\":{},\"pinned\":{},\"filtered\":[],\"reblog\":{}}}",
+        ",\"reblogs_count\":{},\"favourites_count\":{},\"replies_count\":{},\"favourited\":{},\"reblogged\":{},\"muted\":{},\"bookmarked\":{},\"pinned\":{},\"filtered\":[],\"poll\":{},\"reblog\":{}}}",
         s.counts.reblogs,
         s.counts.favourites,
         s.counts.replies,
@@ -537,6 +660,7 @@ pub fn write_status(out: &mut String, members: &str, account: &str, s: &StatusSt
             (true, false) => "false",
             (false, _) => "null",
         },
+        s.poll.unwrap_or("null"),
         s.reblog.unwrap_or("null"),
     );
 }

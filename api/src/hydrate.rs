@@ -95,7 +95,8 @@ pub async fn statuses_by_id(
     author_ids.sort_unstable();
     author_ids.dedup();
     let post_ids: Vec<Id> = all.iter().map(|p| p.id).collect();
-    let (authors, members, counts, flags, muted) = futures::try_join!(
+    let poll_ids: Vec<Id> = all.iter().filter_map(|p| p.poll_id).collect();
+    let (authors, members, counts, flags, muted, polls) = futures::try_join!(
         Accounts::load(api, &author_ids),
         api.status_members_of(&all),
         async { Ok(api.store.post_counts(&post_ids).await?) },
@@ -106,6 +107,7 @@ pub async fn statuses_by_id(
             })
         },
         muted_threads(api, viewer, &all),
+        polls_for(api, viewer, &poll_ids),
     )?;
     let counts: HashMap<Id, PostCounts> = post_ids.iter().copied().zip(counts).collect();
     let flags: HashMap<Id, ViewerFlags> = post_ids.iter().copied().zip(flags).collect();
@@ -126,6 +128,10 @@ pub async fn statuses_by_id(
                 own: viewer == Some(p.author_id),
                 muted: muted.contains(&p.id),
                 reblog,
+                poll: p
+                    .poll_id
+                    .and_then(|id| polls.get(&id))
+                    .map(|j| j.0.as_str()),
             },
         );
         Some(Json(out))
@@ -147,6 +153,41 @@ pub async fn statuses_by_id(
         }
     }
     Ok(out)
+}
+
+/// The polls `ids` as `viewer` sees them (their results and the viewer's own votes), by
+/// poll id: one batch of polls and one of votes per page.
+pub async fn polls_for(api: &Api, viewer: Option<Id>, ids: &[Id]) -> ApiResult<HashMap<Id, Json>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let (polls, votes) = futures::try_join!(
+        async { Ok::<_, crate::error::ApiError>(api.store.polls_by_ids(&ids).await?) },
+        async {
+            Ok(match viewer {
+                Some(v) => api.store.poll_votes(v, &ids).await?,
+                None => Vec::new(),
+            })
+        },
+    )?;
+    let votes: HashMap<Id, Vec<u32>> = ids
+        .iter()
+        .copied()
+        .zip(votes)
+        .filter_map(|(id, v)| v.map(|v| (id, v)))
+        .collect();
+    let now = starling_schema::ids::now_ms();
+    Ok(polls
+        .iter()
+        .map(|p| {
+            let own = votes.get(&p.id).map(Vec::as_slice);
+            let json = entities::poll(p, own, viewer == Some(p.author_id), now);
+            (p.id, json)
+        })
+        .collect())
 }
 
 /// The root of the thread `post` belongs to, walking up through the post cache.

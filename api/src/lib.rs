@@ -396,7 +396,8 @@ impl Api {
         self.status_members.invalidate(&id).await;
     }
 
-    /// A post was deleted here: forget it, and tell every other api node to forget it too.
+    /// A post was deleted or edited here: forget it, and tell every other api node to forget
+    /// it too.
     pub async fn post_gone(&self, id: Id) {
         self.forget_post(id).await;
         let event = starling_schema::events::LiveEvent::Forget { post_id: id };

@@ -17,6 +17,9 @@
 //! where the 40 newest entries already show its original. The same worker turns events
 //! into notifications (mention, follow, favourite, reblog) through [`Fanout::notify`].
 //!
+//! Edits tell whoever a post reached that it changed, and rebloggers; ended polls tell
+//! their voters and author (`polls.rs`, a job beside every worker).
+//!
 //! Lists ride the same pass (`lists.rs`): a page of followers' homes and the lists of theirs
 //! that hold the author go out in one call per shard. Followed hashtags (`tags.rs`) then
 //! bring a public post to the tags' followers who do not follow the author.
@@ -28,6 +31,7 @@ mod error;
 mod lists;
 mod live;
 mod metrics;
+mod polls;
 mod run;
 mod tags;
 
@@ -65,6 +69,9 @@ enum Write {
     /// A reblog wrapper and its original (deduped against the newest entries).
     InsertReblog(Id, Id),
     Remove(Id),
+    /// No timeline changes (an edited post stays where it is): those streaming hear of the
+    /// edit (`status.update`).
+    Touch(Id),
 }
 
 /// Which followers of an author a post may reach.
@@ -131,6 +138,7 @@ impl<S: Store + Clone> Fanout<S> {
                 self.broadcast(post).await;
                 Ok(())
             }
+            Event::PostUpdated { post } => self.edited(post).await,
             Event::Reblogged {
                 reblog,
                 post_author_id,
@@ -254,7 +262,8 @@ impl<S: Store + Clone> Fanout<S> {
     /// (a redelivered event). Returns the notification created, if any. Every notification
     /// is made here, so whatever announces new ones (streaming) hooks on here.
     pub async fn notify(&self, new: NewNotification) -> Result<Option<Notification>, FanoutError> {
-        if new.account_id == new.from_account_id {
+        // Never of one's own doing, except that one's own poll has ended.
+        if new.account_id == new.from_account_id && new.kind != NotificationKind::Poll {
             return Ok(None);
         }
         let rel = self
@@ -324,6 +333,33 @@ impl<S: Store + Clone> Fanout<S> {
                 .await?;
         }
         Ok(())
+    }
+
+    /// An edited post: whoever it reached and is streaming now hears of it (a
+    /// `status.update`), as do the public and hashtag streams of a public post; those who
+    /// reblogged it get an `update` notification. Timelines hold ids and need nothing.
+    async fn edited(&self, post: &Post) -> Result<(), FanoutError> {
+        let audience = self.audience(post).await?;
+        self.to_audience(post, Write::Touch(post.id), &audience)
+            .await?;
+        self.broadcast_update(post).await;
+        let mut window = Window::oldest(MAX_BATCH);
+        loop {
+            let page = self.store.reblogged_by(post.id, window).await?;
+            for account in &page.items {
+                self.notify(NewNotification {
+                    account_id: *account,
+                    kind: NotificationKind::Update,
+                    from_account_id: post.author_id,
+                    post_id: Some(post.id),
+                })
+                .await?;
+            }
+            match page.next {
+                Some(next) => window = next,
+                None => return Ok(()),
+            }
+        }
     }
 
     /// Who must not get `post` (read once per event), and the reply rule.
@@ -476,6 +512,11 @@ impl<S: Store + Clone> Fanout<S> {
                     tokio::join!(self.timelines.remove_feeds(post, feeds), self.online(users));
                 removed?;
                 self.tell(&online, &LiveEvent::Delete { id: post }).await;
+            }
+            Write::Touch(post) => {
+                let online = self.online(users).await;
+                self.tell(&online, &LiveEvent::StatusUpdate { id: post })
+                    .await;
             }
             Write::InsertReblog(reblog, original) => {
                 let (inserted, online) = tokio::join!(

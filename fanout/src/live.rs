@@ -41,13 +41,25 @@ impl<S: Store + Clone> Fanout<S> {
 
     /// A new public original (not a reblog) to the public stream and its hashtags' streams.
     pub(crate) async fn broadcast(&self, post: &Post) {
+        self.broadcast_public(post, LiveEvent::Update { id: post.id })
+            .await;
+    }
+
+    /// An edited public original to the public stream and its hashtags' streams.
+    pub(crate) async fn broadcast_update(&self, post: &Post) {
+        self.broadcast_public(post, LiveEvent::StatusUpdate { id: post.id })
+            .await;
+    }
+
+    /// `event` about `post` to the public stream and its hashtags' streams, if the post is
+    /// listed publicly.
+    async fn broadcast_public(&self, post: &Post, event: LiveEvent) {
         if !starling_schema::policy::listed_publicly(post) {
             return;
         }
         let mut channels = vec![Channel::Public];
         channels.extend(post.hashtags.iter().filter_map(|t| Channel::hashtag(t)));
-        self.broadcast_to(&channels, &LiveEvent::Update { id: post.id })
-            .await;
+        self.broadcast_to(&channels, &event).await;
     }
 
     /// A deleted public post out of the public stream.

@@ -45,6 +45,8 @@ impl<S: Store + Clone> Fanout<S> {
         // Owned here, so aborting `run` aborts every task in them.
         let mut background: JoinSet<()> = JoinSet::new();
         background.spawn(refresh_pending(bus.clone(), consumer.name().to_owned()));
+        // Ended polls are seen to by every worker, from the store's due list.
+        background.spawn(self.clone().run_poll_expiry(shutdown.clone()));
         let mut workers = starling_bus::Slots::new(
             Worker {
                 fanout: self.clone(),

@@ -63,6 +63,8 @@ fn post(id: Id, text: String, tag: Option<String>) -> Post {
         hashtags: tag.into_iter().collect(),
         language: None,
         created_at_ms: id.unix_ms(),
+        edited_at_ms: None,
+        poll_id: None,
     }
 }
 

@@ -531,6 +531,8 @@ mod tests {
             hashtags: tags.iter().map(|t| t.to_string()).collect(),
             language: None,
             created_at_ms: 0,
+            edited_at_ms: None,
+            poll_id: None,
         }
     }
 

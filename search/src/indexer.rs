@@ -26,7 +26,10 @@ const MAX_BATCH: usize = 50_000;
 /// What an event changes in the index, if anything.
 pub fn change_of(event: &Event) -> Option<Change> {
     match event {
-        Event::PostCreated { post } => Some(Change::Post(Box::new(post.clone()))),
+        // An edit replaces the post's document (its text and hashtags) at once.
+        Event::PostCreated { post } | Event::PostUpdated { post } => {
+            Some(Change::Post(Box::new(post.clone())))
+        }
         Event::PostDeleted { post_id, .. } => Some(Change::DeletePost(*post_id)),
         Event::AccountCreated { account } | Event::AccountUpdated { account } => {
             Some(Change::Account(Box::new(account.clone())))

@@ -73,11 +73,22 @@ async fn v1(api: web::Data<Api>) -> ApiResult<HttpResponse> {
             "accounts": { "max_featured_tags": 0 },
             "statuses": statuses_config(&api),
             "media_attachments": media_config(&api),
-            "polls": { "max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0 },
+            "polls": polls_config(&api),
         },
         "contact_account": null,
         "rules": [],
     })))
+}
+
+/// `configuration.polls`: the limits `starling_schema::polls::validate_new_poll` applies.
+fn polls_config(api: &Api) -> serde_json::Value {
+    let l = &api.settings.limits;
+    json!({
+        "max_options": l.poll_max_options,
+        "max_characters_per_option": l.poll_max_option_chars,
+        "min_expiration": l.poll_min_expiration_secs,
+        "max_expiration": l.poll_max_expiration_secs,
+    })
 }
 
 async fn v2(api: web::Data<Api>) -> HttpResponse {
@@ -97,7 +108,7 @@ async fn v2(api: web::Data<Api>) -> HttpResponse {
             "accounts": { "max_featured_tags": 0, "max_pinned_statuses": 0 },
             "statuses": statuses_config(&api),
             "media_attachments": media_config(&api),
-            "polls": { "max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0 },
+            "polls": polls_config(&api),
             "translation": { "enabled": false },
             "vapid": { "public_key": vapid_key },
         },

@@ -16,6 +16,7 @@ pub(crate) mod notifications;
 mod notifications_v2;
 pub(crate) mod oauth;
 mod ops;
+mod polls;
 mod profile;
 mod profile_images;
 mod push;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     search::configure_accounts(cfg);
     accounts::configure(cfg);
     statuses::configure(cfg);
+    polls::configure(cfg);
     media::configure(cfg);
     profile_images::configure(cfg);
     timelines::configure(cfg);

@@ -31,12 +31,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-pub(crate) const ALL: [NotificationKind; 5] = [
+pub(crate) const ALL: [NotificationKind; 7] = [
     NotificationKind::Mention,
     NotificationKind::Follow,
     NotificationKind::Favourite,
     NotificationKind::Reblog,
     NotificationKind::FollowRequest,
+    NotificationKind::Poll,
+    NotificationKind::Update,
 ];
 
 #[derive(Deserialize)]
@@ -59,8 +61,8 @@ struct ListQuery {
     exclude_types: Vec<String>,
 }
 
-/// The kinds to list, or `None` for all. Types this server never creates (`poll`,
-/// `update`...) select nothing, as on Mastodon.
+/// The kinds to list, or `None` for all. Types this server never creates (`status`,
+/// `admin.sign_up`...) select nothing, as on Mastodon.
 pub(crate) fn kinds(types: &[String], exclude: &[String]) -> Option<Vec<NotificationKind>> {
     if types.is_empty() && exclude.is_empty() {
         return None;

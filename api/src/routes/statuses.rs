@@ -8,6 +8,7 @@ use serde::Deserialize;
 use starling_schema::Id;
 use starling_schema::events::Event;
 use starling_schema::model::{NewPost, Post, Visibility, Window};
+use starling_schema::polls::{NewPoll, PostEdit};
 use starling_store::Store;
 
 use super::path_id;
@@ -21,6 +22,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/statuses", web::post().to(create))
         .route("/api/v1/statuses/{id}", web::get().to(show))
         .route("/api/v1/statuses/{id}", web::delete().to(delete))
+        .route("/api/v1/statuses/{id}", web::put().to(update))
+        .route("/api/v1/statuses/{id}/history", web::get().to(history))
+        .route("/api/v1/statuses/{id}/source", web::get().to(source))
         .route("/api/v1/statuses/{id}/context", web::get().to(context))
         .route("/api/v1/statuses/{id}/favourite", web::post().to(favourite))
         .route(
@@ -285,7 +289,117 @@ struct NewStatus {
     )]
     media_ids: Vec<String>,
     poll: Option<serde_json::Value>,
+    #[serde(
+        rename = "poll[options][]",
+        alias = "poll[options]",
+        default,
+        deserialize_with = "one_or_many"
+    )]
+    poll_options: Vec<String>,
+    #[serde(rename = "poll[expires_in]", default, deserialize_with = "one_or_many")]
+    poll_expires_in: Vec<String>,
+    #[serde(rename = "poll[multiple]", default, deserialize_with = "flex_bool")]
+    poll_multiple: Option<bool>,
+    #[serde(rename = "poll[hide_totals]", default, deserialize_with = "flex_bool")]
+    poll_hide_totals: Option<bool>,
     scheduled_at: Option<String>,
+}
+
+/// Most poll options read from a request before the poll is checked against the limits.
+const MAX_POLL_OPTIONS_READ: usize = 64;
+
+/// The poll of a create or edit request, from `poll[...]` form fields or a JSON `poll`
+/// object; shape and limits are checked by `starling_schema::polls::validate_new_poll`.
+fn new_poll(form: &NewStatus) -> ApiResult<Option<NewPoll>> {
+    let bad = |what: &str| ApiError::invalid(format!("Validation failed: Poll {what}"));
+    let flag = |v: &serde_json::Value| match v {
+        serde_json::Value::Bool(b) => Some(*b),
+        serde_json::Value::String(s) => match s.as_str() {
+            "1" | "true" | "True" | "on" => Some(true),
+            "0" | "false" | "False" | "off" | "" => Some(false),
+            _ => None,
+        },
+        serde_json::Value::Number(n) => n.as_u64().map(|n| n != 0),
+        serde_json::Value::Null => Some(false),
+        _ => None,
+    };
+    let secs = |v: &str| {
+        v.trim()
+            .parse::<u64>()
+            .map_err(|_| bad("expires_in is not a number"))
+    };
+    let (options, expires_in, multiple, hide_totals) = match &form.poll {
+        Some(serde_json::Value::Object(p)) => {
+            let options = match p.get("options") {
+                Some(serde_json::Value::Array(items)) => {
+                    if items.len() > MAX_POLL_OPTIONS_READ {
+                        return Err(bad("has too many options"));
+                    }
+                    items
+                        .iter()
+                        .map(|o| match o {
+                            serde_json::Value::String(s) => Ok(s.clone()),
+                            _ => Err(bad("options must be text")),
+                        })
+                        .collect::<ApiResult<Vec<String>>>()?
+                }
+                _ => return Err(bad("options can't be blank")),
+            };
+            let expires_in = match p.get("expires_in") {
+                Some(serde_json::Value::Number(n)) => n
+                    .as_u64()
+                    .ok_or_else(|| bad("expires_in is not a number"))?,
+                Some(serde_json::Value::String(v)) => secs(v)?,
+                _ => return Err(bad("expires_in can't be blank")),
+            };
+            let get = |k: &str| p.get(k).map_or(Some(false), flag);
+            let multiple = get("multiple").ok_or_else(|| bad("multiple is not a boolean"))?;
+            let hide = get("hide_totals").ok_or_else(|| bad("hide_totals is not a boolean"))?;
+            (options, expires_in, multiple, hide)
+        }
+        Some(serde_json::Value::Null) | None if form.poll_options.is_empty() => return Ok(None),
+        Some(serde_json::Value::Null) | None => {
+            if form.poll_options.len() > MAX_POLL_OPTIONS_READ {
+                return Err(bad("has too many options"));
+            }
+            let expires_in = match form.poll_expires_in.first() {
+                Some(v) => secs(v)?,
+                None => return Err(bad("expires_in can't be blank")),
+            };
+            (
+                form.poll_options.clone(),
+                expires_in,
+                form.poll_multiple.unwrap_or(false),
+                form.poll_hide_totals.unwrap_or(false),
+            )
+        }
+        Some(_) => return Err(bad("must be an object")),
+    };
+    Ok(Some(NewPoll {
+        options,
+        expires_in_secs: expires_in,
+        multiple,
+        hide_totals,
+    }))
+}
+
+/// Accounts the text mentions that exist, without the author.
+async fn resolve_mentions(api: &Api, me: Id, body: &str) -> ApiResult<Vec<Id>> {
+    let names = text::mentions(body);
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut mentions: Vec<_> = if name_refs.is_empty() {
+        Vec::new()
+    } else {
+        api.store
+            .accounts_by_usernames(&name_refs)
+            .await?
+            .into_iter()
+            .map(|a| a.id)
+            .collect()
+    };
+    mentions.dedup();
+    mentions.retain(|id| *id != me);
+    Ok(mentions)
 }
 
 /// Every text field within its limit before anything reads the text (mentions, hashtags,
@@ -304,6 +418,15 @@ fn bound_fields(api: &Api, form: &NewStatus) -> ApiResult<()> {
         return Err(ApiError::invalid(format!(
             "Validation failed: Text is too long (at most {max} characters)"
         )));
+    }
+    let max_option_bytes = api.settings.limits.poll_max_option_chars.saturating_mul(4);
+    if form.poll_options.len() > MAX_POLL_OPTIONS_READ
+        || form.poll_options.iter().any(|o| o.len() > max_option_bytes)
+        || form.poll_expires_in.iter().any(|e| e.len() > 32)
+    {
+        return Err(ApiError::invalid(
+            "Validation failed: Poll options are too many or too long",
+        ));
     }
     let short = |v: &Option<String>, most: usize| v.as_ref().is_none_or(|v| v.len() <= most);
     if !short(&form.in_reply_to_id, 32)
@@ -382,11 +505,7 @@ async fn create(
 ) -> ApiResult<HttpResponse> {
     bound_fields(&api, &form)?;
     let media_ids = media_ids(&api, auth.account.id, &form.media_ids).await?;
-    if form.poll.as_ref().is_some_and(|p| !p.is_null()) {
-        return Err(ApiError::invalid(
-            "Validation failed: polls are not supported by this server",
-        ));
-    }
+    let poll = new_poll(&form)?;
     if form.scheduled_at.as_deref().is_some_and(|s| !s.is_empty()) {
         return Err(ApiError::invalid(
             "Validation failed: scheduled posts are not supported by this server",
@@ -418,20 +537,7 @@ async fn create(
         }
     };
     let body = form.status.unwrap_or_default();
-    let names = text::mentions(&body);
-    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut mentions: Vec<_> = if name_refs.is_empty() {
-        Vec::new()
-    } else {
-        api.store
-            .accounts_by_usernames(&name_refs)
-            .await?
-            .into_iter()
-            .map(|a| a.id)
-            .collect()
-    };
-    mentions.dedup();
-    mentions.retain(|id| *id != auth.account.id);
+    let mentions = resolve_mentions(&api, auth.account.id, &body).await?;
     let key = req
         .headers()
         .get("idempotency-key")
@@ -455,6 +561,7 @@ async fn create(
                     .filter(|l| !l.is_empty())
                     .or_else(|| defaults.language.clone()),
                 media_ids: media_ids.clone(),
+                poll,
             },
             key.as_deref(),
         )
@@ -552,4 +659,150 @@ async fn delete(
         .next()
         .ok_or_else(|| ApiError::not_found("Record"))?;
     Ok(status.with_member("text", &Json::of(&post.text)).response())
+}
+
+/// `PUT /api/v1/statuses/:id`: the author replaces the text, content warning, sensitivity,
+/// language, attachments and poll of a post (what is left out is cleared, as on Mastodon).
+/// Someone else's post is not found; a reblog cannot be edited (403).
+async fn update(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+    Body(form): Body<NewStatus>,
+) -> ApiResult<HttpResponse> {
+    bound_fields(&api, &form)?;
+    let me = auth.account.id;
+    let id = path_id(&path)?;
+    let post = api
+        .store
+        .posts_by_ids(&[id])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("Record"))?;
+    if post.author_id != me {
+        return Err(ApiError::not_found("Record"));
+    }
+    if post.reblog_of.is_some() {
+        return Err(ApiError::forbidden("A reblog cannot be edited"));
+    }
+    let media_ids = media_ids_for_edit(&api, me, id, &form.media_ids).await?;
+    let poll = new_poll(&form)?;
+    let body = form.status.unwrap_or_default();
+    let mentions = resolve_mentions(&api, me, &body).await?;
+    let edit = PostEdit {
+        hashtags: text::hashtags(&body),
+        text: body,
+        spoiler_text: form.spoiler_text.unwrap_or_default(),
+        sensitive: form.sensitive.unwrap_or(false),
+        language: form
+            .language
+            .filter(|l| !l.is_empty())
+            .or_else(|| post.language.clone()),
+        mentions,
+        media_ids,
+        poll,
+    };
+    let updated = api
+        .store
+        .update_post(me, id, edit)
+        .await
+        .map_err(|e| match e.kind() {
+            // An upload refused while attaching reads as the create path's refusal.
+            starling_schema::ErrorKind::Conflict => media_refused(e),
+            _ => e.into(),
+        })?;
+    // Every node renders it afresh from now on, this one first.
+    api.post_gone(id).await;
+    api.publish(Event::PostUpdated {
+        post: updated.clone(),
+    })
+    .await?;
+    one_status(&api, me, Arc::new(updated)).await
+}
+
+/// `media_ids[]` of an edit: the post's own attachments may stay, new ones are checked as
+/// on create.
+async fn media_ids_for_edit(api: &Api, me: Id, post: Id, raw: &[String]) -> ApiResult<Vec<Id>> {
+    let mut ids = Vec::with_capacity(raw.len());
+    for r in raw.iter().filter(|r| !r.is_empty()) {
+        ids.push(r.parse::<Id>().map_err(|_| {
+            ApiError::invalid(format!("Validation failed: media id {r:?} not found"))
+        })?);
+    }
+    let ids = starling_schema::media::media_ids(&ids)?;
+    let found = api.store.media_by_ids(&ids).await?;
+    for id in &ids {
+        let m = found.iter().find(|m| m.id == *id);
+        starling_schema::media::check_attach(m, me, post).map_err(|refusal| {
+            ApiError::invalid(format!("Validation failed: media {id}: {refusal}"))
+        })?;
+    }
+    Ok(ids)
+}
+
+/// `GET /api/v1/statuses/:id/history`: every version of a status the viewer may see,
+/// oldest first, the current one last (Mastodon's `StatusEdit`s).
+async fn history(
+    api: web::Data<Api>,
+    viewer: MaybeAuth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let viewer = viewer.0.map(|a| a.account.id);
+    let post = visible_post(&api, viewer, path_id(&path)?).await?;
+    let versions = api.store.post_versions(post.id).await?;
+    let mut account_ids: Vec<Id> = versions
+        .iter()
+        .flat_map(|v| v.mentions.iter().copied())
+        .chain(std::iter::once(post.author_id))
+        .collect();
+    account_ids.sort_unstable();
+    account_ids.dedup();
+    let accounts = api.accounts_by_ids(&account_ids).await?;
+    let loaded = hydrate::Accounts::load(&api, &[post.author_id]).await?;
+    let author = loaded
+        .json(post.author_id)
+        .ok_or_else(|| ApiError::not_found("Record"))?;
+    let mut media_ids: Vec<Id> = versions
+        .iter()
+        .flat_map(|v| v.media_ids.iter().copied())
+        .collect();
+    media_ids.sort_unstable();
+    media_ids.dedup();
+    let media = api.store.media_by_ids(&media_ids).await?;
+    let out: Vec<Json> = versions
+        .iter()
+        .map(|v| {
+            let mentioned: Vec<&starling_schema::model::Account> = v
+                .mentions
+                .iter()
+                .filter_map(|m| accounts.iter().find(|a| a.id == *m).map(|a| a.as_ref()))
+                .collect();
+            let attached: Vec<&starling_schema::media::MediaAttachment> = v
+                .media_ids
+                .iter()
+                .filter_map(|m| media.iter().find(|x| x.id == *m))
+                .collect();
+            crate::entities::status_edit(
+                v,
+                &author,
+                &mentioned,
+                &attached,
+                api.base_url(),
+                &api.media_base,
+            )
+        })
+        .collect();
+    Ok(Json::array(&out).response())
+}
+
+/// `GET /api/v1/statuses/:id/source`: the text of a status as written (to edit it).
+async fn source(
+    api: web::Data<Api>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let me = auth.account.id;
+    let post = visible_post(&api, Some(me), path_id(&path)?).await?;
+    Ok(crate::entities::status_source(&post).response())
 }

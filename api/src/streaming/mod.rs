@@ -152,7 +152,9 @@ impl Sub {
     /// Whether it carries this kind of event.
     fn wants(&self, event: &LiveEvent) -> bool {
         match event {
-            LiveEvent::Update { .. } => !matches!(self, Sub::UserNotification),
+            LiveEvent::Update { .. } | LiveEvent::StatusUpdate { .. } => {
+                !matches!(self, Sub::UserNotification)
+            }
             LiveEvent::Delete { .. } => !matches!(self, Sub::UserNotification),
             LiveEvent::Notification { .. } => matches!(self, Sub::User | Sub::UserNotification),
             LiveEvent::Revoked { .. }
@@ -594,7 +596,12 @@ async fn deliver(
     };
     // The post shown and, for a reblog, its original: each connection asks the policy.
     let (name, payload, shown): (&'static str, Arc<str>, Option<Shown>) = match event {
-        LiveEvent::Update { id } => {
+        LiveEvent::Update { id } | LiveEvent::StatusUpdate { id } => {
+            let edited = matches!(event, LiveEvent::StatusUpdate { .. });
+            if edited {
+                // The edit's `Forget` may not have reached this node yet: render it afresh.
+                api.forget_post(*id).await;
+            }
             let Some(post) = api.posts_by_ids(&[*id]).await?.into_iter().next() else {
                 return Ok(()); // Deleted meanwhile.
             };
@@ -617,7 +624,8 @@ async fn deliver(
                 return Ok(());
             };
             verdicts.mark_one(&mut status);
-            ("update", status.0.into(), Some((post, original)))
+            let name = if edited { "status.update" } else { "update" };
+            (name, status.0.into(), Some((post, original)))
         }
         LiveEvent::Delete { id } => ("delete", id.to_string().into(), None),
         LiveEvent::Notification { id } => {

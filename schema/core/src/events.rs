@@ -29,6 +29,10 @@ pub enum Event {
     AccountDeleted { account_id: Id },
     #[serde(rename = "post.created")]
     PostCreated { post: Post },
+    /// The author edited the post (`post` is it as it now is): readers, streams and indexes
+    /// refresh it, and those who reblogged it are told.
+    #[serde(rename = "post.updated")]
+    PostUpdated { post: Post },
     #[serde(rename = "post.deleted")]
     PostDeleted {
         post_id: Id,
@@ -99,6 +103,7 @@ impl Event {
             Event::AccountUpdated { .. } => "account.updated",
             Event::AccountDeleted { .. } => "account.deleted",
             Event::PostCreated { .. } => "post.created",
+            Event::PostUpdated { .. } => "post.updated",
             Event::PostDeleted { .. } => "post.deleted",
             Event::Followed { .. } => "follow.created",
             Event::Unfollowed { .. } => "follow.deleted",
@@ -140,6 +145,8 @@ pub struct Envelope {
 pub enum LiveEvent {
     /// A status entered the stream (a home timeline, the public timeline, a hashtag).
     Update { id: Id },
+    /// A status the stream shows was edited (Mastodon's `status.update`).
+    StatusUpdate { id: Id },
     /// A status was deleted.
     Delete { id: Id },
     /// A notification was created for the user.
@@ -232,6 +239,8 @@ mod tests {
             hashtags: vec!["rust".into()],
             language: Some("en".into()),
             created_at_ms: 7,
+            edited_at_ms: None,
+            poll_id: None,
         }
     }
 
@@ -239,6 +248,7 @@ mod tests {
     fn round_trips_every_kind_with_its_type_name() {
         let events = vec![
             Event::PostCreated { post: post() },
+            Event::PostUpdated { post: post() },
             Event::AccountDeleted { account_id: Id(7) },
             Event::PostDeleted {
                 post_id: Id(1),
@@ -314,6 +324,7 @@ mod tests {
         for ev in [
             LiveEvent::Update { id: Id(5 << 16) },
             LiveEvent::Delete { id: Id(6 << 16) },
+            LiveEvent::StatusUpdate { id: Id(6 << 16) },
             LiveEvent::Notification { id: Id(7 << 16) },
             LiveEvent::Revoked {
                 token_hash: "ab".into(),

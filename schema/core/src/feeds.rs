@@ -241,6 +241,8 @@ mod tests {
             hashtags: Vec::new(),
             language: None,
             created_at_ms: 0,
+            edited_at_ms: None,
+            poll_id: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod media;
 pub mod model;
 pub mod policy;
+pub mod polls;
 pub mod profile;
 pub mod push;
 pub mod settings;

@@ -241,6 +241,12 @@ pub struct Post {
     pub hashtags: Vec<String>,
     pub language: Option<String>,
     pub created_at_ms: u64,
+    /// When it was last edited (schema version 10); `None` if never.
+    #[serde(default)]
+    pub edited_at_ms: Option<u64>,
+    /// Its poll, if it has one (see [`crate::polls`]).
+    #[serde(default)]
+    pub poll_id: Option<Id>,
 }
 
 /// What the writer supplies; the store assigns id and time.
@@ -260,6 +266,10 @@ pub struct NewPost {
     /// post exists); a post with media may have empty text.
     #[serde(default)]
     pub media_ids: Vec<Id>,
+    /// A poll to create with the post (the store creates it, with the post, and sets
+    /// `Post::poll_id`); checked by [`crate::polls::validate_new_poll`].
+    #[serde(default)]
+    pub poll: Option<crate::polls::NewPoll>,
 }
 
 /// The outcome of creating a post.
@@ -311,6 +321,10 @@ pub enum NotificationKind {
     Reblog,
     /// Someone asked to follow a locked account.
     FollowRequest,
+    /// A poll the account voted in or made has ended.
+    Poll,
+    /// A post the account reblogged was edited.
+    Update,
 }
 
 impl NotificationKind {
@@ -321,6 +335,8 @@ impl NotificationKind {
             NotificationKind::Favourite => "favourite",
             NotificationKind::Reblog => "reblog",
             NotificationKind::FollowRequest => "follow_request",
+            NotificationKind::Poll => "poll",
+            NotificationKind::Update => "update",
         }
     }
 
@@ -331,6 +347,8 @@ impl NotificationKind {
             "favourite" => NotificationKind::Favourite,
             "reblog" => NotificationKind::Reblog,
             "follow_request" => NotificationKind::FollowRequest,
+            "poll" => NotificationKind::Poll,
+            "update" => NotificationKind::Update,
             _ => return None,
         })
     }

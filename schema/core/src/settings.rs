@@ -460,6 +460,12 @@ pub struct Limits {
     pub password_hash_queue: usize,
     /// Usernames nobody may sign up with (compared case-insensitively).
     pub reserved_usernames: Vec<String>,
+    /// Options a poll may have (Mastodon: 4), and characters per option (50).
+    pub poll_max_options: usize,
+    pub poll_max_option_chars: usize,
+    /// How long a poll may last, in seconds (Mastodon: 5 minutes to a month).
+    pub poll_min_expiration_secs: u64,
+    pub poll_max_expiration_secs: u64,
 }
 
 impl Default for Limits {
@@ -483,6 +489,10 @@ impl Default for Limits {
             ]
             .map(String::from)
             .to_vec(),
+            poll_max_options: 4,
+            poll_max_option_chars: 50,
+            poll_min_expiration_secs: 300,
+            poll_max_expiration_secs: 2_629_746,
         }
     }
 }

@@ -137,6 +137,15 @@ pub fn validate_new_post(post: &NewPost, limits: &Limits) -> Result<(), Invalid>
             ),
         ));
     }
+    if let Some(poll) = &post.poll {
+        if !post.media_ids.is_empty() {
+            return Err(Invalid::new(
+                "poll",
+                "cannot be attached to a post with media",
+            ));
+        }
+        crate::polls::validate_new_poll(poll, limits)?;
+    }
     if post.mentions.len() > MAX_MENTIONS {
         return Err(Invalid::new(
             "status",

@@ -33,6 +33,7 @@ use starling_schema::model::{
     Page, Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
 use starling_schema::policy;
+use starling_schema::polls::{Poll, PostEdit, PostVersion};
 use starling_schema::profile::ProfileUpdate;
 use starling_schema::push::PushSubscription;
 use starling_schema::settings::{EmbeddedSettings, Limits};
@@ -45,6 +46,7 @@ use starling_schema::startup::{
 
 mod feeds;
 mod media;
+mod polls;
 mod push;
 mod social;
 mod startup;
@@ -137,6 +139,12 @@ struct Tables {
     tag_follows: SingleWriterTxKeyspace,
     /// tag ++ 0x00 ++ account → ()
     tag_followers: SingleWriterTxKeyspace,
+    // edits and polls (schema version 10, see `polls.rs`)
+    post_versions: SingleWriterTxKeyspace,
+    polls: SingleWriterTxKeyspace,
+    poll_votes: SingleWriterTxKeyspace,
+    polls_due: SingleWriterTxKeyspace,
+    poll_claims: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -248,6 +256,8 @@ fn notification_key(n: &NewNotification) -> Vec<u8> {
         NotificationKind::Favourite => 3,
         NotificationKind::Reblog => 4,
         NotificationKind::FollowRequest => 5,
+        NotificationKind::Poll => 6,
+        NotificationKind::Update => 7,
     };
     let mut key = Vec::with_capacity(25);
     key.extend_from_slice(&k1(n.account_id));
@@ -417,6 +427,11 @@ impl EmbeddedStore {
             mark_keys: open("mark_keys").ctx("opening table mark_keys")?,
             tag_follows: open("tag_follows").ctx("opening table tag_follows")?,
             tag_followers: open("tag_followers").ctx("opening table tag_followers")?,
+            post_versions: open("post_versions").ctx("opening table post_versions")?,
+            polls: open("polls").ctx("opening table polls")?,
+            poll_votes: open("poll_votes").ctx("opening table poll_votes")?,
+            polls_due: open("polls_due").ctx("opening table polls_due")?,
+            poll_claims: open("poll_claims").ctx("opening table poll_claims")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -1182,6 +1197,14 @@ impl Store for EmbeddedStore {
                 None => None,
             };
             let id = inner.mint()?;
+            let poll = match &new.poll {
+                Some(p) => {
+                    let poll = Poll::from_new(inner.mint()?, id, new.author_id, p, id.unix_ms());
+                    polls::insert_poll(tx, t, &poll)?;
+                    Some(poll.id)
+                }
+                None => None,
+            };
             let post = Post {
                 id,
                 author_id: new.author_id,
@@ -1196,6 +1219,8 @@ impl Store for EmbeddedStore {
                 hashtags: new.hashtags,
                 language: new.language,
                 created_at_ms: id.unix_ms(),
+                edited_at_ms: None,
+                poll_id: poll,
             };
             insert_post(tx, t, &post)?;
             if let Some(key) = &key {
@@ -1321,6 +1346,8 @@ impl Store for EmbeddedStore {
                 hashtags: Vec::new(),
                 language: original.language.clone(),
                 created_at_ms: id.unix_ms(),
+                edited_at_ms: None,
+                poll_id: None,
             };
             insert_post(tx, t, &wrapper)?;
             tx.insert(&t.reblogs, k2(original.id, account), k1(id));
@@ -1935,6 +1962,42 @@ impl Store for EmbeddedStore {
             &window,
             |id, _| Ok(Some(id)),
         )
+    }
+
+    async fn update_post(&self, author: Id, id: Id, edit: PostEdit) -> Result<Post> {
+        self.edit_post(author, id, edit).await
+    }
+
+    async fn post_versions(&self, id: Id) -> Result<Vec<PostVersion>> {
+        self.versions_of(id).await
+    }
+
+    async fn polls_by_ids(&self, ids: &[Id]) -> Result<Vec<Poll>> {
+        self.get_polls(ids).await
+    }
+
+    async fn poll_votes(&self, account: Id, polls: &[Id]) -> Result<Vec<Option<Vec<u32>>>> {
+        self.votes_of(account, polls).await
+    }
+
+    async fn vote(&self, account: Id, poll: Id, choices: &[u32]) -> Result<Poll> {
+        self.cast_vote(account, poll, choices.to_vec()).await
+    }
+
+    async fn poll_voters(&self, poll: Id, window: Window) -> Result<Page<Id>> {
+        self.voters_of(poll, window).await
+    }
+
+    async fn due_polls(&self, until_ms: u64, limit: usize) -> Result<Vec<(Id, u64)>> {
+        self.due(until_ms, limit).await
+    }
+
+    async fn claim_poll_expiry(&self, poll: Id, lease_ms: u64) -> Result<bool> {
+        self.claim_expiry(poll, lease_ms).await
+    }
+
+    async fn finish_poll_expiry(&self, poll: Id) -> Result<()> {
+        self.finish_expiry(poll).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -20,6 +20,7 @@ use starling_schema::model::{
     NewAccount, NewApp, NewNotification, NewPost, NewToken, Notification, NotificationKind, Page,
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
+use starling_schema::polls::{Poll, PostEdit, PostVersion};
 use starling_schema::profile::ProfileUpdate;
 use starling_schema::push::PushSubscription;
 use starling_schema::settings::{Settings, StoreBackend};
@@ -43,7 +44,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 /// How long an authorization code may wait to be exchanged (Doorkeeper's default).
 pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
@@ -612,6 +613,66 @@ pub trait Store: Send + Sync + 'static {
         window: Window,
     ) -> impl Future<Output = Result<Page<Id>>> + Send;
 
+    // ---- edits and polls (schema version 10) -------------------------------------------
+
+    /// `author` edits live post `id` (`NotFound` if it is not live, `Forbidden` if it is
+    /// someone else's or a reblog; `Invalid`, nothing written, if the edit breaks the rules
+    /// of a new post). The version it replaces is kept in its history; its listing under
+    /// hashtags follows the new text; `edit.media_ids` become its attachments (each must
+    /// pass `starling_schema::media::check_attach`); `edit.poll` keeps the poll when it asks
+    /// the same question and makes a new one otherwise. Returns the post as it now is, with
+    /// `edited_at_ms` set.
+    fn update_post(
+        &self,
+        author: Id,
+        id: Id,
+        edit: PostEdit,
+    ) -> impl Future<Output = Result<Post>> + Send;
+    /// The versions of post `id`, oldest first, the current one last (one version for a
+    /// post never edited; none for a post that is not live).
+    fn post_versions(&self, id: Id) -> impl Future<Output = Result<Vec<PostVersion>>> + Send;
+    /// Polls among `ids` with their results, in the order asked, skipping unknown ones.
+    fn polls_by_ids(&self, ids: &[Id]) -> impl Future<Output = Result<Vec<Poll>>> + Send;
+    /// For each of `polls`, the choices `account` voted for (`None`: no vote).
+    fn poll_votes(
+        &self,
+        account: Id,
+        polls: &[Id],
+    ) -> impl Future<Output = Result<Vec<Option<Vec<u32>>>>> + Send;
+    /// `account` votes `choices` in `poll`, once: `starling_schema::polls::check_vote`
+    /// decides what may be voted (`Invalid` otherwise); a second vote by the same account is
+    /// `Invalid` too, even when both race. Every vote that returns is counted exactly once.
+    /// `NotFound` if there is no such poll. Returns the poll with its results.
+    fn vote(
+        &self,
+        account: Id,
+        poll: Id,
+        choices: &[u32],
+    ) -> impl Future<Output = Result<Poll>> + Send;
+    /// Who voted in `poll`, by account id.
+    fn poll_voters(
+        &self,
+        poll: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+    /// Up to `limit` polls whose end is at or before `until_ms` and not yet seen to, with
+    /// their end, soonest first: the due list of the poll-expiry job, kept in the store so
+    /// that it survives restarts.
+    fn due_polls(
+        &self,
+        until_ms: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(Id, u64)>>> + Send;
+    /// Take the expiry of `poll` for `lease_ms`: true for one caller at a time; a caller
+    /// that dies leaves it to be taken again once the lease lapses.
+    fn claim_poll_expiry(
+        &self,
+        poll: Id,
+        lease_ms: u64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// The expiry of `poll` is seen to: off the due list for good.
+    fn finish_poll_expiry(&self, poll: Id) -> impl Future<Output = Result<()>> + Send;
+
     // ---- operations -----------------------------------------------------------------
 
     /// Cheap round trip for readiness checks.
@@ -831,6 +892,15 @@ delegate! {
     fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool>;
     fn followed_tags(&self, account: Id) -> Result<Vec<String>>;
     fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>>;
+    fn update_post(&self, author: Id, id: Id, edit: PostEdit) -> Result<Post>;
+    fn post_versions(&self, id: Id) -> Result<Vec<PostVersion>>;
+    fn polls_by_ids(&self, ids: &[Id]) -> Result<Vec<Poll>>;
+    fn poll_votes(&self, account: Id, polls: &[Id]) -> Result<Vec<Option<Vec<u32>>>>;
+    fn vote(&self, account: Id, poll: Id, choices: &[u32]) -> Result<Poll>;
+    fn poll_voters(&self, poll: Id, window: Window) -> Result<Page<Id>>;
+    fn due_polls(&self, until_ms: u64, limit: usize) -> Result<Vec<(Id, u64)>>;
+    fn claim_poll_expiry(&self, poll: Id, lease_ms: u64) -> Result<bool>;
+    fn finish_poll_expiry(&self, poll: Id) -> Result<()>;
     fn ping(&self) -> Result<()>;
 }
 
@@ -847,6 +917,11 @@ pub(crate) fn attach_refused(refusal: starling_schema::media::AttachRefusal) -> 
             starling_schema::Invalid::new("media_ids", refusal.to_string()),
         ),
     }
+}
+
+/// The store's answer to a vote `check_vote` refuses (Mastodon answers each with 422).
+pub(crate) fn vote_refused(refusal: starling_schema::polls::VoteRefusal) -> StoreError {
+    StoreError::Invalid(starling_schema::Invalid::new("poll", refusal.to_string()))
 }
 
 /// Checks every backend applies before touching data, so both reject the same inputs.

@@ -300,6 +300,15 @@ mod gated {
         fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool>;
         fn followed_tags(&self, account: Id) -> Result<Vec<String>>;
         fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>>;
+        fn update_post(&self, author: Id, id: Id, edit: starling_schema::polls::PostEdit) -> Result<Post>;
+        fn post_versions(&self, id: Id) -> Result<Vec<starling_schema::polls::PostVersion>>;
+        fn polls_by_ids(&self, ids: &[Id]) -> Result<Vec<starling_schema::polls::Poll>>;
+        fn poll_votes(&self, account: Id, polls: &[Id]) -> Result<Vec<Option<Vec<u32>>>>;
+        fn vote(&self, account: Id, poll: Id, choices: &[u32]) -> Result<starling_schema::polls::Poll>;
+        fn poll_voters(&self, poll: Id, window: Window) -> Result<Page<Id>>;
+        fn due_polls(&self, until_ms: u64, limit: usize) -> Result<Vec<(Id, u64)>>;
+        fn claim_poll_expiry(&self, poll: Id, lease_ms: u64) -> Result<bool>;
+        fn finish_poll_expiry(&self, poll: Id) -> Result<()>;
         fn ping(&self) -> Result<()>;
     }
 }

@@ -6,6 +6,7 @@ mod admin;
 mod caches;
 mod cli;
 mod core_path;
+mod edits;
 mod feeds;
 mod golden;
 mod helpers;

@@ -75,6 +75,7 @@ mod exec;
 mod feeds;
 mod media;
 mod ops;
+mod polls;
 mod push;
 mod rows;
 mod schema;
@@ -102,6 +103,7 @@ use starling_schema::model::{
     Post, PostCounts, Relationship, Role, TokenInfo, ViewerFlags, Window,
 };
 use starling_schema::policy;
+use starling_schema::polls::{Poll, PostEdit, PostVersion};
 use starling_schema::profile::ProfileUpdate;
 use starling_schema::push::PushSubscription;
 use starling_schema::settings::{Limits, Replication, ScyllaSettings};
@@ -805,6 +807,21 @@ impl Store for ScyllaStore {
             None => None,
         };
         let id = self.mint().await?;
+        // The poll first, so that a post never names a poll that is not there.
+        let poll = match &new.poll {
+            Some(p) => {
+                let poll = starling_schema::polls::Poll::from_new(
+                    self.mint().await?,
+                    id,
+                    new.author_id,
+                    p,
+                    id.unix_ms(),
+                );
+                self.insert_poll(&poll).await?;
+                Some(poll.id)
+            }
+            None => None,
+        };
         let post = Post {
             id,
             author_id: new.author_id,
@@ -819,6 +836,8 @@ impl Store for ScyllaStore {
             hashtags: new.hashtags,
             language: new.language,
             created_at_ms: id.unix_ms(),
+            edited_at_ms: None,
+            poll_id: poll,
         };
         // The row first, so that whoever reads a claimed key finds its post.
         self.insert_post_row(&post).await?;
@@ -972,6 +991,8 @@ impl Store for ScyllaStore {
             hashtags: Vec::new(),
             language: original.language.clone(),
             created_at_ms: id.unix_ms(),
+            edited_at_ms: None,
+            poll_id: None,
         };
         self.insert_post_row(&wrapper).await?;
         // A claim can find a stale row left by an unreblog that crashed after tombstoning
@@ -1774,6 +1795,42 @@ impl Store for ScyllaStore {
 
     async fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>> {
         self.followers_of_tag(tag, window).await
+    }
+
+    async fn update_post(&self, author: Id, id: Id, edit: PostEdit) -> Result<Post> {
+        self.edit_post(author, id, edit).await
+    }
+
+    async fn post_versions(&self, id: Id) -> Result<Vec<PostVersion>> {
+        self.versions_of(id).await
+    }
+
+    async fn polls_by_ids(&self, ids: &[Id]) -> Result<Vec<Poll>> {
+        self.get_polls(ids).await
+    }
+
+    async fn poll_votes(&self, account: Id, polls: &[Id]) -> Result<Vec<Option<Vec<u32>>>> {
+        self.votes_of(account, polls).await
+    }
+
+    async fn vote(&self, account: Id, poll: Id, choices: &[u32]) -> Result<Poll> {
+        self.cast_vote(account, poll, choices).await
+    }
+
+    async fn poll_voters(&self, poll: Id, window: Window) -> Result<Page<Id>> {
+        self.voters_of(poll, window).await
+    }
+
+    async fn due_polls(&self, until_ms: u64, limit: usize) -> Result<Vec<(Id, u64)>> {
+        self.due(until_ms, limit).await
+    }
+
+    async fn claim_poll_expiry(&self, poll: Id, lease_ms: u64) -> Result<bool> {
+        self.claim_expiry(poll, lease_ms).await
+    }
+
+    async fn finish_poll_expiry(&self, poll: Id) -> Result<()> {
+        self.finish_expiry(poll).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -464,7 +464,7 @@ impl ScyllaStore {
 
 /// The values of a post in [`statements::POST_COLUMNS`] order.
 #[allow(clippy::type_complexity)]
-fn post_values(
+pub(super) fn post_values(
     p: &Post,
 ) -> (
     i64,
@@ -480,6 +480,8 @@ fn post_values(
     &[String],
     MaybeUnset<&str>,
     i64,
+    MaybeUnset<i64>,
+    MaybeUnset<i64>,
 ) {
     (
         db(p.id),
@@ -495,6 +497,8 @@ fn post_values(
         p.hashtags.as_slice(),
         unset(p.language.as_deref()),
         ms(p.created_at_ms),
+        unset(p.edited_at_ms.map(ms)),
+        unset(p.poll_id.map(db)),
     )
 }
 

@@ -92,6 +92,8 @@ macro_rules! post_row {
             language: Option<String>,
             #[scylla(default_when_null)]
             created_at_ms: i64,
+            edited_at_ms: Option<i64>,
+            poll_id: Option<i64>,
             $( pub(super) $extra: $ty, )*
         }
 
@@ -112,6 +114,8 @@ macro_rules! post_row {
                     hashtags: self.hashtags,
                     language: self.language,
                     created_at_ms: unms(self.created_at_ms),
+                    edited_at_ms: self.edited_at_ms.map(unms),
+                    poll_id: self.poll_id.map(id),
                 })
             }
         }

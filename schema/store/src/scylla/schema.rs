@@ -45,7 +45,38 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("007_media.cql", include_str!("../../../cql/007_media.cql")),
     ("008_push.cql", include_str!("../../../cql/008_push.cql")),
     ("009_feeds.cql", include_str!("../../../cql/009_feeds.cql")),
+    (
+        "010_edits_polls.cql",
+        include_str!("../../../cql/010_edits_polls.cql"),
+    ),
 ];
+
+/// `(table, column)` of an `ALTER TABLE table ADD column type` statement.
+pub(super) fn added_column(stmt: &str) -> Option<(&str, &str)> {
+    let rest = stmt.strip_prefix("ALTER TABLE ")?;
+    let mut words = rest.split_whitespace();
+    let table = words.next()?;
+    (words.next()? == "ADD").then_some(())?;
+    let column = words.next()?;
+    words.next()?;
+    Some((table, column))
+}
+
+/// Whether `table` of the keyspace has `column` already (so re-adding it is skipped).
+async fn has_column(session: &Session, ks: &Keyspace, table: &str, column: &str) -> Result<bool> {
+    const CTX: &str = "reading the columns of a table";
+    let rows = session
+        .query_unpaged(
+            "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? \
+             AND table_name = ? AND column_name = ?",
+            (ks.name.as_str(), table, column),
+        )
+        .await
+        .map_err(fail(CTX))?
+        .into_rows_result()
+        .map_err(corrupt(CTX))?;
+    Ok(rows.rows_num() > 0)
+}
 
 /// The row of `schema_version` this store writes.
 const COMPONENT: &str = "store";
@@ -162,6 +193,11 @@ pub(super) async fn apply(
         .map_err(fail(CTX))?;
     for (file, text) in MIGRATIONS {
         for stmt in split(text) {
+            if let Some((table, column)) = added_column(&stmt)
+                && has_column(session, ks, table, column).await?
+            {
+                continue;
+            }
             tracing::debug!(file, stmt, "applying");
             ddl(session, CTX, stmt)
                 .await
@@ -362,13 +398,14 @@ mod tests {
         assert!(stmts.len() > 10);
         for stmt in &stmts {
             assert!(
-                stmt.starts_with("CREATE TABLE IF NOT EXISTS "),
+                stmt.starts_with("CREATE TABLE IF NOT EXISTS ") || added_column(stmt).is_some(),
                 "not idempotent: {stmt}"
             );
             assert!(!stmt.contains(';'));
         }
         let names = tables();
-        assert_eq!(names.len(), stmts.len());
+        let creates = stmts.iter().filter(|s| added_column(s).is_none()).count();
+        assert_eq!(names.len(), creates);
         assert_eq!(
             names.iter().collect::<HashSet<_>>().len(),
             names.len(),
@@ -379,7 +416,8 @@ mod tests {
     /// Columns of each table, parsed from the migrations.
     fn columns() -> HashMap<String, HashSet<String>> {
         let mut out = HashMap::new();
-        for stmt in MIGRATIONS.iter().flat_map(|(_, t)| split(t)) {
+        let stmts: Vec<String> = MIGRATIONS.iter().flat_map(|(_, t)| split(t)).collect();
+        for stmt in &stmts {
             let Some(rest) = stmt.strip_prefix("CREATE TABLE IF NOT EXISTS ") else {
                 continue;
             };
@@ -393,7 +431,24 @@ mod tests {
                 .collect();
             out.insert(name.trim().to_owned(), cols);
         }
+        for stmt in &stmts {
+            if let Some((table, column)) = added_column(stmt) {
+                out.entry(table.to_owned())
+                    .or_insert_with(HashSet::new)
+                    .insert(column.to_owned());
+            }
+        }
         out
+    }
+
+    #[test]
+    fn added_columns_are_recognised() {
+        assert_eq!(
+            added_column("ALTER TABLE posts ADD poll_id bigint"),
+            Some(("posts", "poll_id"))
+        );
+        assert_eq!(added_column("ALTER TABLE posts DROP poll_id"), None);
+        assert_eq!(added_column("CREATE TABLE IF NOT EXISTS x (a int)"), None);
     }
 
     const CQL_WORDS: &[&str] = &[

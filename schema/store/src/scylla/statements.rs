@@ -17,7 +17,7 @@ use crate::Result;
 /// The columns of a post, in `posts` and `posts_by_author` alike.
 pub(super) const POST_COLUMNS: &str = "id, author_id, text, spoiler_text, sensitive, visibility, \
      in_reply_to_id, in_reply_to_account_id, reblog_of, mentions, hashtags, language, \
-     created_at_ms";
+     created_at_ms, edited_at_ms, poll_id";
 
 #[derive(Clone, Copy)]
 pub(super) enum Kind {
@@ -243,12 +243,12 @@ statements! {
     read posts_scan = "SELECT {post_columns}, deleted_at_ms FROM {ks}.posts \
         WHERE token(id) > token(?) LIMIT ?";
     write post_insert = "INSERT INTO {ks}.posts ({post_columns}) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     write post_purge = "DELETE FROM {ks}.posts WHERE id = ?";
     lwt post_tombstone = "UPDATE {ks}.posts SET deleted_at_ms = ? WHERE id = ? \
         IF deleted_at_ms = null AND author_id = ?";
     write post_of_insert = "INSERT INTO {ks}.posts_by_author ({post_columns}) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     write post_of_delete = "DELETE FROM {ks}.posts_by_author WHERE author_id = ? AND id = ?";
     read post_of_get = "SELECT id FROM {ks}.posts_by_author WHERE author_id = ? AND id = ?";
     window posts_of_page = "SELECT {post_columns} FROM {ks}.posts_by_author \
@@ -445,6 +445,31 @@ statements! {
         AND account_id >= ? AND account_id <= ? ORDER BY account_id {order} LIMIT ?";
     lwt mark_key_release = "DELETE FROM {ks}.mark_keys WHERE account_id = ? AND kind = ? \
         AND post_id = ? IF mark_id = ?";
+
+    // ---- edits and polls (010_edits_polls.cql) ---------------------------------------------
+    write post_version_insert = "INSERT INTO {ks}.post_versions (post_id, at_ms, doc) \
+        VALUES (?, ?, ?)";
+    read post_versions_get = "SELECT doc FROM {ks}.post_versions WHERE post_id = ? \
+        ORDER BY at_ms ASC";
+    write poll_insert = "INSERT INTO {ks}.polls (poll_id, doc) VALUES (?, ?)";
+    read poll_get = "SELECT doc FROM {ks}.polls WHERE poll_id = ?";
+    lwt poll_vote_claim = "INSERT INTO {ks}.poll_votes (poll_id, account_id, choices) \
+        VALUES (?, ?, ?) IF NOT EXISTS";
+    read poll_vote_get = "SELECT choices FROM {ks}.poll_votes WHERE poll_id = ? \
+        AND account_id = ?";
+    window poll_voters_page = "SELECT account_id FROM {ks}.poll_votes WHERE poll_id = ? \
+        AND account_id >= ? AND account_id <= ? ORDER BY account_id {order} LIMIT ?";
+    counter poll_votes_add = "UPDATE {ks}.poll_counters SET votes = votes + ? \
+        WHERE poll_id = ? AND choice = ?";
+    read poll_counters_get = "SELECT choice, votes FROM {ks}.poll_counters WHERE poll_id = ?";
+    write poll_due_insert = "INSERT INTO {ks}.polls_due (bucket, expires_at_ms, poll_id) \
+        VALUES (?, ?, ?)";
+    write poll_due_delete = "DELETE FROM {ks}.polls_due WHERE bucket = ? \
+        AND expires_at_ms = ? AND poll_id = ?";
+    read polls_due_get = "SELECT expires_at_ms, poll_id FROM {ks}.polls_due WHERE bucket = ? \
+        AND expires_at_ms <= ? LIMIT ?";
+    lwt poll_expiry_claim = "INSERT INTO {ks}.poll_expiry_claims (poll_id, holder) \
+        VALUES (?, ?) IF NOT EXISTS USING TTL ?";
 
     // ---- event outbox -----------------------------------------------------------------
     write outbox_insert = "INSERT INTO {ks}.outbox (node_id, id, payload) VALUES (?, ?, ?)";

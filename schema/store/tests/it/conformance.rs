@@ -16,6 +16,8 @@ mod social;
 pub use social::*;
 mod feeds;
 pub use feeds::*;
+mod polls;
+pub use polls::*;
 
 /// A backend under test: a fresh, empty store that can be closed and opened again.
 pub trait Backend: Sized {
@@ -817,6 +819,7 @@ pub async fn post_round_trip<B: Backend>(b: &B) {
         hashtags: vec!["rust".into()],
         language: Some("en".into()),
         media_ids: Vec::new(),
+        poll: None,
     };
     let created = s.create_post(new.clone(), None).await.unwrap();
     assert!(created.created);
@@ -2293,6 +2296,10 @@ macro_rules! conformance_suite {
             bookmarks_and_favourites_are_listed_newest_kept_first,
             pins_are_own_posts_five_at_most_and_leave_with_the_post,
             followed_tags_are_kept_both_ways_and_bounded,
+            // edits and polls (schema version 10)
+            edits_keep_history_and_follow_hashtags, edits_keep_or_replace_the_poll,
+            polls_count_each_account_once, concurrent_votes_count_exactly,
+            ended_polls_come_due_once_and_refuse_votes,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

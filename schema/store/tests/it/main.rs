@@ -27,7 +27,7 @@ impl Embedded {
             fsync: false,
             cache_mib: 16,
         };
-        let store = EmbeddedStore::open(&settings, 1, Limits::default()).expect("open store");
+        let store = EmbeddedStore::open(&settings, 1, crate::limits()).expect("open store");
         Some(Embedded {
             store: Some(store),
             settings,
@@ -45,8 +45,7 @@ impl conformance::Backend for Embedded {
 
     async fn reopen(mut self) -> Self {
         drop(self.store.take());
-        let store =
-            EmbeddedStore::open(&self.settings, 1, Limits::default()).expect("reopen store");
+        let store = EmbeddedStore::open(&self.settings, 1, crate::limits()).expect("reopen store");
         self.store = Some(store);
         self
     }
@@ -74,7 +73,7 @@ impl Scylla {
             .trim_start_matches("cql://")
             .to_owned();
         let keyspace = format!("starling_test_{:016x}", rand_suffix());
-        let store = ScyllaStore::connect_fresh_keyspace(&uri, &keyspace, 1, Limits::default())
+        let store = ScyllaStore::connect_fresh_keyspace(&uri, &keyspace, 1, crate::limits())
             .await
             .expect("connect to SCYLLA_URI");
         Some(Scylla {
@@ -106,7 +105,7 @@ impl conformance::Backend for Scylla {
 
     async fn reopen(self) -> Self {
         let store =
-            ScyllaStore::connect_fresh_keyspace(&self.uri, &self.keyspace, 1, Limits::default())
+            ScyllaStore::connect_fresh_keyspace(&self.uri, &self.keyspace, 1, crate::limits())
                 .await
                 .expect("reconnect");
         Scylla { store, ..self }
@@ -228,5 +227,13 @@ mod scylla {
         assert_eq!(page.items.len(), 2);
         assert_eq!(s.account_counts(&[author]).await.unwrap()[0].statuses, 1);
         crate::conformance::Backend::finish(b).await;
+    }
+}
+
+/// The backends' limits in the suite: polls may end after a second, so a test can see one end.
+pub fn limits() -> Limits {
+    Limits {
+        poll_min_expiration_secs: 1,
+        ..Limits::default()
     }
 }
