@@ -24,6 +24,7 @@ use fjall::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use starling_schema::Id;
+use starling_schema::conversations::{Conversation, ConversationState};
 use starling_schema::feeds::{List, ListDraft, ListRef, Mark, MarkKind};
 use starling_schema::ids::{IdGenerator, Mint, now_ms};
 use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
@@ -42,6 +43,7 @@ use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
 };
 
+mod conversations;
 mod feeds;
 mod media;
 mod push;
@@ -136,6 +138,10 @@ struct Tables {
     tag_follows: SingleWriterTxKeyspace,
     /// tag ++ 0x00 ++ account → ()
     tag_followers: SingleWriterTxKeyspace,
+    // direct conversations (schema version 11, see `conversations.rs`)
+    conversations: SingleWriterTxKeyspace,
+    conversations_by_last: SingleWriterTxKeyspace,
+    conversation_posts: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -416,6 +422,11 @@ impl EmbeddedStore {
             mark_keys: open("mark_keys").ctx("opening table mark_keys")?,
             tag_follows: open("tag_follows").ctx("opening table tag_follows")?,
             tag_followers: open("tag_followers").ctx("opening table tag_followers")?,
+            conversations: open("conversations").ctx("opening table conversations")?,
+            conversations_by_last: open("conversations_by_last")
+                .ctx("opening table conversations_by_last")?,
+            conversation_posts: open("conversation_posts")
+                .ctx("opening table conversation_posts")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -1705,6 +1716,7 @@ impl Store for EmbeddedStore {
                 tx.remove(&t.lists, k2(id, list));
             }
             feeds::unfollow_all_tags(tx, t, id)?;
+            conversations::forget_all(tx, t, id)?;
             let hashes: Vec<Vec<u8>> = tx
                 .prefix(&t.tokens_by_account, k1(id))
                 .map(|row| row.key().ctx("listing tokens").map(|k| k.to_vec()))
@@ -1939,6 +1951,48 @@ impl Store for EmbeddedStore {
             &window,
             |id, _| Ok(Some(id)),
         )
+    }
+
+    async fn add_to_conversation(
+        &self,
+        account: Id,
+        participants: &[Id],
+        post: Id,
+        unread: bool,
+    ) -> Result<Option<Conversation>> {
+        self.converse(account, participants.to_vec(), post, unread)
+            .await
+    }
+
+    async fn remove_from_conversation(
+        &self,
+        account: Id,
+        conversation: Id,
+        post: Id,
+    ) -> Result<Option<Conversation>> {
+        self.unconverse(account, conversation, post).await
+    }
+
+    async fn conversations(&self, account: Id, window: Window) -> Result<Page<Conversation>> {
+        self.conversations_page(account, &window)
+    }
+
+    async fn conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>> {
+        self.conversation_of(account, id)
+    }
+
+    async fn read_conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>> {
+        Ok(self
+            .change_conversation(account, id, ConversationState::read)
+            .await?
+            .and_then(|s| s.view(id, account)))
+    }
+
+    async fn remove_conversation(&self, account: Id, id: Id) -> Result<bool> {
+        Ok(self
+            .change_conversation(account, id, ConversationState::removed)
+            .await?
+            .is_some())
     }
 
     async fn ping(&self) -> Result<()> {

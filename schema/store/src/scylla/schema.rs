@@ -45,6 +45,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("007_media.cql", include_str!("../../../cql/007_media.cql")),
     ("008_push.cql", include_str!("../../../cql/008_push.cql")),
     ("009_feeds.cql", include_str!("../../../cql/009_feeds.cql")),
+    (
+        "011_conversations.cql",
+        include_str!("../../../cql/011_conversations.cql"),
+    ),
 ];
 
 /// The row of `schema_version` this store writes.

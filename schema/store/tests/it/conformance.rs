@@ -16,6 +16,8 @@ mod social;
 pub use social::*;
 mod feeds;
 pub use feeds::*;
+mod conversations;
+pub use conversations::*;
 
 /// A backend under test: a fresh, empty store that can be closed and opened again.
 pub trait Backend: Sized {
@@ -2293,6 +2295,10 @@ macro_rules! conformance_suite {
             bookmarks_and_favourites_are_listed_newest_kept_first,
             pins_are_own_posts_five_at_most_and_leave_with_the_post,
             followed_tags_are_kept_both_ways_and_bounded,
+            // direct conversations (schema version 11)
+            conversations_are_kept_per_participant,
+            a_deleted_newest_post_falls_back_or_hides_the_conversation,
+            concurrent_posts_leave_the_newest_in_a_view,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
