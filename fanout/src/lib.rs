@@ -454,15 +454,19 @@ impl<S: Store + Clone> Fanout<S> {
         let owners = &owners;
         match write {
             Write::Insert(post) => {
-                let (inserted, online) =
-                    tokio::join!(self.timelines.insert_feeds(post, feeds), self.online(owners));
+                let (inserted, online) = tokio::join!(
+                    self.timelines.insert_feeds(post, feeds),
+                    self.online(owners)
+                );
                 inserted?;
                 metrics::inserted(feeds.len());
                 self.tell_feeds(feeds, &online, post, true).await;
             }
             Write::Remove(post) => {
-                let (removed, online) =
-                    tokio::join!(self.timelines.remove_feeds(post, feeds), self.online(owners));
+                let (removed, online) = tokio::join!(
+                    self.timelines.remove_feeds(post, feeds),
+                    self.online(owners)
+                );
                 removed?;
                 self.tell_feeds(feeds, &online, post, false).await;
             }

@@ -112,9 +112,9 @@ impl EmbeddedStore {
                 Some(row) => {
                     let key = row.key().ctx("reading a conversation's posts")?;
                     Some(
-                        Id::from_be_slice(key.get(16..).unwrap_or_default()).ok_or_else(
-                            || StoreError::backend("reading a conversation's posts", "short key"),
-                        )?,
+                        Id::from_be_slice(key.get(16..).unwrap_or_default()).ok_or_else(|| {
+                            StoreError::backend("reading a conversation's posts", "short key")
+                        })?,
                     )
                 }
                 None => None,
@@ -135,13 +135,19 @@ impl EmbeddedStore {
     ) -> Result<Page<Conversation>> {
         let snap = self.snapshot();
         let t = &self.inner.t;
-        scan(&snap, &t.conversations_by_last, account, window, |last, value| {
-            let id = Id::from_be_slice(value)
-                .ok_or_else(|| StoreError::backend("reading conversations", "short value"))?;
-            Ok(state(&snap, t, account, id)?
-                .filter(|s| s.last_status_id == last)
-                .and_then(|s| s.view(id, account)))
-        })
+        scan(
+            &snap,
+            &t.conversations_by_last,
+            account,
+            window,
+            |last, value| {
+                let id = Id::from_be_slice(value)
+                    .ok_or_else(|| StoreError::backend("reading conversations", "short value"))?;
+                Ok(state(&snap, t, account, id)?
+                    .filter(|s| s.last_status_id == last)
+                    .and_then(|s| s.view(id, account)))
+            },
+        )
     }
 
     pub(super) fn conversation_of(&self, account: Id, id: Id) -> Result<Option<Conversation>> {

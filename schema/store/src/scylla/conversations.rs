@@ -20,7 +20,11 @@ type StateRow = (Option<Vec<i64>>, i64, Option<bool>, Option<i64>);
 
 fn from_row((participants, last, unread, removed): StateRow) -> ConversationState {
     ConversationState {
-        participants: participants.unwrap_or_default().into_iter().map(id).collect(),
+        participants: participants
+            .unwrap_or_default()
+            .into_iter()
+            .map(id)
+            .collect(),
         last_status_id: id(last),
         unread: unread.unwrap_or(false),
         removed_through: removed.map(id),
@@ -246,7 +250,9 @@ impl ScyllaStore {
     pub(super) async fn forget_conversations(&self, account: Id) -> Result<()> {
         const CTX: &str = "deleting an account's conversations";
         let st = self.st();
-        let all: Vec<(i64,)> = self.rows(CTX, &st.conversations_all, (db(account),)).await?;
+        let all: Vec<(i64,)> = self
+            .rows(CTX, &st.conversations_all, (db(account),))
+            .await?;
         each(all, |(conversation,)| {
             self.write(
                 CTX,

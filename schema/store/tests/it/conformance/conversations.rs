@@ -54,30 +54,56 @@ pub async fn conversations_are_kept_per_participant<B: Backend>(b: &B) {
     assert_ne!(group, pair);
 
     let page = s.conversations(bob, Window::newest(20)).await.unwrap();
-    assert_eq!(ids(&page.items, |c| c.id), vec![pair, group], "newest post first");
+    assert_eq!(
+        ids(&page.items, |c| c.id),
+        vec![pair, group],
+        "newest post first"
+    );
     assert_eq!(ids(&page.items, |c| c.last_status_id), vec![p3, p2]);
     assert!(page.items[0].unread, "Alice's post is unread for Bob");
     assert!(!page.items[1].unread, "Bob's own answer is not");
-    assert_eq!(page.items[1].participants, participants(alice, &[bob, carol]));
+    assert_eq!(
+        page.items[1].participants,
+        participants(alice, &[bob, carol])
+    );
     assert_eq!(page.items[1].account_id, bob);
     let carols = s.conversations(carol, Window::newest(20)).await.unwrap();
     assert_eq!(ids(&carols.items, |c| c.id), vec![group]);
     assert!(carols.items[0].unread);
-    assert!(s.conversations(dave, Window::newest(20)).await.unwrap().items.is_empty());
+    assert!(
+        s.conversations(dave, Window::newest(20))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 
     // Paging by the newest post's id, both ways.
     let first = s.conversations(bob, Window::newest(1)).await.unwrap();
     assert_eq!(ids(&first.items, |c| c.id), vec![pair]);
-    let next = s.conversations(bob, first.next.expect("more")).await.unwrap();
+    let next = s
+        .conversations(bob, first.next.expect("more"))
+        .await
+        .unwrap();
     assert_eq!(ids(&next.items, |c| c.id), vec![group]);
     assert!(next.next.is_none());
-    let older = s.conversations(bob, Window::newest(20).below(p3)).await.unwrap();
+    let older = s
+        .conversations(bob, Window::newest(20).below(p3))
+        .await
+        .unwrap();
     assert_eq!(ids(&older.items, |c| c.id), vec![group]);
-    let newer = s.conversations(bob, Window::oldest(20).above(p2)).await.unwrap();
+    let newer = s
+        .conversations(bob, Window::oldest(20).above(p2))
+        .await
+        .unwrap();
     assert_eq!(ids(&newer.items, |c| c.id), vec![pair]);
 
     // Read: for the reader only; a replay of the same post leaves it read.
-    let read = s.read_conversation(carol, group).await.unwrap().expect("carol's");
+    let read = s
+        .read_conversation(carol, group)
+        .await
+        .unwrap()
+        .expect("carol's");
     assert!(!read.unread);
     deliver(s, bob, &[alice, carol], p2).await;
     assert!(!s.conversation(carol, group).await.unwrap().unwrap().unread);
@@ -96,7 +122,14 @@ pub async fn conversations_are_kept_per_participant<B: Backend>(b: &B) {
     deliver(s, bob, &[alice, carol], p2).await;
     let bobs = s.conversations(bob, Window::newest(20)).await.unwrap();
     assert_eq!(ids(&bobs.items, |c| c.id), vec![pair]);
-    assert_eq!(s.conversations(alice, Window::newest(20)).await.unwrap().items.len(), 2);
+    assert_eq!(
+        s.conversations(alice, Window::newest(20))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
     // A new post in it brings it back, unread.
     let p4 = dm(s, carol, &[alice, bob]).await;
     deliver(s, carol, &[alice, bob], p4).await;
@@ -117,7 +150,10 @@ pub async fn a_deleted_newest_post_falls_back_or_hides_the_conversation<B: Backe
     deliver(s, bob, &[alice], p2).await;
     // Deleting an older post changes no view.
     let p0 = Id(p1.0 - 1);
-    assert_eq!(s.remove_from_conversation(alice, id, p0).await.unwrap(), None);
+    assert_eq!(
+        s.remove_from_conversation(alice, id, p0).await.unwrap(),
+        None
+    );
     let back = s
         .remove_from_conversation(alice, id, p2)
         .await
@@ -126,9 +162,22 @@ pub async fn a_deleted_newest_post_falls_back_or_hides_the_conversation<B: Backe
     assert_eq!(back.last_status_id, p1);
     let page = s.conversations(alice, Window::newest(20)).await.unwrap();
     assert_eq!(ids(&page.items, |c| c.last_status_id), vec![p1]);
-    assert_eq!(s.remove_from_conversation(alice, id, p1).await.unwrap(), None);
-    assert_eq!(s.conversation(alice, id).await.unwrap(), None, "nothing left");
-    assert!(s.conversations(alice, Window::newest(20)).await.unwrap().items.is_empty());
+    assert_eq!(
+        s.remove_from_conversation(alice, id, p1).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.conversation(alice, id).await.unwrap(),
+        None,
+        "nothing left"
+    );
+    assert!(
+        s.conversations(alice, Window::newest(20))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     // Bob's view is his own: Alice's deletes above did not touch it.
     let bobs = s.conversation(bob, id).await.unwrap().expect("bob's");
     assert_eq!(bobs.last_status_id, p2);
@@ -140,7 +189,10 @@ pub async fn a_deleted_newest_post_falls_back_or_hides_the_conversation<B: Backe
     let p5 = dm(s, alice, &[bob]).await;
     deliver(s, alice, &[bob], p5).await;
     assert!(
-        s.remove_from_conversation(bob, id, p5).await.unwrap().is_none(),
+        s.remove_from_conversation(bob, id, p5)
+            .await
+            .unwrap()
+            .is_none(),
         "posts from before the removal do not bring it back"
     );
     assert_eq!(s.conversation(bob, id).await.unwrap(), None);
