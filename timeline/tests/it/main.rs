@@ -140,6 +140,7 @@ mod gated {
     use std::sync::Arc;
 
     use starling_schema::Id;
+    use starling_schema::conversations::Conversation;
     use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
     use starling_schema::model::{
         Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
@@ -299,6 +300,12 @@ mod gated {
         fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool>;
         fn followed_tags(&self, account: Id) -> Result<Vec<String>>;
         fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>>;
+        fn add_to_conversation(&self, account: Id, participants: &[Id], post: Id, unread: bool) -> Result<Option<Conversation>>;
+        fn remove_from_conversation(&self, account: Id, conversation: Id, post: Id) -> Result<Option<Conversation>>;
+        fn conversations(&self, account: Id, window: Window) -> Result<Page<Conversation>>;
+        fn conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>>;
+        fn read_conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>>;
+        fn remove_conversation(&self, account: Id, id: Id) -> Result<bool>;
         fn ping(&self) -> Result<()>;
     }
 }

@@ -147,7 +147,7 @@ async fn direct_posts_make_conversations_kept_per_participant() {
             .iter()
             .map(last_status)
             .collect::<Vec<_>>(),
-        [answer.clone()]
+        std::slice::from_ref(&answer)
     );
     let newer = app
         .get(
@@ -162,7 +162,7 @@ async fn direct_posts_make_conversations_kept_per_participant() {
             .iter()
             .map(last_status)
             .collect::<Vec<_>>(),
-        [pair_post.clone()]
+        std::slice::from_ref(&pair_post)
     );
 
     // Mark read: Bob's view only.
