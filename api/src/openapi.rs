@@ -177,6 +177,7 @@ const ROUTES: &[Route] = &[
     Route("GET", "/api/v1/accounts/{id}/lists", "Your lists that hold an account", Who::User, "", "", Ok::Objects),
     Route("GET", "/api/v1/timelines/list/{id}", "A list's timeline", Who::User, PAGE, "", Ok::Statuses),
     Route("GET", "/api/v1/conversations", "Your direct conversations, newest post first", Who::User, PAGE, "", Ok::Objects),
+    Route("GET", "/api/v1/conversations/", "Your direct conversations, newest post first", Who::User, PAGE, "", Ok::Objects),
     Route("POST", "/api/v1/conversations/{id}/read", "Mark one of your conversations read", Who::User, "", "", Ok::Object),
     Route("DELETE", "/api/v1/conversations/{id}", "Remove a conversation from your list (a new post brings it back)", Who::User, "", "", Ok::Object),
     Route("GET", "/api/v1/followed_tags", "Hashtags you follow", Who::User, "limit:i", "", Ok::Objects),

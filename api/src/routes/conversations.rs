@@ -22,6 +22,8 @@ use crate::pagination::{PageParams, link_header};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/conversations", web::get().to(index))
+        // Mastodon.py asks with a trailing slash.
+        .route("/api/v1/conversations/", web::get().to(index))
         .route("/api/v1/conversations/{id}/read", web::post().to(read))
         .route("/api/v1/conversations/{id}", web::delete().to(remove));
 }
