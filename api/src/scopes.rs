@@ -145,7 +145,8 @@ fn declared(method: &Method, shape: &str) -> Option<Need> {
         | "/api/v1/timelines/public"
         | "/api/v1/timelines/tag/{}"
         | "/api/v1/timelines/list/{}"
-        | "/api/v1/conversations" => Need::scope("read:statuses"),
+        | "/api/v1/conversations"
+        | "/api/v1/conversations/" => Need::scope("read:statuses"),
         "/api/v1/markers" if read => Need::scope("read:statuses"),
         "/api/v1/markers" => Need::scope("write:statuses"),
         "/api/v1/conversations/{}" | "/api/v1/conversations/{}/read" => {

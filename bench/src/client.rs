@@ -102,6 +102,13 @@ impl Api {
         self.get(None, "/health").await.map(drop)
     }
 
+    /// The value of a counter on the server's `/metrics` (summed over its labels), or `None`
+    /// when it cannot be read.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let body = self.get(None, "/metrics").await.ok()?;
+        metric_value(&String::from_utf8_lossy(&body), name)
+    }
+
     pub async fn ready(&self) -> bool {
         self.get(None, "/ready").await.is_ok()
     }
@@ -328,5 +335,43 @@ mod tests {
             api.streaming_url("t")
                 .starts_with("wss://example.org/api/v1/streaming?")
         );
+    }
+}
+
+/// The sum of every sample of metric `name` in Prometheus text, or `None` if it has none.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            continue;
+        }
+        if let Some(v) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod metric_tests {
+    use super::metric_value;
+
+    #[test]
+    fn counters_are_read_from_prometheus_text() {
+        let text = "# HELP starling_fanout_inserts_total x\n\
+                    # TYPE starling_fanout_inserts_total counter\n\
+                    starling_fanout_inserts_total 1200\n\
+                    starling_fanout_inserts_total_other 5\n\
+                    starling_events_total{type=\"a\"} 2\n\
+                    starling_events_total{type=\"b\"} 3\n";
+        assert_eq!(
+            metric_value(text, "starling_fanout_inserts_total"),
+            Some(1200.0)
+        );
+        assert_eq!(metric_value(text, "starling_events_total"), Some(5.0));
+        assert_eq!(metric_value(text, "missing"), None);
     }
 }

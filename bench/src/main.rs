@@ -631,8 +631,32 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
             });
             report.run = shown.map(|b| steps[b].1.clone());
         } else if a.closed_loop.is_none() {
+            // Fan-out's timeline inserts over the run (warm-up included), from the
+            // server's own counter, beside the pipelined-ZADD ceiling of the same run.
+            const INSERTS: &str = "starling_fanout_inserts_total";
+            let before = api.metric(INSERTS).await;
+            let started = std::time::Instant::now();
             let r = runner::run_mix(&ctx, mix.clone(), &opts(a.rate)).await?;
             report.run = Some(RunReport::of(&r));
+            if let (Some(b), Some(c)) = (before, api.metric(INSERTS).await) {
+                let rate = (c - b).max(0.0) / started.elapsed().as_secs_f64().max(1e-9);
+                let ceiling: f64 = report
+                    .ceilings
+                    .as_ref()
+                    .map_or(0.0, |c| c.zadd_per_shard.iter().map(|(_, r)| r).sum());
+                let share = if ceiling > 0.0 {
+                    format!(
+                        " ({:.1}% of the ZADD ceiling, {ceiling:.0}/s)",
+                        rate / ceiling * 100.0
+                    )
+                } else {
+                    String::new()
+                };
+                eprintln!("fan-out: {rate:.0} timeline inserts/s over the run{share}");
+                report
+                    .settings
+                    .insert("fanout_inserts_per_sec".into(), format!("{rate:.0}"));
+            }
         }
         if let Some(n) = a.closed_loop {
             let secs = Duration::from_secs_f64(a.ceiling_seconds);

@@ -27,6 +27,7 @@
 //! It depends on the schema, the store trait, the timelines and the bus; never on the api
 //! crate (nor the api on this one).
 
+mod conversations;
 mod error;
 mod lists;
 mod live;
@@ -135,6 +136,7 @@ impl<S: Store + Clone> Fanout<S> {
                     })
                     .await?;
                 }
+                self.converse(post).await?;
                 self.broadcast(post).await;
                 Ok(())
             }
@@ -171,11 +173,14 @@ impl<S: Store + Clone> Fanout<S> {
                 author_id,
                 mentions,
                 visibility,
-                ..
+                reblog_of,
             } => {
                 // Mentioned accounts that do not follow the author got it directly.
                 self.write(Write::Remove(*post_id), mentions).await?;
                 self.retract(*post_id, *author_id).await?;
+                if *visibility == Visibility::Direct && reblog_of.is_none() {
+                    self.unconverse(*post_id, *author_id, mentions).await?;
+                }
                 if *visibility == Visibility::Public {
                     self.broadcast_delete(*post_id).await;
                 }
@@ -486,46 +491,55 @@ impl<S: Store + Clone> Fanout<S> {
     }
 
     /// One write to homes and lists together (one call per shard); the owners of the homes
-    /// who are streaming hear of it.
+    /// and lists who are streaming hear of it (`update`/`delete` on their user stream, and
+    /// on the `list` stream of each list written).
     async fn write_feeds(&self, write: Write, feeds: &[Feed]) -> Result<(), FanoutError> {
         if feeds.is_empty() {
             return Ok(());
         }
-        let users: Vec<Id> = feeds
-            .iter()
-            .filter_map(|f| match f {
-                Feed::Home(user) => Some(*user),
-                Feed::List { .. } => None,
-            })
-            .collect();
-        let users = &users;
+        // Presence is asked for every feed's owner (a list's owner is usually among the
+        // homes already; duplicates cost nothing).
+        let owners: Vec<Id> = feeds.iter().map(|f| f.owner()).collect();
+        let owners = &owners;
         match write {
             Write::Insert(post) => {
-                let (inserted, online) =
-                    tokio::join!(self.timelines.insert_feeds(post, feeds), self.online(users));
+                let (inserted, online) = tokio::join!(
+                    self.timelines.insert_feeds(post, feeds),
+                    self.online(owners)
+                );
                 inserted?;
                 metrics::inserted(feeds.len());
-                self.tell(&online, &LiveEvent::Update { id: post }).await;
+                self.tell_feeds(feeds, &online, post, true).await;
             }
             Write::Remove(post) => {
-                let (removed, online) =
-                    tokio::join!(self.timelines.remove_feeds(post, feeds), self.online(users));
+                let (removed, online) = tokio::join!(
+                    self.timelines.remove_feeds(post, feeds),
+                    self.online(owners)
+                );
                 removed?;
-                self.tell(&online, &LiveEvent::Delete { id: post }).await;
+                self.tell_feeds(feeds, &online, post, false).await;
             }
             Write::Touch(post) => {
-                let online = self.online(users).await;
+                // An edit reaches the streams of the homes it is in.
+                let homes: Vec<Id> = feeds
+                    .iter()
+                    .filter_map(|f| match f {
+                        Feed::Home(user) => Some(*user),
+                        Feed::List { .. } => None,
+                    })
+                    .collect();
+                let online = self.online(&homes).await;
                 self.tell(&online, &LiveEvent::StatusUpdate { id: post })
                     .await;
             }
             Write::InsertReblog(reblog, original) => {
                 let (inserted, online) = tokio::join!(
                     self.timelines.insert_reblog_feeds(reblog, original, feeds),
-                    self.online(users)
+                    self.online(owners)
                 );
                 inserted?;
                 metrics::inserted(feeds.len());
-                self.tell(&online, &LiveEvent::Update { id: reblog }).await;
+                self.tell_feeds(feeds, &online, reblog, true).await;
             }
         }
         Ok(())

@@ -3,11 +3,14 @@
 //! public post goes once to the public and hashtag streams. Live delivery is best effort:
 //! a failure is logged and never fails or repeats the timeline write.
 
+use std::collections::HashSet;
+
 use starling_bus::Channel;
 use starling_schema::Id;
 use starling_schema::events::LiveEvent;
 use starling_schema::model::Post;
 use starling_store::Store;
+use starling_timeline::Feed;
 
 use crate::{Fanout, metrics};
 
@@ -37,6 +40,36 @@ impl<S: Store + Clone> Fanout<S> {
             }
         }
         metrics::live_sent(users.len());
+    }
+
+    /// That `post` entered (or left) the feeds written, to those of their owners who are
+    /// `online`: `update`/`delete` for homes, `list_update`/`list_delete` for lists.
+    pub(crate) async fn tell_feeds(&self, feeds: &[Feed], online: &[Id], post: Id, entered: bool) {
+        if online.is_empty() {
+            return;
+        }
+        let online: HashSet<Id> = online.iter().copied().collect();
+        let mut homes = Vec::new();
+        for feed in feeds {
+            match *feed {
+                Feed::Home(user) if online.contains(&user) => homes.push(user),
+                Feed::List { owner, list } if online.contains(&owner) => {
+                    let event = if entered {
+                        LiveEvent::ListUpdate { list, id: post }
+                    } else {
+                        LiveEvent::ListDelete { list, id: post }
+                    };
+                    self.tell(&[owner], &event).await;
+                }
+                Feed::Home(_) | Feed::List { .. } => {}
+            }
+        }
+        let event = if entered {
+            LiveEvent::Update { id: post }
+        } else {
+            LiveEvent::Delete { id: post }
+        };
+        self.tell(&homes, &event).await;
     }
 
     /// A new public original (not a reblog) to the public stream and its hashtags' streams.

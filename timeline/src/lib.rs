@@ -491,15 +491,21 @@ impl Timelines {
         let newest = rebuild::newest_posts(store, user, self.cap())
             .await
             .map_err(TimelineError::Store)?;
-        let mut ids: Vec<Id> = newest
-            .into_iter()
-            .filter(|id| window.contains(*id))
-            .collect();
-        if window.order == starling_schema::model::Order::OldestFirst {
-            ids.reverse();
-        }
-        ids.truncate(window.limit);
-        Ok(ids)
+        Ok(slice(newest, window))
+    }
+
+    /// One of a user's lists computed from the store alone, as [`Self::read_from_store`]
+    /// computes a home: the posts a rebuild of the list would hold, sliced by `window`.
+    pub async fn read_list_from_store<S: Store>(
+        &self,
+        store: &S,
+        list: &List,
+        window: Window,
+    ) -> Result<Vec<Id>, TimelineError> {
+        let newest = rebuild::newest_list_posts(store, list, self.cap())
+            .await
+            .map_err(TimelineError::Store)?;
+        Ok(slice(newest, window))
     }
 
     /// The read path: [`range`](Self::range); if the timeline is missing, rebuild it once
@@ -788,6 +794,19 @@ impl Source<'_> {
             },
         }
     }
+}
+
+/// The ids of `newest` (newest first) inside `window`, in its order, at most its limit.
+fn slice(newest: Vec<Id>, window: Window) -> Vec<Id> {
+    let mut ids: Vec<Id> = newest
+        .into_iter()
+        .filter(|id| window.contains(*id))
+        .collect();
+    if window.order == Order::OldestFirst {
+        ids.reverse();
+    }
+    ids.truncate(window.limit);
+    ids
 }
 
 /// Post ids as members, without the sentinel's id.

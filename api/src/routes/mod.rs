@@ -6,6 +6,7 @@ use starling_schema::Id;
 use crate::error::{ApiError, ApiResult};
 
 mod accounts;
+pub(crate) mod conversations;
 pub(crate) mod discovery;
 mod filters;
 mod instance;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     lists::configure(cfg);
     kept::configure(cfg);
     tags::configure(cfg);
+    conversations::configure(cfg);
     // Start-up endpoints (issue 11): preferences, custom emojis, announcements, markers,
     // filters, grouped notifications and unread counts. Before `notifications` so that
     // `/api/v1/notifications/unread_count` is not taken for a notification id.

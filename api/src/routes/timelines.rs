@@ -148,7 +148,8 @@ async fn home(
 }
 
 /// One of the viewer's lists (issue 13), read like home from its Redis feed (rebuilt from
-/// the members' posts when missing). Someone else's list is not found.
+/// the members' posts when missing, computed from the store when its shard is down).
+/// Someone else's list is not found.
 async fn list(
     req: HttpRequest,
     api: web::Data<Api>,
@@ -159,10 +160,22 @@ async fn list(
     let me = auth.account.id;
     let list = super::lists::owned(&api, me, super::path_id(&path)?).await?;
     let cursor = page.cursor()?;
-    let mut ids = api
+    let mut ids = match api
         .timelines
         .read_list(&api.store, &list, cursor.window)
-        .await?;
+        .await
+    {
+        Ok(ids) => ids,
+        // Degrade, don't fail: as home, a list on a shard that is down or busy is read
+        // from the store.
+        Err(e) if e.kind() == starling_schema::ErrorKind::Unavailable => {
+            tracing::warn!(error = %e, list = %list.id, "timeline shard unavailable; reading a list from the store");
+            api.timelines
+                .read_list_from_store(&api.store, &list, cursor.window)
+                .await?
+        }
+        Err(e) => return Err(e.into()),
+    };
     if cursor.reverse {
         ids.reverse();
     }

@@ -61,6 +61,10 @@ pub enum Sub {
     PublicLocal,
     Hashtag(String),
     HashtagLocal(String),
+    /// The user's direct conversations (`conversation` events).
+    Direct,
+    /// One of the user's lists (`update`/`delete` as posts enter and leave it).
+    List(Id),
 }
 
 /// Why a subscription was refused, as the WebSocket error message Mastodon sends.
@@ -102,14 +106,28 @@ const TOO_MANY_SUBS: SubError = SubError {
     status: 429,
     message: "Too many subscriptions on this connection",
 };
+const NO_LIST: SubError = SubError {
+    status: 400,
+    message: "Missing list name parameter",
+};
+const BAD_LIST: SubError = SubError {
+    status: 400,
+    message: "Invalid list id",
+};
+/// Mastodon's answer for a list that is not the user's (or does not exist).
+const NOT_YOUR_LIST: SubError = SubError {
+    status: 401,
+    message: "Not authorized to stream this list",
+};
 const NO_TOKEN: SubError = SubError {
     status: 401,
     message: "Missing access token",
 };
 
 impl Sub {
-    /// A stream by its Mastodon name (`user`, `public:local`, `hashtag` with `tag`, ...).
-    pub fn parse(stream: &str, tag: Option<&str>) -> Result<Sub, SubError> {
+    /// A stream by its Mastodon name (`user`, `public:local`, `hashtag` with `tag`, `list`
+    /// with `list`, ...). Whether a list is the user's is checked on subscribing.
+    pub fn parse(stream: &str, tag: Option<&str>, list: Option<&str>) -> Result<Sub, SubError> {
         let tag = || match tag.map(str::trim).filter(|t| !t.is_empty()) {
             None => Err(NO_TAG),
             Some(t) => match Channel::hashtag(t) {
@@ -124,6 +142,11 @@ impl Sub {
             "public:local" => Sub::PublicLocal,
             "hashtag" => Sub::Hashtag(tag()?),
             "hashtag:local" => Sub::HashtagLocal(tag()?),
+            "direct" => Sub::Direct,
+            "list" => match list.map(str::trim).filter(|l| !l.is_empty()) {
+                None => return Err(NO_LIST),
+                Some(l) => Sub::List(l.parse().map_err(|_| BAD_LIST)?),
+            },
             _ => return Err(UNKNOWN_STREAM),
         })
     }
@@ -137,13 +160,18 @@ impl Sub {
             Sub::PublicLocal => vec!["public:local".into()],
             Sub::Hashtag(t) => vec!["hashtag".into(), t.clone()],
             Sub::HashtagLocal(t) => vec!["hashtag:local".into(), t.clone()],
+            Sub::Direct => vec!["direct".into()],
+            Sub::List(l) => vec!["list".into(), l.to_string()],
         }
     }
 
     /// The live subject that carries it, for a connection signed in as `user`.
     fn channel(&self, user: Option<Id>) -> Result<Channel, SubError> {
         match self {
-            Sub::User | Sub::UserNotification => user.map(Channel::User).ok_or(NO_TOKEN),
+            // A user's own streams all ride their user subject.
+            Sub::User | Sub::UserNotification | Sub::Direct | Sub::List(_) => {
+                user.map(Channel::User).ok_or(NO_TOKEN)
+            }
             Sub::Public | Sub::PublicLocal => Ok(Channel::Public),
             Sub::Hashtag(t) | Sub::HashtagLocal(t) => Channel::hashtag(t).ok_or(NO_TAG),
         }
@@ -151,12 +179,19 @@ impl Sub {
 
     /// Whether it carries this kind of event.
     fn wants(&self, event: &LiveEvent) -> bool {
+        let timeline = matches!(
+            self,
+            Sub::User | Sub::Public | Sub::PublicLocal | Sub::Hashtag(_) | Sub::HashtagLocal(_)
+        );
         match event {
-            LiveEvent::Update { .. } | LiveEvent::StatusUpdate { .. } => {
-                !matches!(self, Sub::UserNotification)
-            }
-            LiveEvent::Delete { .. } => !matches!(self, Sub::UserNotification),
+            LiveEvent::Update { .. }
+            | LiveEvent::StatusUpdate { .. }
+            | LiveEvent::Delete { .. } => timeline,
             LiveEvent::Notification { .. } => matches!(self, Sub::User | Sub::UserNotification),
+            LiveEvent::ListUpdate { list, .. } | LiveEvent::ListDelete { list, .. } => {
+                *self == Sub::List(*list)
+            }
+            LiveEvent::Conversation { .. } => *self == Sub::Direct,
             LiveEvent::Revoked { .. }
             | LiveEvent::Forget { .. }
             | LiveEvent::Shunned { .. }
@@ -397,6 +432,18 @@ impl Hub {
     /// subject, so nothing published after that is missed.
     pub async fn subscribe(api: &Arc<Api>, conn: &Arc<Conn>, sub: Sub) -> Result<(), SubError> {
         let channel = sub.channel(conn.user)?;
+        if let (Sub::List(list), Some(user)) = (&sub, conn.user) {
+            let owned = api.store.lists_of(user).await.map_err(|e| {
+                tracing::warn!(error = %e, "cannot read a user's lists for a list stream");
+                SubError {
+                    status: 503,
+                    message: "Streaming is unavailable, try again later",
+                }
+            })?;
+            if !owned.iter().any(|l| l.id == *list) {
+                return Err(NOT_YOUR_LIST);
+            }
+        }
         let hub = &api.hub;
         let held = conn.subs.lock().map_or(0, |s| s.len());
         if held >= hub.settings.max_subscriptions.max(1) {
@@ -596,7 +643,9 @@ async fn deliver(
     };
     // The post shown and, for a reblog, its original: each connection asks the policy.
     let (name, payload, shown): (&'static str, Arc<str>, Option<Shown>) = match event {
-        LiveEvent::Update { id } | LiveEvent::StatusUpdate { id } => {
+        LiveEvent::Update { id }
+        | LiveEvent::StatusUpdate { id }
+        | LiveEvent::ListUpdate { id, .. } => {
             let edited = matches!(event, LiveEvent::StatusUpdate { .. });
             if edited {
                 // The edit's `Forget` may not have reached this node yet: render it afresh.
@@ -627,7 +676,40 @@ async fn deliver(
             let name = if edited { "status.update" } else { "update" };
             (name, status.0.into(), Some((post, original)))
         }
-        LiveEvent::Delete { id } => ("delete", id.to_string().into(), None),
+        LiveEvent::Delete { id } | LiveEvent::ListDelete { id, .. } => {
+            ("delete", id.to_string().into(), None)
+        }
+        LiveEvent::Conversation { id } => {
+            let Some(user) = viewer else { return Ok(()) };
+            let Some(conversation) = api.store.conversation(user, *id).await? else {
+                return Ok(()); // Removed or gone meanwhile.
+            };
+            // Only when the user may see its newest post (the visibility policy).
+            let Some(post) = api
+                .posts_by_ids(&[conversation.last_status_id])
+                .await?
+                .into_iter()
+                .next()
+            else {
+                return Ok(());
+            };
+            if hydrate::filter_for(api, Some(user), vec![post])
+                .await?
+                .is_empty()
+            {
+                return Ok(());
+            }
+            let rendered = crate::routes::conversations::render(
+                api,
+                user,
+                std::slice::from_ref(&conversation),
+            )
+            .await?;
+            let Some(json) = rendered.into_iter().next() else {
+                return Ok(());
+            };
+            ("conversation", json.0.into(), None)
+        }
         LiveEvent::Notification { id } => {
             let Some(user) = viewer else { return Ok(()) };
             let Some(notification) = notification_json(api, user, *id).await? else {
@@ -792,23 +874,33 @@ mod tests {
 
     #[test]
     fn streams_parse_by_their_mastodon_names() {
-        assert_eq!(Sub::parse("user", None), Ok(Sub::User));
+        assert_eq!(Sub::parse("user", None, None), Ok(Sub::User));
         assert_eq!(
-            Sub::parse("user:notification", None),
+            Sub::parse("user:notification", None, None),
             Ok(Sub::UserNotification)
         );
-        assert_eq!(Sub::parse("public:local", None), Ok(Sub::PublicLocal));
+        assert_eq!(Sub::parse("public:local", None, None), Ok(Sub::PublicLocal));
         assert_eq!(
-            Sub::parse("hashtag", Some("#Rust")),
+            Sub::parse("hashtag", Some("#Rust"), None),
             Ok(Sub::Hashtag("rust".into()))
         );
-        assert_eq!(Sub::parse("hashtag", None), Err(NO_TAG));
+        assert_eq!(Sub::parse("hashtag", None, None), Err(NO_TAG));
         assert_eq!(
-            Sub::parse("hashtag", Some(&"a".repeat(5_000))),
+            Sub::parse("hashtag", Some(&"a".repeat(5_000)), None),
             Err(BAD_TAG)
         );
-        assert_eq!(Sub::parse("hashtag", Some("a.b")), Err(BAD_TAG));
-        assert_eq!(Sub::parse("list", None), Err(UNKNOWN_STREAM));
+        assert_eq!(Sub::parse("hashtag", Some("a.b"), None), Err(BAD_TAG));
+        assert_eq!(Sub::parse("list", None, None), Err(NO_LIST));
+        assert_eq!(Sub::parse("list", None, Some(" ")), Err(NO_LIST));
+        assert_eq!(Sub::parse("list", None, Some("x;1")), Err(BAD_LIST));
+        assert_eq!(
+            Sub::parse("list", None, Some(&"9".repeat(5_000))),
+            Err(BAD_LIST)
+        );
+        assert_eq!(Sub::parse("list", None, Some("42")), Ok(Sub::List(Id(42))));
+        assert_eq!(Sub::List(Id(42)).names(), vec!["list", "42"]);
+        assert_eq!(Sub::parse("direct", None, None), Ok(Sub::Direct));
+        assert_eq!(Sub::parse("directs", None, None), Err(UNKNOWN_STREAM));
         assert_eq!(
             Sub::Hashtag("rust".into()).names(),
             vec!["hashtag".to_string(), "rust".to_string()]
@@ -830,6 +922,31 @@ mod tests {
         assert!(Sub::UserNotification.wants(&note));
         assert!(Sub::User.wants(&update) && Sub::User.wants(&note));
         assert!(!Sub::Public.wants(&note));
+    }
+
+    #[test]
+    fn direct_and_list_streams_carry_only_their_own_events() {
+        let conversation = LiveEvent::Conversation { id: Id(3) };
+        let into_7 = LiveEvent::ListUpdate {
+            list: Id(7),
+            id: Id(1),
+        };
+        let out_of_7 = LiveEvent::ListDelete {
+            list: Id(7),
+            id: Id(1),
+        };
+        let update = LiveEvent::Update { id: Id(1) };
+        assert!(Sub::Direct.wants(&conversation));
+        assert!(!Sub::Direct.wants(&update) && !Sub::Direct.wants(&into_7));
+        assert!(!Sub::User.wants(&conversation) && !Sub::User.wants(&into_7));
+        assert!(Sub::List(Id(7)).wants(&into_7) && Sub::List(Id(7)).wants(&out_of_7));
+        assert!(!Sub::List(Id(8)).wants(&into_7));
+        assert!(!Sub::List(Id(7)).wants(&update) && !Sub::List(Id(7)).wants(&conversation));
+        assert_eq!(Sub::Direct.channel(None), Err(NO_TOKEN));
+        assert_eq!(
+            Sub::List(Id(7)).channel(Some(Id(9))),
+            Ok(Channel::User(Id(9)))
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The server-sent events transport: `GET /api/v1/streaming/{user, user/notification,
-//! public, public/local, hashtag, hashtag/local}` (`?tag=` for hashtags), one stream per
+//! public, public/local, hashtag, hashtag/local, direct, list}` (`?tag=` for hashtags,
+//! `?list=` for a list), one stream per
 //! response, `event: <name>\ndata: <payload>\n\n` per event and a `:thump` comment as
 //! heartbeat. The token comes from `Authorization: Bearer` or `?access_token=`.
 
@@ -29,9 +30,12 @@ pub(super) async fn connect(
         "public/local" => "public:local",
         "hashtag" => "hashtag",
         "hashtag/local" => "hashtag:local",
+        "direct" => "direct",
+        "list" => "list",
         _ => return Err(ApiError::not_found("Stream")),
     };
-    let sub = Sub::parse(name, query.tag.as_deref()).map_err(SubError::into_api)?;
+    let sub = Sub::parse(name, query.tag.as_deref(), query.list.as_deref())
+        .map_err(SubError::into_api)?;
     respond(&req, api.into_inner(), sub).await
 }
 

@@ -27,6 +27,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 pub(super) struct StreamQuery {
     pub stream: Option<String>,
     pub tag: Option<String>,
+    pub list: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +36,8 @@ struct ClientMessage {
     kind: String,
     stream: Option<String>,
     tag: Option<String>,
+    /// A list's id (a string, or a number as some clients send it).
+    list: Option<serde_json::Value>,
 }
 
 /// The token from `Sec-WebSocket-Protocol`, as browsers cannot set headers.
@@ -62,7 +65,8 @@ pub(super) async fn connect(
         .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
     if !is_upgrade(&req) {
         let stream = query.stream.as_deref().unwrap_or("user");
-        let sub = Sub::parse(stream, query.tag.as_deref()).map_err(SubError::into_api)?;
+        let sub = Sub::parse(stream, query.tag.as_deref(), query.list.as_deref())
+            .map_err(SubError::into_api)?;
         return super::sse::respond(&req, api.into_inner(), sub).await;
     }
     let protocol = protocol_token(&req);
@@ -88,7 +92,7 @@ pub(super) async fn connect(
     // first event after connecting is not missed.
     let mut early_error = None;
     if let Some(stream) = query.stream.as_deref() {
-        let subscribed = match Sub::parse(stream, query.tag.as_deref()) {
+        let subscribed = match Sub::parse(stream, query.tag.as_deref(), query.list.as_deref()) {
             Ok(sub) => Hub::subscribe(&api, &guard.conn, sub).await,
             Err(e) => Err(e),
         };
@@ -181,7 +185,17 @@ async fn handle_message(api: &Arc<Api>, conn: &Arc<Conn>, text: &str) -> Option<
             .json(),
         );
     };
-    let sub = match Sub::parse(msg.stream.as_deref().unwrap_or(""), msg.tag.as_deref()) {
+    let list = match &msg.list {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(_) => Some(String::new()),
+        None => None,
+    };
+    let sub = match Sub::parse(
+        msg.stream.as_deref().unwrap_or(""),
+        msg.tag.as_deref(),
+        list.as_deref(),
+    ) {
         Ok(sub) => sub,
         Err(e) => return Some(e.json()),
     };

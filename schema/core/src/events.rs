@@ -149,6 +149,13 @@ pub enum LiveEvent {
     StatusUpdate { id: Id },
     /// A status was deleted.
     Delete { id: Id },
+    /// A status entered one of the user's lists (`list`), by the fan-out pass that wrote
+    /// the list's feed.
+    ListUpdate { list: Id, id: Id },
+    /// A status left one of the user's lists.
+    ListDelete { list: Id, id: Id },
+    /// One of the user's direct conversations (`id`) has a new newest post.
+    Conversation { id: Id },
     /// A notification was created for the user.
     Notification { id: Id },
     /// A token was revoked: every node closes the streams opened with it.
@@ -336,6 +343,15 @@ mod tests {
                 accounts: vec![Id(1), Id(2)],
             },
             LiveEvent::AccountChanged { account: Id(3) },
+            LiveEvent::ListUpdate {
+                list: Id(4),
+                id: Id(5 << 16),
+            },
+            LiveEvent::ListDelete {
+                list: Id(4),
+                id: Id(5 << 16),
+            },
+            LiveEvent::Conversation { id: Id(11) },
         ] {
             assert_eq!(LiveEvent::decode(&ev.encode()).unwrap(), ev);
         }

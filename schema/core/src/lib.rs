@@ -6,6 +6,7 @@
 //! drivers, no Redis, no NATS, no actix. It owns no behaviour beyond validation, encoding and the rules every part
 //! must apply alike (who may see a post: [`policy`]).
 
+pub mod conversations;
 pub mod error;
 pub mod events;
 pub mod feeds;

@@ -18,7 +18,7 @@
 //!   who follows the author.
 
 use crate::Id;
-use crate::model::{Post, Visibility};
+use crate::model::{Post, Relationship, Visibility};
 
 /// Where a post would be shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +39,19 @@ pub struct Relation {
     pub viewer_blocks_author: bool,
     pub viewer_mutes_author: bool,
     pub author_suspended: bool,
+}
+
+impl Relation {
+    /// What a relationship read from the viewer's side says (suspension is not in it).
+    pub fn from_relationship(r: &Relationship) -> Relation {
+        Relation {
+            follows_author: r.following,
+            author_blocks_viewer: r.blocked_by,
+            viewer_blocks_author: r.blocking,
+            viewer_mutes_author: r.muting,
+            author_suspended: false,
+        }
+    }
 }
 
 /// Whether the post's visibility lets `viewer` see it (the author, a mentioned account, a

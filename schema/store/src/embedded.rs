@@ -24,6 +24,7 @@ use fjall::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use starling_schema::Id;
+use starling_schema::conversations::{Conversation, ConversationState};
 use starling_schema::feeds::{List, ListDraft, ListRef, Mark, MarkKind};
 use starling_schema::ids::{IdGenerator, Mint, now_ms};
 use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
@@ -44,6 +45,7 @@ use starling_schema::startup::{
     Announcement, Filter, FilterDraft, Marker, MarkerTimeline, NewAnnouncement,
 };
 
+mod conversations;
 mod feeds;
 mod media;
 mod polls;
@@ -145,6 +147,10 @@ struct Tables {
     poll_votes: SingleWriterTxKeyspace,
     polls_due: SingleWriterTxKeyspace,
     poll_claims: SingleWriterTxKeyspace,
+    // direct conversations (schema version 11, see `conversations.rs`)
+    conversations: SingleWriterTxKeyspace,
+    conversations_by_last: SingleWriterTxKeyspace,
+    conversation_posts: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -432,6 +438,11 @@ impl EmbeddedStore {
             poll_votes: open("poll_votes").ctx("opening table poll_votes")?,
             polls_due: open("polls_due").ctx("opening table polls_due")?,
             poll_claims: open("poll_claims").ctx("opening table poll_claims")?,
+            conversations: open("conversations").ctx("opening table conversations")?,
+            conversations_by_last: open("conversations_by_last")
+                .ctx("opening table conversations_by_last")?,
+            conversation_posts: open("conversation_posts")
+                .ctx("opening table conversation_posts")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -1728,6 +1739,7 @@ impl Store for EmbeddedStore {
                 tx.remove(&t.lists, k2(id, list));
             }
             feeds::unfollow_all_tags(tx, t, id)?;
+            conversations::forget_all(tx, t, id)?;
             let hashes: Vec<Vec<u8>> = tx
                 .prefix(&t.tokens_by_account, k1(id))
                 .map(|row| row.key().ctx("listing tokens").map(|k| k.to_vec()))
@@ -1998,6 +2010,48 @@ impl Store for EmbeddedStore {
 
     async fn finish_poll_expiry(&self, poll: Id) -> Result<()> {
         self.finish_expiry(poll).await
+    }
+
+    async fn add_to_conversation(
+        &self,
+        account: Id,
+        participants: &[Id],
+        post: Id,
+        unread: bool,
+    ) -> Result<Option<Conversation>> {
+        self.converse(account, participants.to_vec(), post, unread)
+            .await
+    }
+
+    async fn remove_from_conversation(
+        &self,
+        account: Id,
+        conversation: Id,
+        post: Id,
+    ) -> Result<Option<Conversation>> {
+        self.unconverse(account, conversation, post).await
+    }
+
+    async fn conversations(&self, account: Id, window: Window) -> Result<Page<Conversation>> {
+        self.conversations_page(account, &window)
+    }
+
+    async fn conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>> {
+        self.conversation_of(account, id)
+    }
+
+    async fn read_conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>> {
+        Ok(self
+            .change_conversation(account, id, ConversationState::read)
+            .await?
+            .and_then(|s| s.view(id, account)))
+    }
+
+    async fn remove_conversation(&self, account: Id, id: Id) -> Result<bool> {
+        Ok(self
+            .change_conversation(account, id, ConversationState::removed)
+            .await?
+            .is_some())
     }
 
     async fn ping(&self) -> Result<()> {

@@ -13,6 +13,7 @@
 use std::future::Future;
 
 use starling_schema::Id;
+use starling_schema::conversations::Conversation;
 use starling_schema::feeds::{List, ListDraft, ListRef, Mark, MarkKind};
 use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
 use starling_schema::model::{
@@ -44,7 +45,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 /// How long an authorization code may wait to be exchanged (Doorkeeper's default).
 pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
@@ -672,6 +673,54 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
     /// The expiry of `poll` is seen to: off the due list for good.
     fn finish_poll_expiry(&self, poll: Id) -> impl Future<Output = Result<()>> + Send;
+    // ---- direct conversations (schema version 11) ---------------------------------------
+
+    /// Direct post `post`, among `participants` (see
+    /// `starling_schema::conversations::participants`), reached `account`, one of them:
+    /// their view of that conversation takes it as its newest post
+    /// (`ConversationState::with_post` decides; `unread` when someone else wrote it).
+    /// Returns the view when it changed and shows; `None` when nothing changed (an older
+    /// post, a replay, a post from before the account removed the conversation).
+    fn add_to_conversation(
+        &self,
+        account: Id,
+        participants: &[Id],
+        post: Id,
+        unread: bool,
+    ) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+    /// Direct post `post` of conversation `conversation` was deleted: it leaves `account`'s
+    /// view, which falls back to their newest other post of it, or hides when none is left.
+    /// Returns the view when it changed and still shows.
+    fn remove_from_conversation(
+        &self,
+        account: Id,
+        conversation: Id,
+        post: Id,
+    ) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+    /// `account`'s visible conversations, by the id of their newest post (the window bounds
+    /// are post ids, as Mastodon pages conversations by `last_status_id`).
+    fn conversations(
+        &self,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Conversation>>> + Send;
+    /// `account`'s view of conversation `id`, if they take part and it shows.
+    fn conversation(
+        &self,
+        account: Id,
+        id: Id,
+    ) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+    /// Mark `account`'s view of conversation `id` read; `None` if they have no such
+    /// visible conversation.
+    fn read_conversation(
+        &self,
+        account: Id,
+        id: Id,
+    ) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+    /// Remove conversation `id` from `account`'s conversations (theirs only; a newer direct
+    /// post in it brings it back). True if it showed.
+    fn remove_conversation(&self, account: Id, id: Id)
+    -> impl Future<Output = Result<bool>> + Send;
 
     // ---- operations -----------------------------------------------------------------
 
@@ -901,6 +950,13 @@ delegate! {
     fn due_polls(&self, until_ms: u64, limit: usize) -> Result<Vec<(Id, u64)>>;
     fn claim_poll_expiry(&self, poll: Id, lease_ms: u64) -> Result<bool>;
     fn finish_poll_expiry(&self, poll: Id) -> Result<()>;
+    // direct conversations
+    fn add_to_conversation(&self, account: Id, participants: &[Id], post: Id, unread: bool) -> Result<Option<Conversation>>;
+    fn remove_from_conversation(&self, account: Id, conversation: Id, post: Id) -> Result<Option<Conversation>>;
+    fn conversations(&self, account: Id, window: Window) -> Result<Page<Conversation>>;
+    fn conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>>;
+    fn read_conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>>;
+    fn remove_conversation(&self, account: Id, id: Id) -> Result<bool>;
     fn ping(&self) -> Result<()>;
 }
 

@@ -141,6 +141,7 @@ mod gated {
     use std::sync::Arc;
 
     use starling_schema::Id;
+    use starling_schema::conversations::Conversation;
     use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
     use starling_schema::model::{
         Account, AccountCounts, App, AuthCode, Created, ImportAccount, IssuedApp, IssuedToken,
@@ -309,6 +310,12 @@ mod gated {
         fn due_polls(&self, until_ms: u64, limit: usize) -> Result<Vec<(Id, u64)>>;
         fn claim_poll_expiry(&self, poll: Id, lease_ms: u64) -> Result<bool>;
         fn finish_poll_expiry(&self, poll: Id) -> Result<()>;
+        fn add_to_conversation(&self, account: Id, participants: &[Id], post: Id, unread: bool) -> Result<Option<Conversation>>;
+        fn remove_from_conversation(&self, account: Id, conversation: Id, post: Id) -> Result<Option<Conversation>>;
+        fn conversations(&self, account: Id, window: Window) -> Result<Page<Conversation>>;
+        fn conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>>;
+        fn read_conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>>;
+        fn remove_conversation(&self, account: Id, id: Id) -> Result<bool>;
         fn ping(&self) -> Result<()>;
     }
 }

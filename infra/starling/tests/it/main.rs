@@ -5,6 +5,7 @@ mod abuse;
 mod admin;
 mod caches;
 mod cli;
+mod conversations;
 mod core_path;
 mod edits;
 mod feeds;

@@ -71,6 +71,7 @@
 //! as `bigint` by casting (`id as i64`): an id is `unix_ms << 16 | low16`, below 2^63 until
 //! about the year 6429.
 
+mod conversations;
 mod exec;
 mod feeds;
 mod media;
@@ -94,6 +95,7 @@ use ::scylla::client::session_builder::SessionBuilder;
 use ::scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use ::scylla::value::Counter;
 use starling_schema::Id;
+use starling_schema::conversations::{Conversation, ConversationState};
 use starling_schema::feeds::{List, ListDraft, ListRef, Mark, MarkKind};
 use starling_schema::ids::{IdGenerator, now_ms};
 use starling_schema::media::{MediaAttachment, NewMedia, ProfileImages};
@@ -1564,6 +1566,7 @@ impl Store for ScyllaStore {
             self.revoke_token(&token.token_hash).await?;
         }
         self.remove_push_subscriptions(id).await?;
+        self.forget_conversations(id).await?;
         for list in self.owned_lists(id).await? {
             self.drop_list(id, list.id).await?;
         }
@@ -1831,6 +1834,47 @@ impl Store for ScyllaStore {
 
     async fn finish_poll_expiry(&self, poll: Id) -> Result<()> {
         self.finish_expiry(poll).await
+    }
+
+    async fn add_to_conversation(
+        &self,
+        account: Id,
+        participants: &[Id],
+        post: Id,
+        unread: bool,
+    ) -> Result<Option<Conversation>> {
+        self.converse(account, participants, post, unread).await
+    }
+
+    async fn remove_from_conversation(
+        &self,
+        account: Id,
+        conversation: Id,
+        post: Id,
+    ) -> Result<Option<Conversation>> {
+        self.unconverse(account, conversation, post).await
+    }
+
+    async fn conversations(&self, account: Id, window: Window) -> Result<Page<Conversation>> {
+        self.conversations_page(account, window).await
+    }
+
+    async fn conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>> {
+        self.conversation_of(account, id).await
+    }
+
+    async fn read_conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>> {
+        Ok(self
+            .change_conversation(account, id, ConversationState::read)
+            .await?
+            .and_then(|s| s.view(id, account)))
+    }
+
+    async fn remove_conversation(&self, account: Id, id: Id) -> Result<bool> {
+        Ok(self
+            .change_conversation(account, id, ConversationState::removed)
+            .await?
+            .is_some())
     }
 
     async fn ping(&self) -> Result<()> {

@@ -49,6 +49,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "010_edits_polls.cql",
         include_str!("../../../cql/010_edits_polls.cql"),
     ),
+    (
+        "011_conversations.cql",
+        include_str!("../../../cql/011_conversations.cql"),
+    ),
 ];
 
 /// `(table, column)` of an `ALTER TABLE table ADD column type` statement.

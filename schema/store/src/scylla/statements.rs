@@ -404,6 +404,36 @@ statements! {
     lwt server_key_claim = "INSERT INTO {ks}.server_keys (name, value) VALUES (?, ?) \
         IF NOT EXISTS";
     read server_key_get = "SELECT value FROM {ks}.server_keys WHERE name = ?";
+    // ---- direct conversations (011_conversations.cql) -----------------------------------
+    read conversation_get = "SELECT participants, last_status_id, unread, removed_through \
+        FROM {ks}.account_conversations WHERE account_id = ? AND conversation_id = ?";
+    read conversations_all = "SELECT conversation_id FROM {ks}.account_conversations \
+        WHERE account_id = ?";
+    lwt conversation_create = "INSERT INTO {ks}.account_conversations (account_id, \
+        conversation_id, participants, last_status_id, unread) VALUES (?, ?, ?, ?, ?) \
+        IF NOT EXISTS";
+    lwt conversation_update = "UPDATE {ks}.account_conversations SET participants = ?, \
+        last_status_id = ?, unread = ?, removed_through = ? WHERE account_id = ? \
+        AND conversation_id = ? IF last_status_id = ?";
+    write conversations_delete = "DELETE FROM {ks}.account_conversations WHERE account_id = ?";
+    write conversation_last_insert = "INSERT INTO {ks}.conversations_by_last (account_id, \
+        last_status_id, conversation_id) VALUES (?, ?, ?)";
+    write conversation_last_delete = "DELETE FROM {ks}.conversations_by_last \
+        WHERE account_id = ? AND last_status_id = ? AND conversation_id = ?";
+    write conversations_last_delete = "DELETE FROM {ks}.conversations_by_last \
+        WHERE account_id = ?";
+    window conversations_page = "SELECT last_status_id, conversation_id \
+        FROM {ks}.conversations_by_last WHERE account_id = ? AND last_status_id >= ? \
+        AND last_status_id <= ? ORDER BY last_status_id {order} LIMIT ?";
+    write conversation_post_insert = "INSERT INTO {ks}.conversation_posts (account_id, \
+        conversation_id, post_id) VALUES (?, ?, ?)";
+    write conversation_post_delete = "DELETE FROM {ks}.conversation_posts WHERE account_id = ? \
+        AND conversation_id = ? AND post_id = ?";
+    write conversation_posts_delete = "DELETE FROM {ks}.conversation_posts \
+        WHERE account_id = ? AND conversation_id = ?";
+    read conversation_post_newest = "SELECT post_id FROM {ks}.conversation_posts \
+        WHERE account_id = ? AND conversation_id = ? AND post_id >= ? \
+        ORDER BY post_id DESC LIMIT ?";
     // ---- lists and marks (009_feeds.cql) ------------------------------------------------
     write list_insert = "INSERT INTO {ks}.lists (owner_id, list_id, doc) VALUES (?, ?, ?)";
     read list_get = "SELECT doc FROM {ks}.lists WHERE owner_id = ? AND list_id = ?";

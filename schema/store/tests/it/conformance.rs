@@ -18,6 +18,8 @@ mod feeds;
 pub use feeds::*;
 mod polls;
 pub use polls::*;
+mod conversations;
+pub use conversations::*;
 
 /// A backend under test: a fresh, empty store that can be closed and opened again.
 pub trait Backend: Sized {
@@ -2300,6 +2302,10 @@ macro_rules! conformance_suite {
             edits_keep_history_and_follow_hashtags, edits_keep_or_replace_the_poll,
             polls_count_each_account_once, concurrent_votes_count_exactly,
             ended_polls_come_due_once_and_refuse_votes,
+            // direct conversations (schema version 11)
+            conversations_are_kept_per_participant,
+            a_deleted_newest_post_falls_back_or_hides_the_conversation,
+            concurrent_posts_leave_the_newest_in_a_view,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
