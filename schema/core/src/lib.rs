@@ -6,6 +6,7 @@
 //! drivers, no Redis, no NATS, no actix. It owns no behaviour beyond validation, encoding and the rules every part
 //! must apply alike (who may see a post: [`policy`]).
 
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod feeds;
@@ -17,6 +18,7 @@ pub mod profile;
 pub mod push;
 pub mod settings;
 pub mod startup;
+pub mod text;
 pub mod thread;
 pub mod validate;
 

@@ -43,7 +43,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 12;
 /// How long an authorization code may wait to be exchanged (Doorkeeper's default).
 pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
@@ -612,6 +612,22 @@ pub trait Store: Send + Sync + 'static {
         window: Window,
     ) -> impl Future<Output = Result<Page<Id>>> + Send;
 
+    // ---- who to follow (schema version 12) ----------------------------------------------
+
+    /// `account` no longer wants `target` suggested to it (`DELETE /api/v1/suggestions/:id`),
+    /// for good. True if new; `NotFound` if either account is missing.
+    fn dismiss_suggestion(
+        &self,
+        account: Id,
+        target: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Whom `account` dismissed from its suggestions, ordered by id.
+    fn dismissed_suggestions(
+        &self,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
+
     // ---- operations -----------------------------------------------------------------
 
     /// Cheap round trip for readiness checks.
@@ -831,6 +847,8 @@ delegate! {
     fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool>;
     fn followed_tags(&self, account: Id) -> Result<Vec<String>>;
     fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>>;
+    fn dismiss_suggestion(&self, account: Id, target: Id) -> Result<bool>;
+    fn dismissed_suggestions(&self, account: Id, window: Window) -> Result<Page<Id>>;
     fn ping(&self) -> Result<()>;
 }
 

@@ -6,6 +6,7 @@ mod admin;
 mod caches;
 mod cli;
 mod core_path;
+mod discovery;
 mod feeds;
 mod golden;
 mod helpers;

@@ -45,6 +45,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("007_media.cql", include_str!("../../../cql/007_media.cql")),
     ("008_push.cql", include_str!("../../../cql/008_push.cql")),
     ("009_feeds.cql", include_str!("../../../cql/009_feeds.cql")),
+    (
+        "012_discovery.cql",
+        include_str!("../../../cql/012_discovery.cql"),
+    ),
 ];
 
 /// The row of `schema_version` this store writes.

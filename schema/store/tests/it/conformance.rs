@@ -16,6 +16,8 @@ mod social;
 pub use social::*;
 mod feeds;
 pub use feeds::*;
+mod discovery;
+pub use discovery::*;
 
 /// A backend under test: a fresh, empty store that can be closed and opened again.
 pub trait Backend: Sized {
@@ -2293,6 +2295,8 @@ macro_rules! conformance_suite {
             bookmarks_and_favourites_are_listed_newest_kept_first,
             pins_are_own_posts_five_at_most_and_leave_with_the_post,
             followed_tags_are_kept_both_ways_and_bounded,
+            // who to follow (schema version 12)
+            dismissed_suggestions_are_kept_per_account_and_listed,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
