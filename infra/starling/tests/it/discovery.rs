@@ -109,7 +109,7 @@ async fn a_hashtag_used_by_several_accounts_trends_with_history_then_decays() {
     .await;
     assert_eq!(names(&trends), vec!["rust"], "{trends}");
     let rust = &trends[0];
-    assert_eq!(rust["url"], format!("{}/tags/rust", app.base));
+    assert!(rust["url"].as_str().is_some_and(|u| u.ends_with("/tags/rust")));
     let history = rust["history"].as_array().expect("history");
     assert_eq!(history.len(), 7);
     let today = history_days(now_ms())[0].to_string();
