@@ -299,6 +299,8 @@ mod gated {
         fn unfollow_tag(&self, account: Id, tag: &str) -> Result<bool>;
         fn followed_tags(&self, account: Id) -> Result<Vec<String>>;
         fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>>;
+        fn dismiss_suggestion(&self, account: Id, target: Id) -> Result<bool>;
+        fn dismissed_suggestions(&self, account: Id, window: Window) -> Result<Page<Id>>;
         fn ping(&self) -> Result<()>;
     }
 }

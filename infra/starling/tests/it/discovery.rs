@@ -109,7 +109,11 @@ async fn a_hashtag_used_by_several_accounts_trends_with_history_then_decays() {
     .await;
     assert_eq!(names(&trends), vec!["rust"], "{trends}");
     let rust = &trends[0];
-    assert!(rust["url"].as_str().is_some_and(|u| u.ends_with("/tags/rust")));
+    assert!(
+        rust["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/tags/rust"))
+    );
     let history = rust["history"].as_array().expect("history");
     assert_eq!(history.len(), 7);
     let today = history_days(now_ms())[0].to_string();
@@ -341,7 +345,7 @@ async fn suggestions_rank_friends_of_friends_and_leave_out_whom_the_user_shuns()
     for f in ["f1", "f2", "f3"] {
         app.follow(&me, &u(f)).await;
     }
-    let want = vec![u("x").id, u("y").id, u("z").id];
+    let want = [u("x").id, u("y").id, u("z").id];
     let got = wait_for(&app, &me, "/api/v2/suggestions", |v| {
         account_ids(v).get(..3) == Some(&want[..])
     })
