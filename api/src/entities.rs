@@ -13,6 +13,7 @@ use actix_web::HttpResponse;
 use actix_web::http::header;
 use serde::Serialize;
 use starling_schema::Id;
+use starling_schema::discovery::DayUse;
 use starling_schema::model::{Account, AccountCounts, Post, PostCounts, Relationship, ViewerFlags};
 
 /// `2026-11-22T05:48:27.123Z`
@@ -607,20 +608,38 @@ pub fn list(l: &starling_schema::feeds::List) -> Json {
     })
 }
 
-/// A hashtag on its own (Mastodon's `Tag`); usage history is not kept yet, so it is empty.
+/// One day of a hashtag's or link's use (Mastodon's `history` entries: strings).
+#[derive(Serialize)]
+pub struct HistoryJson {
+    pub day: String,
+    pub accounts: String,
+    pub uses: String,
+}
+
+pub fn history(days: &[DayUse]) -> Vec<HistoryJson> {
+    days.iter()
+        .map(|d| HistoryJson {
+            day: d.day.to_string(),
+            accounts: d.accounts.to_string(),
+            uses: d.uses.to_string(),
+        })
+        .collect()
+}
+
+/// A hashtag on its own (Mastodon's `Tag`), with its last 7 days of use, today first.
 #[derive(Serialize)]
 pub struct FollowedTagJson<'a> {
     pub name: &'a str,
     pub url: String,
-    pub history: [(); 0],
+    pub history: Vec<HistoryJson>,
     pub following: bool,
 }
 
-pub fn tag(base_url: &str, name: &str, following: bool) -> Json {
+pub fn tag(base_url: &str, name: &str, following: bool, days: &[DayUse]) -> Json {
     Json::of(&FollowedTagJson {
         name,
         url: format!("{base_url}/tags/{name}"),
-        history: [],
+        history: history(days),
         following,
     })
 }

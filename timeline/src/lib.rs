@@ -10,10 +10,14 @@
 //! one is always rebuilt whole rather than half-filled. Entries are 8-byte big-endian post
 //! ids with score 0 in listpack-encoded sorted sets, about 12 bytes each.
 //!
+//! It also keeps discovery's Redis side ([`TrendKind`]: trend scores and usage history;
+//! who-to-follow suggestions and their job's state).
+//!
 //! It depends on `starling-schema` and the store trait (for rebuilds) and never on HTTP,
 //! NATS, fan-out or the api crate; no Redis type appears in its public API.
 
 mod admin;
+mod discovery;
 mod error;
 mod presence;
 mod rate;
@@ -35,6 +39,7 @@ use starling_store::Store;
 use tracing::{info, warn};
 
 pub use admin::{ShardInfo, TimelinePage};
+pub use discovery::{MAX_NAME_BYTES, Round, TrendKind, TrendParams};
 pub use error::TimelineError;
 pub use ring::Ring;
 

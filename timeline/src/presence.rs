@@ -90,7 +90,7 @@ impl Timelines {
         Ok(online)
     }
 
-    fn group_by_shard(&self, users: &[Id]) -> Vec<(usize, Vec<Id>)> {
+    pub(crate) fn group_by_shard(&self, users: &[Id]) -> Vec<(usize, Vec<Id>)> {
         let mut groups: Vec<Vec<Id>> = vec![Vec::new(); self.shard_count()];
         for user in users {
             if let Some(group) = groups.get_mut(self.shard_of(*user)) {

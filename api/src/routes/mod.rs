@@ -8,6 +8,7 @@ use crate::error::{ApiError, ApiResult};
 mod accounts;
 pub(crate) mod conversations;
 pub(crate) mod discovery;
+pub(crate) mod explore;
 mod filters;
 mod instance;
 mod kept;
@@ -47,6 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     kept::configure(cfg);
     tags::configure(cfg);
     conversations::configure(cfg);
+    // Trends and who to follow (issue 13).
+    explore::configure(cfg);
     // Start-up endpoints (issue 11): preferences, custom emojis, announcements, markers,
     // filters, grouped notifications and unread counts. Before `notifications` so that
     // `/api/v1/notifications/unread_count` is not taken for a notification id.

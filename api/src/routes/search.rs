@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 use starling_schema::{Id, policy};
 use starling_search::StatusQuery;
 use starling_store::Store;
+use starling_timeline::TrendKind;
 
 use crate::Api;
-use crate::entities::Json;
+use crate::entities::{self, Json};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{MaybeAuth, Query};
 use crate::hydrate::{self, Accounts};
@@ -147,15 +148,22 @@ async fn search(
             .await
             .map_err(|e| ApiError::internal("search task failed", &e))?
             .map_err(index_error)?;
+        let names: Vec<String> = found.iter().map(|(name, _)| name.clone()).collect();
+        let history = super::explore::histories(&api, TrendKind::Tags, &names).await?;
+        let followed: HashSet<String> = match viewer {
+            Some(v) if !names.is_empty() => api.store.followed_tags(v).await?.into_iter().collect(),
+            _ => HashSet::new(),
+        };
         hashtags = found
             .into_iter()
-            .map(|(name, uses)| {
+            .zip(history)
+            .map(|((name, uses), days)| {
                 json!({
                     "name": name,
                     "url": format!("{}/tags/{name}", api.base_url()),
-                    "history": [],
+                    "history": entities::history(&days),
                     "statuses_count": uses,
-                    "following": false,
+                    "following": followed.contains(&name),
                 })
             })
             .collect();

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use starling_schema::feeds::{TAG_MAX_CHARS, check_tag};
 use starling_store::Store;
+use starling_timeline::TrendKind;
 
 use crate::Api;
 use crate::entities::{self, Json};
@@ -40,8 +41,15 @@ fn tag_name(raw: &str) -> ApiResult<String> {
     Ok(tag)
 }
 
-fn tag(api: &Api, name: &str, following: bool) -> Json {
-    entities::tag(api.base_url(), name, following)
+/// A hashtag as Mastodon's `Tag`, with its usage history.
+async fn tag(api: &Api, name: &str, following: bool) -> ApiResult<Json> {
+    let names = [name.to_owned()];
+    let days = super::explore::histories(api, TrendKind::Tags, &names)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    Ok(entities::tag(api.base_url(), name, following, &days))
 }
 
 #[derive(Deserialize)]
@@ -61,12 +69,9 @@ async fn followed(
             .map_err(|_| ApiError::invalid("limit must be a number"))?
             .clamp(1, 200),
     };
-    let tags = api.store.followed_tags(auth.account.id).await?;
-    let body: Vec<Json> = tags
-        .iter()
-        .take(limit)
-        .map(|t| tag(&api, t, true))
-        .collect();
+    let mut tags = api.store.followed_tags(auth.account.id).await?;
+    tags.truncate(limit);
+    let body = super::explore::tags(&api, Some(auth.account.id), &tags).await?;
     Ok(Json::array(&body).response())
 }
 
@@ -80,7 +85,7 @@ async fn show(
         Some(a) => api.store.followed_tags(a.account.id).await?.contains(&name),
         None => false,
     };
-    Ok(tag(&api, &name, following).response())
+    Ok(tag(&api, &name, following).await?.response())
 }
 
 async fn follow(
@@ -92,7 +97,7 @@ async fn follow(
     if api.store.follow_tag(auth.account.id, &name).await? {
         api.timelines.clear(auth.account.id).await?;
     }
-    Ok(tag(&api, &name, true).response())
+    Ok(tag(&api, &name, true).await?.response())
 }
 
 async fn unfollow(
@@ -104,5 +109,5 @@ async fn unfollow(
     if api.store.unfollow_tag(auth.account.id, &name).await? {
         api.timelines.clear(auth.account.id).await?;
     }
-    Ok(tag(&api, &name, false).response())
+    Ok(tag(&api, &name, false).await?.response())
 }

@@ -31,6 +31,9 @@ pub enum Role {
     Media,
     /// Web Push workers on the shared durable consumer `push.consumer`.
     Push,
+    /// Trends (a shared durable consumer, `discovery.consumer`) and the who-to-follow job
+    /// (rounds shared through Redis by every discovery process).
+    Discovery,
 }
 
 impl Role {
@@ -43,10 +46,11 @@ impl Role {
                 "indexer" => Role::Indexer,
                 "media" => Role::Media,
                 "push" => Role::Push,
+                "discovery" => Role::Discovery,
                 "all" => return Ok(Role::all()),
                 other => {
                     anyhow::bail!(
-                        "unknown role {other:?} (known: api, fanout, indexer, media, push, all)"
+                        "unknown role {other:?} (known: api, fanout, indexer, media, push, discovery, all)"
                     )
                 }
             };
@@ -65,6 +69,7 @@ impl Role {
             Role::Indexer,
             Role::Media,
             Role::Push,
+            Role::Discovery,
         ]
     }
 }
@@ -144,6 +149,9 @@ pub async fn start_with_store(
     }
     if roles.contains(&Role::Push) {
         node.start_push(&settings);
+    }
+    if roles.contains(&Role::Discovery) {
+        node.start_discovery(&settings);
     }
     if !settings.metrics.listen.is_empty() {
         node.start_metrics(&settings)?;
@@ -438,6 +446,33 @@ impl Node {
                 tracing::error!(error = %e, "push worker stopped");
             }
         }));
+    }
+}
+
+impl Node {
+    /// The discovery role: the trends worker on the shared durable consumer
+    /// `discovery.consumer`, and the suggestion job.
+    fn start_discovery(&mut self, settings: &Settings) {
+        let trends = starling_discovery::TrendsWorker::new(
+            self.store.clone(),
+            self.timelines.clone(),
+            &settings.discovery,
+        );
+        let bus = self.bus.clone();
+        let shutdown = self.shutdown.clone();
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(e) = trends.run(bus, shutdown).await {
+                tracing::error!(error = %e, "trends worker stopped");
+            }
+        }));
+        let job = starling_discovery::SuggestionJob::new(
+            self.store.clone(),
+            self.timelines.clone(),
+            &settings.discovery,
+        );
+        let shutdown = self.shutdown.clone();
+        self.tasks
+            .push(tokio::spawn(async move { job.run(shutdown).await }));
     }
 }
 

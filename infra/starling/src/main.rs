@@ -1,7 +1,7 @@
 //! `starling`: the one binary of a Starling installation. Subcommands share the settings
 //! loader (defaults < `--config` TOML < `STARLING_*` environment < flags).
 //!
-//! `serve` runs roles (api, fanout, indexer, media, push), `migrate` applies the store schema
+//! `serve` runs roles (api, fanout, indexer, media, push, discovery), `migrate` applies the store schema
 //! (idempotent), `config` prints the effective settings, `search reindex` rebuilds this
 //! node's search index from the store.
 
@@ -44,7 +44,7 @@ struct Cli {
 enum Command {
     /// Run roles until SIGINT/SIGTERM, then stop gracefully.
     Serve {
-        /// Comma-separated roles: api, fanout, indexer, media, push (default: all).
+        /// Comma-separated roles: api, fanout, indexer, media, push, discovery (default: all).
         #[arg(long, default_value = "all")]
         roles: String,
         /// Address for the API (settings key `api.listen`).

@@ -7,6 +7,7 @@
 //! must apply alike (who may see a post: [`policy`]).
 
 pub mod conversations;
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod feeds;
@@ -19,6 +20,7 @@ pub mod profile;
 pub mod push;
 pub mod settings;
 pub mod startup;
+pub mod text;
 pub mod thread;
 pub mod validate;
 

@@ -18,7 +18,7 @@
 //!   who follows the author.
 
 use crate::Id;
-use crate::model::{Post, Relationship, Visibility};
+use crate::model::{Account, Post, Relationship, Visibility};
 
 /// Where a post would be shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,6 +170,30 @@ pub fn home_takes(
     may_see(post, Some(reader), rel, Surface::Feed)
         && original.is_none_or(|(o, r)| may_see(o, Some(reader), r, Surface::Feed))
         && home_takes_reply(post, reader, follows_replied_to)
+}
+
+/// Whether a post counts toward trends, its hashtags and links and the post itself: a
+/// public original ([`listed_publicly`]) by an account that is not suspended.
+pub fn counts_for_trends(post: &Post, author: &Account) -> bool {
+    listed_publicly(post) && !author.suspended && author.id == post.author_id
+}
+
+/// Whether a post may itself be shown among trending statuses (Mastodon's
+/// `Trends::Statuses#eligible?`): it [`counts_for_trends`], its author lets themselves be
+/// featured (`discoverable`), and it is not a reply, not sensitive and has no content
+/// warning.
+pub fn status_may_trend(post: &Post, author: &Account) -> bool {
+    counts_for_trends(post, author)
+        && author.profile.discoverable
+        && post.in_reply_to_id.is_none()
+        && !post.sensitive
+        && post.spoiler_text.trim().is_empty()
+}
+
+/// Whether `candidate` may be suggested to someone to follow: not suspended and
+/// discoverable (Mastodon suggests only accounts that opted into discovery).
+pub fn may_suggest(candidate: &Account) -> bool {
+    !candidate.suspended && candidate.profile.discoverable
 }
 
 #[cfg(test)]
@@ -434,6 +458,61 @@ mod tests {
                 "{visibility:?} by {account:?}"
             );
         }
+    }
+
+    #[test]
+    fn what_may_trend_and_who_may_be_suggested() {
+        let author = |suspended: bool, discoverable: bool| {
+            let mut a = Account::local(
+                AUTHOR,
+                "a".into(),
+                String::new(),
+                false,
+                crate::model::Role::User,
+            );
+            a.suspended = suspended;
+            a.profile.discoverable = discoverable;
+            a
+        };
+        let public = post(Visibility::Public, false);
+        let reply = Post {
+            in_reply_to_id: Some(Id(9)),
+            in_reply_to_account_id: Some(OTHER),
+            ..public.clone()
+        };
+        let sensitive = Post {
+            sensitive: true,
+            ..public.clone()
+        };
+        let warned = Post {
+            spoiler_text: "cw".into(),
+            ..public.clone()
+        };
+        let reblog = Post {
+            reblog_of: Some(Id(7)),
+            ..public.clone()
+        };
+        // (post, suspended, discoverable, counts for tags and links, may trend itself)
+        let cases = [
+            (public.clone(), false, true, true, true),
+            (public.clone(), false, false, true, false),
+            (public.clone(), true, true, false, false),
+            (post(Visibility::Unlisted, false), false, true, false, false),
+            (post(Visibility::Private, false), false, true, false, false),
+            (post(Visibility::Direct, true), false, true, false, false),
+            (reblog, false, true, false, false),
+            (reply, false, true, true, false),
+            (sensitive, false, true, true, false),
+            (warned, false, true, true, false),
+        ];
+        for (i, (p, suspended, discoverable, counts, trends)) in cases.iter().enumerate() {
+            let a = author(*suspended, *discoverable);
+            assert_eq!(counts_for_trends(p, &a), *counts, "case {i}: counts");
+            assert_eq!(status_may_trend(p, &a), *trends, "case {i}: trends");
+        }
+        assert!(may_suggest(&author(false, true)));
+        assert!(!may_suggest(&author(true, true)));
+        assert!(!may_suggest(&author(false, false)));
     }
 
     #[test]

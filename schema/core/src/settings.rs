@@ -31,6 +31,7 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     pub metrics: MetricsSettings,
     pub push: PushSettings,
+    pub discovery: DiscoverySettings,
 }
 
 /// Prometheus metrics of a process that runs no api (api nodes serve `/metrics` on the API).
@@ -181,6 +182,60 @@ impl Default for FanoutSettings {
             concurrency: 8,
             follower_page: 5_000,
             consumer: "fanout".into(),
+        }
+    }
+}
+
+/// Trends and who to follow: the `discovery` role's consumer and suggestion job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscoverySettings {
+    /// Durable consumer shared by every discovery worker (trend counting).
+    pub consumer: String,
+    /// Events one discovery worker counts at once.
+    pub concurrency: usize,
+    /// Trend scores (hashtags, links, statuses) halve every this many seconds.
+    pub half_life_secs: u64,
+    /// Least decayed score (distinct accounts' recent use, each counting 1 when new) a
+    /// hashtag, link or status needs to be shown as trending.
+    pub min_score: f64,
+    /// Entries kept per trend list; the lowest scored fall off.
+    pub max_entries: usize,
+    /// Seconds between the starts of two rounds of suggestions for every user.
+    pub interval_secs: u64,
+    /// Users per batch a suggestion worker claims at once.
+    pub batch: usize,
+    /// A claimed batch not finished after this many seconds (its worker died) is claimed
+    /// again by another worker.
+    pub claim_timeout_secs: u64,
+    /// Suggestions kept per user (clients ask for up to 80).
+    pub per_user: usize,
+    /// Most accounts a user follows whose follows are read for friends of friends.
+    pub followees_read: usize,
+    /// Most follows read of each of them.
+    pub their_follows_read: usize,
+    /// An account counts as active if it posted within this many days.
+    pub active_days: u64,
+    /// Accounts in the global list (most followed and most interactions) new users get.
+    pub global_size: usize,
+}
+
+impl Default for DiscoverySettings {
+    fn default() -> Self {
+        DiscoverySettings {
+            consumer: "discovery".into(),
+            concurrency: 16,
+            half_life_secs: 21_600,
+            min_score: 2.0,
+            max_entries: 1_000,
+            interval_secs: 3_600,
+            batch: 500,
+            claim_timeout_secs: 600,
+            per_user: 40,
+            followees_read: 200,
+            their_follows_read: 1_000,
+            active_days: 30,
+            global_size: 100,
         }
     }
 }

@@ -151,6 +151,8 @@ struct Tables {
     conversations: SingleWriterTxKeyspace,
     conversations_by_last: SingleWriterTxKeyspace,
     conversation_posts: SingleWriterTxKeyspace,
+    /// account ++ dismissed account → when (schema version 12)
+    suggestion_dismissals: SingleWriterTxKeyspace,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -443,6 +445,8 @@ impl EmbeddedStore {
                 .ctx("opening table conversations_by_last")?,
             conversation_posts: open("conversation_posts")
                 .ctx("opening table conversation_posts")?,
+            suggestion_dismissals: open("suggestion_dismissals")
+                .ctx("opening table suggestion_dismissals")?,
         };
         let lease_key = format!("id_lease/{node_id}").into_bytes();
         let lease = match t.meta.get(&lease_key).ctx("reading the id lease")? {
@@ -1963,6 +1967,33 @@ impl Store for EmbeddedStore {
 
     async fn followed_tags(&self, account: Id) -> Result<Vec<String>> {
         self.tags_of(account)
+    }
+
+    async fn dismiss_suggestion(&self, account: Id, target: Id) -> Result<bool> {
+        self.write(move |inner, tx| {
+            let t = &inner.t;
+            require_account(tx, t, account)?;
+            require_account(tx, t, target)?;
+            if exists(tx, &t.suggestion_dismissals, k2(account, target))? {
+                return Ok(false);
+            }
+            tx.insert(
+                &t.suggestion_dismissals,
+                k2(account, target),
+                now_ms().to_be_bytes(),
+            );
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn dismissed_suggestions(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        ids_page(
+            &self.snapshot(),
+            &self.inner.t.suggestion_dismissals,
+            account,
+            &window,
+        )
     }
 
     async fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>> {

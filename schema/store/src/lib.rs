@@ -45,7 +45,7 @@ pub const MAX_PAGE: usize = 10_000;
 /// How long an `Idempotency-Key` keeps returning the first post (Mastodon: one hour).
 pub const IDEMPOTENCY_TTL_MS: u64 = 3_600_000;
 /// Version of the data layout; `starling migrate` records it.
-pub const SCHEMA_VERSION: u32 = 11;
+pub const SCHEMA_VERSION: u32 = 12;
 /// How long an authorization code may wait to be exchanged (Doorkeeper's default).
 pub const AUTH_CODE_TTL_MS: u64 = 600_000;
 
@@ -721,6 +721,21 @@ pub trait Store: Send + Sync + 'static {
     /// post in it brings it back). True if it showed.
     fn remove_conversation(&self, account: Id, id: Id)
     -> impl Future<Output = Result<bool>> + Send;
+    // ---- who to follow (schema version 12) ----------------------------------------------
+
+    /// `account` no longer wants `target` suggested to it (`DELETE /api/v1/suggestions/:id`),
+    /// for good. True if new; `NotFound` if either account is missing.
+    fn dismiss_suggestion(
+        &self,
+        account: Id,
+        target: Id,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Whom `account` dismissed from its suggestions, ordered by id.
+    fn dismissed_suggestions(
+        &self,
+        account: Id,
+        window: Window,
+    ) -> impl Future<Output = Result<Page<Id>>> + Send;
 
     // ---- operations -----------------------------------------------------------------
 
@@ -957,6 +972,8 @@ delegate! {
     fn conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>>;
     fn read_conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>>;
     fn remove_conversation(&self, account: Id, id: Id) -> Result<bool>;
+    fn dismiss_suggestion(&self, account: Id, target: Id) -> Result<bool>;
+    fn dismissed_suggestions(&self, account: Id, window: Window) -> Result<Page<Id>>;
     fn ping(&self) -> Result<()>;
 }
 

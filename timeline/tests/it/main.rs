@@ -316,6 +316,8 @@ mod gated {
         fn conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>>;
         fn read_conversation(&self, account: Id, id: Id) -> Result<Option<Conversation>>;
         fn remove_conversation(&self, account: Id, id: Id) -> Result<bool>;
+        fn dismiss_suggestion(&self, account: Id, target: Id) -> Result<bool>;
+        fn dismissed_suggestions(&self, account: Id, window: Window) -> Result<Page<Id>>;
         fn ping(&self) -> Result<()>;
     }
 }

@@ -7,6 +7,7 @@ mod caches;
 mod cli;
 mod conversations;
 mod core_path;
+mod discovery;
 mod edits;
 mod feeds;
 mod golden;

@@ -1796,6 +1796,34 @@ impl Store for ScyllaStore {
         self.tags_of(account).await
     }
 
+    async fn dismiss_suggestion(&self, account: Id, target: Id) -> Result<bool> {
+        const CTX: &str = "dismissing a suggestion";
+        let st = self.st();
+        let (_, existed) = futures::try_join!(
+            self.require_accounts([account, target]),
+            self.exists(CTX, &st.suggestion_dismissal_get, (db(account), db(target))),
+        )?;
+        if !existed {
+            self.write(
+                CTX,
+                &st.suggestion_dismissal_insert,
+                (db(account), db(target), ms(now_ms())),
+            )
+            .await?;
+        }
+        Ok(!existed)
+    }
+
+    async fn dismissed_suggestions(&self, account: Id, window: Window) -> Result<Page<Id>> {
+        self.ids_page(
+            "reading dismissed suggestions",
+            &self.st().suggestion_dismissals_page,
+            account,
+            window,
+        )
+        .await
+    }
+
     async fn tag_followers(&self, tag: &str, window: Window) -> Result<Page<Id>> {
         self.followers_of_tag(tag, window).await
     }

@@ -53,6 +53,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "011_conversations.cql",
         include_str!("../../../cql/011_conversations.cql"),
     ),
+    (
+        "012_discovery.cql",
+        include_str!("../../../cql/012_discovery.cql"),
+    ),
 ];
 
 /// `(table, column)` of an `ALTER TABLE table ADD column type` statement.

@@ -475,6 +475,14 @@ statements! {
         AND account_id >= ? AND account_id <= ? ORDER BY account_id {order} LIMIT ?";
     lwt mark_key_release = "DELETE FROM {ks}.mark_keys WHERE account_id = ? AND kind = ? \
         AND post_id = ? IF mark_id = ?";
+    // ---- who to follow (012_discovery.cql) ------------------------------------------------
+    read suggestion_dismissal_get = "SELECT target_id FROM {ks}.suggestion_dismissals \
+        WHERE account_id = ? AND target_id = ?";
+    write suggestion_dismissal_insert = "INSERT INTO {ks}.suggestion_dismissals (account_id, target_id, \
+        created_at_ms) VALUES (?, ?, ?)";
+    window suggestion_dismissals_page = "SELECT target_id FROM {ks}.suggestion_dismissals \
+        WHERE account_id = ? AND target_id >= ? AND target_id <= ? \
+        ORDER BY target_id {order} LIMIT ?";
 
     // ---- edits and polls (010_edits_polls.cql) ---------------------------------------------
     write post_version_insert = "INSERT INTO {ks}.post_versions (post_id, at_ms, doc) \

@@ -20,6 +20,8 @@ mod polls;
 pub use polls::*;
 mod conversations;
 pub use conversations::*;
+mod discovery;
+pub use discovery::*;
 
 /// A backend under test: a fresh, empty store that can be closed and opened again.
 pub trait Backend: Sized {
@@ -2306,6 +2308,8 @@ macro_rules! conformance_suite {
             conversations_are_kept_per_participant,
             a_deleted_newest_post_falls_back_or_hides_the_conversation,
             concurrent_posts_leave_the_newest_in_a_view,
+            // who to follow (schema version 12)
+            dismissed_suggestions_are_kept_per_account_and_listed,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
