@@ -12,6 +12,10 @@ if ! cargo deny --version >/dev/null 2>&1; then
     cargo install cargo-deny --locked
 fi
 
+# cargo-deny reads `cargo metadata` offline, which needs every crate of the lock file, those
+# of other platforms too (a build fetches only this machine's): fetch them all first.
+cargo fetch --locked >/dev/null
+
 db_dir="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
 if timeout 120 cargo deny fetch db >/dev/null 2>&1; then
     echo "==> cargo deny check (advisories, licences, bans, sources)"
