@@ -241,6 +241,8 @@ fn host(url: &str) -> (&str, &str) {
 async fn trending_links(
     req: HttpRequest,
     api: web::Data<Api>,
+    // Nothing here depends on the viewer, but a presented token is checked for its scope.
+    _viewer: MaybeAuth,
     Query(q): Query<TrendQuery>,
 ) -> ApiResult<HttpResponse> {
     let limit = limit(q.limit.as_deref(), 10, 20)?;
