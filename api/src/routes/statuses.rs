@@ -456,8 +456,9 @@ fn media_refused(e: starling_store::StoreError) -> ApiError {
 }
 
 /// `media_ids[]` as ids: at most four, each the author's own processed upload not attached
-/// to another post (checked again, all or none, when attaching).
-async fn media_ids(api: &Api, me: Id, raw: &[String]) -> ApiResult<Vec<Id>> {
+/// to another post (checked again, all or none, when attaching). `post`: the post being
+/// edited, whose own attachments may stay; `None` for a new post.
+async fn media_ids(api: &Api, me: Id, post: Option<Id>, raw: &[String]) -> ApiResult<Vec<Id>> {
     let mut ids = Vec::with_capacity(raw.len());
     for r in raw.iter().filter(|r| !r.is_empty()) {
         ids.push(r.parse::<Id>().map_err(|_| {
@@ -468,9 +469,9 @@ async fn media_ids(api: &Api, me: Id, raw: &[String]) -> ApiResult<Vec<Id>> {
     let found = api.store.media_by_ids(&ids).await?;
     for id in &ids {
         let m = found.iter().find(|m| m.id == *id);
-        // The post it may already be on is checked when attaching (a retried request
-        // attaches again to its own post).
-        let on = m.and_then(|m| m.post_id).unwrap_or(Id(0));
+        // For a new post, the post an upload may already be on is checked when attaching
+        // (a retried request attaches again to its own post).
+        let on = post.unwrap_or_else(|| m.and_then(|m| m.post_id).unwrap_or(Id(0)));
         starling_schema::media::check_attach(m, me, on).map_err(|refusal| {
             ApiError::invalid(format!("Validation failed: media {id}: {refusal}"))
         })?;
@@ -504,7 +505,7 @@ async fn create(
     Body(form): Body<NewStatus>,
 ) -> ApiResult<HttpResponse> {
     bound_fields(&api, &form)?;
-    let media_ids = media_ids(&api, auth.account.id, &form.media_ids).await?;
+    let media_ids = media_ids(&api, auth.account.id, None, &form.media_ids).await?;
     let poll = new_poll(&form)?;
     if form.scheduled_at.as_deref().is_some_and(|s| !s.is_empty()) {
         return Err(ApiError::invalid(
@@ -686,7 +687,7 @@ async fn update(
     if post.reblog_of.is_some() {
         return Err(ApiError::forbidden("A reblog cannot be edited"));
     }
-    let media_ids = media_ids_for_edit(&api, me, id, &form.media_ids).await?;
+    let media_ids = media_ids(&api, me, Some(id), &form.media_ids).await?;
     let poll = new_poll(&form)?;
     let body = form.status.unwrap_or_default();
     let mentions = resolve_mentions(&api, me, &body).await?;
@@ -719,26 +720,6 @@ async fn update(
     })
     .await?;
     one_status(&api, me, Arc::new(updated)).await
-}
-
-/// `media_ids[]` of an edit: the post's own attachments may stay, new ones are checked as
-/// on create.
-async fn media_ids_for_edit(api: &Api, me: Id, post: Id, raw: &[String]) -> ApiResult<Vec<Id>> {
-    let mut ids = Vec::with_capacity(raw.len());
-    for r in raw.iter().filter(|r| !r.is_empty()) {
-        ids.push(r.parse::<Id>().map_err(|_| {
-            ApiError::invalid(format!("Validation failed: media id {r:?} not found"))
-        })?);
-    }
-    let ids = starling_schema::media::media_ids(&ids)?;
-    let found = api.store.media_by_ids(&ids).await?;
-    for id in &ids {
-        let m = found.iter().find(|m| m.id == *id);
-        starling_schema::media::check_attach(m, me, post).map_err(|refusal| {
-            ApiError::invalid(format!("Validation failed: media {id}: {refusal}"))
-        })?;
-    }
-    Ok(ids)
 }
 
 /// `GET /api/v1/statuses/:id/history`: every version of a status the viewer may see,
