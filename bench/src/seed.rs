@@ -280,9 +280,13 @@ pub async fn lists(
                         .take(members)
                         .filter_map(|v| users.get(*v as usize).map(|u| u.id.as_str()))
                         .collect();
-                    api.add_list_members(&owner.token, &list, &ids)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("adding list members: {e}"))?;
+                    // An owner following fewer accounts than it has lists keeps an empty one
+                    // (the API refuses an empty member list).
+                    if !ids.is_empty() {
+                        api.add_list_members(&owner.token, &list, &ids)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("adding list members: {e}"))?;
+                    }
                     made += 1;
                 }
                 anyhow::Ok(made)
