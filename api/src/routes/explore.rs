@@ -152,19 +152,30 @@ fn page(req: &HttpRequest, body: &[Json], offset: usize, limit: usize) -> HttpRe
     Json::respond(&mut res, Json::array(body))
 }
 
+/// The page of trending tags or links that `limit` and `offset` ask for (10 by default, 20
+/// at most), with the offset and limit read.
+async fn trend_page(
+    api: &Api,
+    kind: TrendKind,
+    q: &TrendQuery,
+) -> ApiResult<(Vec<String>, usize, usize)> {
+    let limit = limit(q.limit.as_deref(), 10, 20)?;
+    let offset = offset(q.offset.as_deref(), api.settings.discovery.max_entries)?;
+    let names = trend_names(api, kind, offset + limit)
+        .await?
+        .into_iter()
+        .skip(offset)
+        .collect();
+    Ok((names, offset, limit))
+}
+
 async fn trending_tags(
     req: HttpRequest,
     api: web::Data<Api>,
     viewer: MaybeAuth,
     Query(q): Query<TrendQuery>,
 ) -> ApiResult<HttpResponse> {
-    let limit = limit(q.limit.as_deref(), 10, 20)?;
-    let offset = offset(q.offset.as_deref(), api.settings.discovery.max_entries)?;
-    let names: Vec<String> = trend_names(&api, TrendKind::Tags, offset + limit)
-        .await?
-        .into_iter()
-        .skip(offset)
-        .collect();
+    let (names, offset, limit) = trend_page(&api, TrendKind::Tags, &q).await?;
     let viewer = viewer.0.map(|a| a.account.id);
     let body = tags(&api, viewer, &names).await?;
     Ok(page(&req, &body, offset, limit))
@@ -245,13 +256,7 @@ async fn trending_links(
     _viewer: MaybeAuth,
     Query(q): Query<TrendQuery>,
 ) -> ApiResult<HttpResponse> {
-    let limit = limit(q.limit.as_deref(), 10, 20)?;
-    let offset = offset(q.offset.as_deref(), api.settings.discovery.max_entries)?;
-    let urls: Vec<String> = trend_names(&api, TrendKind::Links, offset + limit)
-        .await?
-        .into_iter()
-        .skip(offset)
-        .collect();
+    let (urls, offset, limit) = trend_page(&api, TrendKind::Links, &q).await?;
     let history = histories(&api, TrendKind::Links, &urls).await?;
     let body: Vec<Json> = urls
         .iter()
